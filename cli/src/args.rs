@@ -1,0 +1,135 @@
+//! Command-line arguments (clap). Cheap to parse; nothing here touches the disk.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// GitOps for Model Context Protocol infrastructure.
+///
+/// The repo (current directory, or -C DIR) holds the desired state as YAML; `plan` shows what
+/// would change in the runtime database and `apply` makes it so, atomically.
+///
+/// Exit codes: 0 success (or no changes), 1 error (invalid input, database failure),
+/// 2 changes present (`plan --detailed-exitcode` only).
+#[derive(Debug, Parser)]
+#[command(name = "mcpctl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Repo directory holding the YAML (like `git -C`).
+    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Runtime database: sqlite://PATH or postgres://… (default: SQLite under the data dir).
+    #[arg(long, global = true, env = "MCPCTL_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the repo: YAML syntax, types, names and references. Exit 1 on any error.
+    Validate(ValidateArgs),
+    /// Show what `apply` would change in the runtime database.
+    Plan(PlanArgs),
+    /// Apply the repo (or a saved plan) to the runtime database in one transaction.
+    Apply(ApplyArgs),
+    /// List resources from the runtime database.
+    Get(GetArgs),
+    /// Show one resource in detail.
+    Describe(DescribeArgs),
+    /// Print the JSON Schema of resource documents (for editors).
+    Schema,
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Also save the plan as JSON to FILE, for `mcpctl apply FILE`.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `mcpctl plan -o FILE`; applied exactly, refused if the store moved since.
+    pub plan: Option<PathBuf>,
+    /// Don't print the plan before applying.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetFormat {
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind (`servers`, `server`, `srv`, …) or `all`.
+    pub kind: String,
+    /// One resource by name.
+    pub name: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = GetFormat::Table)]
+    pub output: GetFormat,
+    /// Only resources in this project.
+    #[arg(short, long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Kind (`server`, `agent`, …).
+    pub kind: String,
+    pub name: String,
+    /// Project of the resource (for project-scoped kinds).
+    #[arg(short, long)]
+    pub project: Option<String>,
+}

@@ -1,0 +1,216 @@
+//! One function per subcommand. Each reads what it needs, calls the reconciler, and hands the
+//! result to `render`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use clap::CommandFactory;
+
+use reconciler::{plan::StoredResource, DeployMeta, Plan, Store};
+use schema::{DesiredState, Kind, Resource};
+
+use crate::args::*;
+use crate::render;
+use crate::CliError;
+
+type Result<T = ()> = std::result::Result<T, CliError>;
+
+pub async fn run(cli: Cli) -> Result {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate(g, a),
+        Command::Plan(a) => plan(g, a).await,
+        Command::Apply(a) => apply(g, a).await,
+        Command::Get(a) => get(g, a).await,
+        Command::Describe(a) => describe(g, a).await,
+        Command::Schema => {
+            let schema = schema::json_schema::document_schema();
+            let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
+            writeln!(anstream::stdout(), "{text}").context("writing output")?;
+            Ok(())
+        }
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mcpctl", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Read and validate the repo; print problems and fail if there are any.
+fn load_repo(repo: &Path) -> Result<DesiredState> {
+    let files = reconciler::read_dir(repo).with_context(|| format!("reading repo {}", repo.display()))?;
+    schema::check(&files).map_err(|diags| {
+        render::diagnostics(&diags);
+        CliError::Invalid(diags.len())
+    })
+}
+
+fn default_database_url() -> anyhow::Result<String> {
+    let dir = dirs::data_dir().context("no data directory for this user; pass --database-url")?;
+    Ok(reconciler::store::sqlite_url(&dir.join("mcpctl").join("mcpctl.db")))
+}
+
+async fn open_store(g: &Global) -> anyhow::Result<Store> {
+    let url = match &g.database_url {
+        Some(u) => u.clone(),
+        None => default_database_url()?,
+    };
+    Ok(Store::connect(&url).await?)
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("{user} (mcpctl cli)")
+}
+
+fn validate(g: &Global, a: ValidateArgs) -> Result {
+    let files = reconciler::read_dir(&g.repo).with_context(|| format!("reading repo {}", g.repo.display()))?;
+    match schema::check(&files) {
+        Ok(state) => {
+            let mut out = anstream::stdout();
+            if a.output == TextOrJson::Json {
+                writeln!(out, "{}", serde_json::json!({"valid": true, "resources": state.len(), "files": files.len(), "errors": []})).context("writing output")?;
+            } else {
+                render::ok_line(&format!("{} resources in {} files are valid", state.len(), files.len()));
+            }
+            Ok(())
+        }
+        Err(diags) => {
+            if a.output == TextOrJson::Json {
+                writeln!(anstream::stdout(), "{}", serde_json::json!({"valid": false, "errors": diags})).context("writing output")?;
+            } else {
+                render::diagnostics(&diags);
+            }
+            Err(CliError::Invalid(diags.len()))
+        }
+    }
+}
+
+async fn make_plan(g: &Global) -> Result<(Plan, Store)> {
+    let desired = load_repo(&g.repo)?;
+    let store = open_store(g).await?;
+    let stored = store.resources().await.context("reading the store")?;
+    let revision = format!("sha256:{}", desired.content_hash());
+    Ok((reconciler::plan(&desired, &stored, &revision), store))
+}
+
+async fn plan(g: &Global, a: PlanArgs) -> Result {
+    let (plan, _) = make_plan(g).await?;
+    if let Some(path) = &a.out {
+        let json = serde_json::to_string_pretty(&plan).context("serializing the plan")?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = anstream::stdout();
+    match a.format {
+        PlanFormat::Text => render::plan_text(&mut out, &plan),
+        PlanFormat::Markdown => render::plan_markdown(&mut out, &plan),
+        PlanFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan).expect("plan serializes")),
+    }
+    .context("writing output")?;
+    if let Some(path) = &a.out {
+        eprintln!("Saved the plan to {}; apply it with `mcpctl apply {}`.", path.display(), path.display());
+    }
+    if a.detailed_exitcode && !plan.is_empty() {
+        return Err(CliError::ChangesPresent);
+    }
+    Ok(())
+}
+
+/// Read a saved plan and check every body in it still decodes.
+fn read_plan(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a plan written by `mcpctl plan -o`", path.display()))?;
+    if plan.format_version != reconciler::plan::FORMAT_VERSION {
+        bail!("{}: plan format {} is not supported (this mcpctl writes {})", path.display(), plan.format_version, reconciler::plan::FORMAT_VERSION);
+    }
+    for c in &plan.changes {
+        if let Some(body) = &c.desired {
+            let res = Resource::from_body(&body.to_string()).with_context(|| format!("{}: change {}", path.display(), c.key()))?;
+            if res.key() != c.key() {
+                bail!("{}: change {} carries the body of {}", path.display(), c.key(), res.key());
+            }
+        }
+    }
+    Ok(plan)
+}
+
+async fn apply(g: &Global, a: ApplyArgs) -> Result {
+    let (plan, store) = match &a.plan {
+        Some(path) => (read_plan(path)?, open_store(g).await?),
+        None => make_plan(g).await?,
+    };
+    let mut out = anstream::stdout();
+    if !a.quiet && !plan.is_empty() {
+        render::plan_text(&mut out, &plan).context("writing output")?;
+        writeln!(out).context("writing output")?;
+    }
+    let bar = render::progress(plan.changes.len());
+    let meta = DeployMeta { revision: plan.revision.clone(), actor: actor(), message: None };
+    let result = store.apply(&plan, &meta, &|done, _| bar.set_position(done as u64)).await;
+    bar.finish_and_clear();
+    let deploy = result.context("apply failed; nothing was changed")?;
+    render::apply_done(&mut out, &plan, &deploy).context("writing output")?;
+    Ok(())
+}
+
+fn parse_kind(s: &str) -> anyhow::Result<Kind> {
+    Ok(s.parse::<Kind>()?)
+}
+
+async fn select(store: &Store, kind: Option<Kind>, name: Option<&str>, project: Option<&str>) -> anyhow::Result<Vec<(StoredResource, Resource)>> {
+    let rows = match kind {
+        Some(k) => store.resources_of(k, project).await?,
+        None => {
+            let mut all = store.resources().await?;
+            if let Some(p) = project {
+                all.retain(|r| r.key.project == p);
+            }
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            all
+        }
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        if name.is_some_and(|n| n != row.key.name) {
+            continue;
+        }
+        let res = Resource::from_body(&row.body).with_context(|| format!("decoding stored {}", row.key))?;
+        out.push((row, res));
+    }
+    Ok(out)
+}
+
+async fn get(g: &Global, a: GetArgs) -> Result {
+    let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
+    let store = open_store(g).await?;
+    let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
+    if let (Some(k), Some(n), true) = (kind, &a.name, items.is_empty()) {
+        return Err(anyhow::anyhow!("{} `{n}` not found{}", k, a.project.as_ref().map(|p| format!(" in project `{p}`")).unwrap_or_default()).into());
+    }
+    let mut out = anstream::stdout();
+    match a.output {
+        GetFormat::Table => render::table(&mut out, kind, &items),
+        GetFormat::Yaml => items.iter().try_for_each(|(_, r)| write!(out, "{}", schema::emit::yaml_document(&r.to_json()))),
+        GetFormat::Json => {
+            let list: Vec<serde_json::Value> = items.iter().map(|(_, r)| r.to_json()).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list).expect("json"))
+        }
+    }
+    .context("writing output")?;
+    Ok(())
+}
+
+async fn describe(g: &Global, a: DescribeArgs) -> Result {
+    let kind = parse_kind(&a.kind)?;
+    let store = open_store(g).await?;
+    let items = select(&store, Some(kind), Some(&a.name), a.project.as_deref()).await?;
+    let (row, res) = match items.len() {
+        0 => return Err(anyhow::anyhow!("{kind} `{}` not found", a.name).into()),
+        1 => items.into_iter().next().expect("one item"),
+        _ => return Err(anyhow::anyhow!("{kind} `{}` exists in several projects; pass -p PROJECT", a.name).into()),
+    };
+    let related = select(&store, None, None, None).await?;
+    render::describe(&mut anstream::stdout(), &row, &res, &related).context("writing output")?;
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The plan: desired state vs stored state → ordered creates, updates and deletes with field-level
+//! diffs. A pure function: no I/O, so it is property-tested and benchmarked alone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use schema::{is_sensitive, DesiredState, Kind, ResourceKey};
+
+/// Version of the JSON plan format (`mcpctl plan --format json`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a stored row holds, as far as planning cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResource {
+    pub key: ResourceKey,
+    /// Canonical JSON body.
+    pub body: String,
+    /// SHA-256 of `body` (recomputed on read, so an edited body cannot hide behind its hash).
+    pub hash: String,
+    pub source: Option<String>,
+    pub revision: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One changed field. Sensitive values are never carried: `before`/`after` are `null` and
+/// `sensitive` is true.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Dotted path, e.g. `spec.env[0].value`.
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// One resource to change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub action: Action,
+    pub kind: Kind,
+    pub project: Option<String>,
+    pub name: String,
+    pub fields: Vec<FieldChange>,
+    /// The canonical body to write (creates and updates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Value>,
+    /// `file:line:col` of the desired resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Change {
+    pub fn key(&self) -> ResourceKey {
+        ResourceKey::new(self.kind, self.project.as_deref(), &self.name)
+    }
+}
+
+/// Counts of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Summary {
+    pub fn is_empty(&self) -> bool {
+        self.add + self.change + self.destroy == 0
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
+    }
+}
+
+/// A complete plan; serialized as the stable JSON plan format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub format_version: u32,
+    /// Commit sha, or `sha256:<content hash>` for a directory.
+    pub revision: String,
+    /// Fingerprint of the store the plan was computed against; apply refuses if it moved.
+    pub base_fingerprint: String,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.
+pub fn fingerprint(stored: &[StoredResource]) -> String {
+    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (&s.key, s.hash.as_str())).collect();
+    rows.sort();
+    let mut h = Sha256::new();
+    for (k, hash) in rows {
+        h.update(k.to_string().as_bytes());
+        h.update(b"\0");
+        h.update(hash.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// SHA-256 of a body, hex.
+pub fn body_hash(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
+}
+
+/// Compute the plan that turns `stored` into `desired`.
+///
+/// # Guarantees
+/// Creates and updates come in dependency order (`Kind` order, then project and name); deletes
+/// follow, in reverse order. Planning a state against itself yields no changes.
+pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -> Plan {
+    let by_key: HashMap<&ResourceKey, &StoredResource> = stored.iter().map(|s| (&s.key, s)).collect();
+    let mut changes = Vec::new();
+    let mut summary = Summary::default();
+    for res in desired.resources() {
+        let key = res.key();
+        let (body, hash) = res.body_and_hash();
+        let action = match by_key.get(&key) {
+            None => Action::Create,
+            Some(s) if s.hash != hash => Action::Update,
+            Some(_) => continue,
+        };
+        let after: Value = serde_json::from_str(&body).expect("canonical body is JSON");
+        let before = by_key.get(&key).and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
+        let fields = field_changes(key.kind, &before, &after);
+        if action == Action::Create {
+            summary.add += 1;
+        } else {
+            summary.change += 1;
+        }
+        changes.push(Change {
+            action,
+            kind: key.kind,
+            project: key.project().map(str::to_string),
+            name: key.name.clone(),
+            fields,
+            desired: Some(after),
+            source: res.source(),
+        });
+    }
+    let mut deletes: Vec<&StoredResource> = stored.iter().filter(|s| desired.get(&s.key).is_none()).collect();
+    deletes.sort_by(|a, b| b.key.cmp(&a.key));
+    for s in deletes {
+        summary.destroy += 1;
+        let before: Value = serde_json::from_str(&s.body).unwrap_or(Value::Null);
+        changes.push(Change {
+            action: Action::Delete,
+            kind: s.key.kind,
+            project: s.key.project().map(str::to_string),
+            name: s.key.name.clone(),
+            fields: field_changes(s.key.kind, &before, &Value::Null),
+            desired: None,
+            source: s.source.clone(),
+        });
+    }
+    Plan { format_version: FORMAT_VERSION, revision: revision.to_string(), base_fingerprint: fingerprint(stored), summary, changes }
+}
+
+/// Leaf values of a JSON document by dotted path (`spec.env[0].name`).
+pub fn flatten(v: &Value) -> BTreeMap<String, Value> {
+    fn go(prefix: String, v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(o) if !o.is_empty() => {
+                for (k, x) in o {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    go(p, x, out);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    go(format!("{prefix}[{i}]"), x, out);
+                }
+            }
+            Value::Null if prefix.is_empty() => {}
+            _ => {
+                out.insert(prefix, v.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    go(String::new(), v, &mut out);
+    out
+}
+
+/// Field-level differences between two bodies; `apiVersion` and `kind` are left out.
+pub fn field_changes(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange> {
+    let a = flatten(before);
+    let b = flatten(after);
+    let mut paths: Vec<&String> = a.keys().chain(b.keys()).filter(|p| *p != "apiVersion" && *p != "kind").collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let (x, y) = (a.get(p), b.get(p));
+            if x == y {
+                return None;
+            }
+            let sensitive = is_sensitive(kind, p);
+            Some(FieldChange {
+                path: p.clone(),
+                before: if sensitive { None } else { x.cloned() },
+                after: if sensitive { None } else { y.cloned() },
+                sensitive,
+            })
+        })
+        .collect()
+}

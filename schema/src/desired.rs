@@ -1,0 +1,72 @@
+//! A validated desired state: resources sorted by key with an index, plus its content hash.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::kind::{Kind, Scope};
+use crate::resource::{Resource, ResourceKey};
+
+/// Resources that passed validation. Everything here can be trusted by the rest of mcpctl.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    resources: Vec<Resource>,
+    index: HashMap<ResourceKey, usize>,
+}
+
+impl DesiredState {
+    /// Build from resources (assumed validated, keys unique), sorted in dependency order.
+    pub fn new(mut resources: Vec<Resource>) -> Self {
+        resources.sort_by_cached_key(Resource::key);
+        let index = resources.iter().enumerate().map(|(i, r)| (r.key(), i)).collect();
+        Self { resources, index }
+    }
+
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    pub fn into_resources(self) -> Vec<Resource> {
+        self.resources
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn get(&self, key: &ResourceKey) -> Option<&Resource> {
+        self.index.get(key).map(|i| &self.resources[*i])
+    }
+
+    /// Resolve a reference from a resource in `from` project (project first, then global).
+    pub fn resolve(&self, kind: Kind, name: &str, from: Option<&str>) -> Option<&Resource> {
+        if let (Some(p), Scope::Project | Scope::Either) = (from, kind.scope()) {
+            if let Some(r) = self.get(&ResourceKey::new(kind, Some(p), name)) {
+                return Some(r);
+            }
+        }
+        self.get(&ResourceKey::new(kind, None, name))
+    }
+
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Resource> {
+        self.resources.iter().filter(move |r| r.kind() == kind)
+    }
+
+    /// SHA-256 over every resource's key and canonical body: the revision of a state that does
+    /// not come from a git commit.
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for r in &self.resources {
+            let (_, body_hash) = r.body_and_hash();
+            h.update(r.key().to_string().as_bytes());
+            h.update(b"\0");
+            h.update(body_hash.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+}

@@ -1,0 +1,282 @@
+//! Files → resources: UTF-8 and size checks, YAML parsing, the single and grouped document forms,
+//! strict typed decoding with positions for every error.
+
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostic;
+use crate::document::{self, Node, Pos, Seg, Value};
+use crate::hint::did_you_mean;
+use crate::kind::Kind;
+use crate::resource::{Metadata, Origin, Resource, Spec, API_VERSION};
+
+/// Files larger than this are refused with a clear error.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One file of a repo, from a directory or a git tree.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the repo root, `/`-separated.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Self { path: path.into(), bytes: bytes.into() }
+    }
+}
+
+/// Whether a repo path is a resource file: `*.yaml`/`*.yml`, not under a dot-directory.
+pub fn is_resource_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    (lower.ends_with(".yaml") || lower.ends_with(".yml"))
+        && !path.split('/').any(|part| part.starts_with('.'))
+}
+
+/// Decode every file; returns the resources that decoded and the problems of those that did not.
+pub fn load(files: &[SourceFile]) -> (Vec<Resource>, Vec<Diagnostic>) {
+    let mut resources = Vec::new();
+    let mut diags = Vec::new();
+    for f in files {
+        load_file(f, &mut resources, &mut diags);
+    }
+    (resources, diags)
+}
+
+fn load_file(f: &SourceFile, out: &mut Vec<Resource>, diags: &mut Vec<Diagnostic>) {
+    let file: Arc<str> = Arc::from(f.path.as_str());
+    if f.bytes.len() > MAX_FILE_BYTES {
+        diags.push(Diagnostic::new(
+            &file,
+            Pos::new(1, 1),
+            None,
+            format!("file is {} bytes; the limit is {} bytes", f.bytes.len(), MAX_FILE_BYTES),
+        ));
+        return;
+    }
+    let text = match std::str::from_utf8(&f.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &f.bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let col = String::from_utf8_lossy(&good[line_start..]).chars().count() as u32 + 1;
+            diags.push(Diagnostic::new(
+                &file,
+                Pos::new(line, col),
+                None,
+                format!("file is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            ));
+            return;
+        }
+    };
+    let docs = match document::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            diags.push(Diagnostic::new(&file, e.pos, None, format!("YAML syntax error: {}", e.message)));
+            return;
+        }
+    };
+    let mut ctx = Ctx { file, out, diags };
+    for doc in docs {
+        ctx.document(doc);
+    }
+}
+
+struct Ctx<'a> {
+    file: Arc<str>,
+    out: &'a mut Vec<Resource>,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+const ENVELOPE_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+
+impl Ctx<'_> {
+    fn err(&mut self, pos: Pos, subject: Option<String>, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(&self.file, pos, subject, message));
+    }
+
+    fn document(&mut self, doc: Node) {
+        match &doc.value {
+            Value::Null => {}
+            Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None),
+            Value::Map(_) if doc.get("metadata").is_some() || doc.get("spec").is_some() => {
+                self.err(doc.pos, None, "missing `kind`")
+            }
+            Value::Map(_) => self.grouped(doc),
+            _ => self.err(doc.pos, None, "a document must be a mapping: a resource (`kind: …`) or the grouped form (`servers: […]`)"),
+        }
+    }
+
+    /// `servers: [...]`, `agents: [...]`, with optional `apiVersion` and a default `project`.
+    fn grouped(&mut self, doc: Node) {
+        let Value::Map(entries) = doc.value else { return };
+        let project = entries
+            .iter()
+            .find(|e| e.key == "project")
+            .and_then(|e| e.value.as_str().map(str::to_string));
+        for e in entries {
+            match e.key.as_str() {
+                "apiVersion" => self.check_api_version(&e.value, None),
+                "project" => {
+                    if e.value.as_str().is_none() {
+                        self.err(e.value.pos, None, "`project` must be a string");
+                    }
+                }
+                key => match Kind::from_group_key(key) {
+                    None => {
+                        let hint = did_you_mean(key, Kind::ALL.iter().map(|k| k.group_key()));
+                        self.err(e.key_pos, None, format!("unknown group `{key}`{hint}"));
+                    }
+                    Some(kind) => match e.value.value {
+                        Value::Seq(items) => {
+                            for item in items {
+                                self.resource(item, Some(kind), project.as_deref());
+                            }
+                        }
+                        Value::Null => {}
+                        _ => self.err(e.value.pos, None, format!("`{key}` must be a list")),
+                    },
+                },
+            }
+        }
+    }
+
+    fn check_api_version(&mut self, node: &Node, subject: Option<String>) {
+        if node.as_str() != Some(API_VERSION) {
+            self.err(node.pos, subject, format!("unsupported apiVersion; expected `{API_VERSION}`"));
+        }
+    }
+
+    /// One resource, either standalone (`group = None`) or an item of a group.
+    fn resource(&mut self, node: Node, group: Option<Kind>, default_project: Option<&str>) {
+        let Some(entries) = node.as_map() else {
+            self.err(node.pos, None, "a resource must be a mapping");
+            return;
+        };
+        for e in entries {
+            if !ENVELOPE_KEYS.contains(&e.key.as_str()) {
+                let hint = did_you_mean(&e.key, ENVELOPE_KEYS.iter().copied());
+                self.err(e.key_pos, None, format!("unknown field `{}`{hint}", e.key));
+            }
+        }
+        // kind
+        let kind = match (node.get("kind"), group) {
+            (Some(k), _) => match k.as_str().and_then(Kind::from_kind_field) {
+                Some(kind) if group.is_none_or(|g| g == kind) => kind,
+                Some(kind) => {
+                    self.err(k.pos, None, format!("kind `{kind}` inside `{}`", group.unwrap().group_key()));
+                    return;
+                }
+                None => {
+                    let given = k.as_str().unwrap_or("");
+                    let hint = did_you_mean(given, Kind::ALL.iter().map(|k| k.as_str()));
+                    self.err(k.pos, None, format!("unknown kind `{given}`{hint}"));
+                    return;
+                }
+            },
+            (None, Some(g)) => g,
+            (None, None) => unreachable!("documents without kind are grouped"),
+        };
+        match node.get("apiVersion") {
+            Some(v) => self.check_api_version(v, None),
+            None if group.is_none() => self.err(node.pos, None, "missing `apiVersion`"),
+            None => {}
+        }
+        // metadata
+        let Some(meta_node) = node.get("metadata") else {
+            self.err(node.pos, Some(kind.to_string()), "missing `metadata`");
+            return;
+        };
+        let mut metadata: Metadata = match serde_path_to_error::deserialize(meta_node.to_json()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.serde_error(&node, "metadata", e, Some(kind.to_string()));
+                return;
+            }
+        };
+        if metadata.project.is_none() {
+            metadata.project = default_project.map(str::to_string);
+        }
+        let subject = Some(crate::resource::ResourceKey::new(kind, metadata.project.as_deref(), &metadata.name).to_string());
+        // spec
+        let spec_json = node.get("spec").map_or(serde_json::json!({}), |s| match s.value {
+            Value::Null => serde_json::json!({}),
+            _ => s.to_json(),
+        });
+        let spec = match Spec::from_json(kind, spec_json) {
+            Ok(s) => s,
+            Err(e) => {
+                self.serde_error(&node, "spec", e, subject);
+                return;
+            }
+        };
+        let origin = Origin { file: self.file.clone(), node: Arc::new(node) };
+        self.out.push(Resource { metadata, spec, origin: Some(origin) });
+    }
+
+    /// Report a typed-decoding error at the position of the offending node.
+    fn serde_error(
+        &mut self,
+        root: &Node,
+        section: &str,
+        e: serde_path_to_error::Error<serde_json::Error>,
+        subject: Option<String>,
+    ) {
+        let mut path = vec![Seg::Key(section.to_string())];
+        for seg in e.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+                _ => {}
+            }
+        }
+        let raw = e.inner().to_string();
+        let (message, key_pos) = humanize(&raw);
+        let field = path_string(&path);
+        let pos = root.locate(&path, key_pos);
+        let message = if path.len() > 1 || !key_pos { format!("{field}: {message}") } else { message };
+        self.err(pos, subject, message);
+    }
+}
+
+/// `spec.env[0].name` for a path.
+pub fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Make serde's message friendlier; the bool says whether it is about a key (unknown field).
+fn humanize(raw: &str) -> (String, bool) {
+    if let Some(rest) = raw.strip_prefix("unknown field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            let hint = did_you_mean(field, expected.iter().copied());
+            let msg = if hint.is_empty() && !expected.is_empty() {
+                format!("unknown field `{field}`; expected one of: {}", expected.join(", "))
+            } else {
+                format!("unknown field `{field}`{hint}")
+            };
+            return (msg, true);
+        }
+    }
+    if let Some(rest) = raw.strip_prefix("unknown variant `") {
+        if let Some((given, tail)) = rest.split_once('`') {
+            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            let hint = did_you_mean(given, expected.iter().copied());
+            return (format!("unknown value `{given}`; expected one of: {}{hint}", expected.join(", ")), false);
+        }
+    }
+    (raw.to_string(), false)
+}

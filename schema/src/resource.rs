@@ -1,0 +1,213 @@
+//! A resource: kind, metadata and typed spec, its identity key, and its canonical JSON body (what
+//! the store keeps and the plan compares).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::document::{Node, Pos, Seg};
+use crate::kind::Kind;
+use crate::spec::*;
+
+/// The only API version this build understands.
+pub const API_VERSION: &str = "mcpctl.io/v1";
+
+/// Identity and labels of a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    /// DNS-1123 label: lower-case letters, digits and `-`, at most 63 characters.
+    pub name: String,
+    /// The project this resource lives in (required for Agent, Personality, Prompt, McpToken;
+    /// optional for Server, Secret, RbacDefinition; not allowed on other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+macro_rules! specs {
+    ($($kind:ident($ty:ty)),* $(,)?) => {
+        /// The typed spec of a resource, one variant per kind.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Spec { $($kind($ty)),* }
+
+        impl Spec {
+            pub fn kind(&self) -> Kind {
+                match self { $(Spec::$kind(_) => Kind::$kind),* }
+            }
+
+            /// Deserialize the spec of `kind`, reporting the path of the first error.
+            pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
+                Ok(match kind { $(Kind::$kind => Spec::$kind(serde_path_to_error::deserialize(value)?)),* })
+            }
+        }
+
+        /// JSON Schema of each kind's spec.
+        pub(crate) fn spec_schema(kind: Kind, gen: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            match kind { $(Kind::$kind => gen.subschema_for::<$ty>()),* }
+        }
+    };
+}
+
+specs! {
+    SecretBackend(SecretBackendSpec),
+    Secret(SecretSpec),
+    User(UserSpec),
+    Group(GroupSpec),
+    Template(TemplateSpec),
+    Server(ServerSpec),
+    Project(ProjectSpec),
+    Llm(LlmSpec),
+    Agent(AgentSpec),
+    Personality(PersonalitySpec),
+    Prompt(PromptSpec),
+    McpToken(McpTokenSpec),
+    RbacDefinition(RbacDefinitionSpec),
+}
+
+/// Identity of a resource: unique per kind within a project ("" = outside any project).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceKey {
+    pub kind: Kind,
+    #[serde(default)]
+    pub project: String,
+    pub name: String,
+}
+
+impl ResourceKey {
+    pub fn new(kind: Kind, project: Option<&str>, name: &str) -> Self {
+        Self { kind, project: project.unwrap_or_default().to_string(), name: name.to_string() }
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        (!self.project.is_empty()).then_some(self.project.as_str())
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    /// `Kind/name`, or `Kind/project/name` inside a project.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.project() {
+            Some(p) => write!(f, "{}/{}/{}", self.kind, p, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// Where a resource was written: file, position, and its YAML node (for later error positions).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub node: Arc<Node>,
+}
+
+impl Origin {
+    /// Position of the value at `path` (e.g. `["spec", "llm"]`) inside this resource.
+    pub fn pos(&self, path: &[&str]) -> Pos {
+        let segs: Vec<Seg> = path.iter().map(|s| Seg::Key((*s).to_string())).collect();
+        self.node.locate(&segs, false)
+    }
+
+    pub fn pos_segs(&self, path: &[Seg]) -> Pos {
+        self.node.locate(path, false)
+    }
+}
+
+/// One desired or stored resource.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub metadata: Metadata,
+    pub spec: Spec,
+    /// Set for resources loaded from files; `None` for resources read back from the store.
+    pub origin: Option<Origin>,
+}
+
+/// The serialized shape of a resource (the canonical body).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    api_version: &'a str,
+    kind: Kind,
+    metadata: &'a Metadata,
+    spec: &'a Spec,
+}
+
+/// Error turning a stored body back into a resource.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("stored body is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("stored body has no `{0}`")]
+    Missing(&'static str),
+    #[error("stored body has unknown kind `{0}`")]
+    Kind(String),
+    #[error("stored body does not match kind {kind}: {source}")]
+    Spec { kind: Kind, source: serde_path_to_error::Error<serde_json::Error> },
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.spec.kind()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    pub fn key(&self) -> ResourceKey {
+        ResourceKey::new(self.kind(), self.metadata.project.as_deref(), &self.metadata.name)
+    }
+
+    /// Canonical JSON (`apiVersion`, `kind`, `metadata`, `spec`), independent of how the YAML was
+    /// written: defaults filled, maps sorted, empty fields dropped.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(Envelope {
+            api_version: API_VERSION,
+            kind: self.kind(),
+            metadata: &self.metadata,
+            spec: &self.spec,
+        })
+        .expect("resource serializes")
+    }
+
+    /// The canonical body as compact JSON text, and its SHA-256 in hex.
+    pub fn body_and_hash(&self) -> (String, String) {
+        let body = self.to_json().to_string();
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        (body, hash)
+    }
+
+    /// Parse a canonical body written by [`Resource::body_and_hash`].
+    ///
+    /// # Errors
+    /// When the body is not JSON or does not fit its kind (e.g. written by a newer mcpctl).
+    pub fn from_body(body: &str) -> Result<Resource, BodyError> {
+        let mut value: serde_json::Value = serde_json::from_str(body)?;
+        let obj = value.as_object_mut().ok_or(BodyError::Missing("kind"))?;
+        let kind_str = obj.get("kind").and_then(|k| k.as_str()).ok_or(BodyError::Missing("kind"))?;
+        let kind = Kind::from_kind_field(kind_str).ok_or_else(|| BodyError::Kind(kind_str.into()))?;
+        let metadata = serde_json::from_value(obj.remove("metadata").ok_or(BodyError::Missing("metadata"))?)?;
+        let spec_json = obj.remove("spec").unwrap_or(serde_json::Value::Object(Default::default()));
+        let spec = Spec::from_json(kind, spec_json).map_err(|source| BodyError::Spec { kind, source })?;
+        Ok(Resource { metadata, spec, origin: None })
+    }
+
+    /// `file:line:col` of the resource, when it came from a file.
+    pub fn source(&self) -> Option<String> {
+        self.origin.as_ref().map(|o| format!("{}:{}", o.file, o.node.pos))
+    }
+}
+
+/// Fields whose values are secret: never printed, diffed only as "(sensitive value changed)".
+/// Paths are JSON-pointer-like with `*` for any key.
+pub fn is_sensitive(kind: Kind, path: &str) -> bool {
+    kind == Kind::Secret && path.starts_with("spec.data.")
+}
