@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::document::{self, Node, Pos, Seg, Value};
 use crate::hint::did_you_mean;
 use crate::kind::Kind;
-use crate::resource::{Metadata, Origin, Resource, Spec, API_VERSION};
+use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
 
 /// Files larger than this are refused with a clear error.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
@@ -33,17 +33,27 @@ pub fn is_resource_path(path: &str) -> bool {
         && !path.split('/').any(|part| part.starts_with('.'))
 }
 
-/// Decode every file; returns the resources that decoded and the problems of those that did not.
-pub fn load(files: &[SourceFile]) -> (Vec<Resource>, Vec<Diagnostic>) {
-    let mut resources = Vec::new();
-    let mut diags = Vec::new();
-    for f in files {
-        load_file(f, &mut resources, &mut diags);
-    }
-    (resources, diags)
+/// What decoding a set of files produced.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub resources: Vec<Resource>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Resources whose metadata decoded but whose spec did not: they exist, so references to
+    /// them are not reported a second time as dangling.
+    pub broken: Vec<ResourceKey>,
 }
 
-fn load_file(f: &SourceFile, out: &mut Vec<Resource>, diags: &mut Vec<Diagnostic>) {
+/// Decode every file; returns the resources that decoded and the problems of those that did not.
+pub fn load(files: &[SourceFile]) -> Loaded {
+    let mut loaded = Loaded::default();
+    for f in files {
+        load_file(f, &mut loaded);
+    }
+    loaded
+}
+
+fn load_file(f: &SourceFile, loaded: &mut Loaded) {
+    let diags = &mut loaded.diagnostics;
     let file: Arc<str> = Arc::from(f.path.as_str());
     if f.bytes.len() > MAX_FILE_BYTES {
         diags.push(Diagnostic::new(
@@ -77,7 +87,7 @@ fn load_file(f: &SourceFile, out: &mut Vec<Resource>, diags: &mut Vec<Diagnostic
             return;
         }
     };
-    let mut ctx = Ctx { file, out, diags };
+    let mut ctx = Ctx { file, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
     for doc in docs {
         ctx.document(doc);
     }
@@ -87,6 +97,7 @@ struct Ctx<'a> {
     file: Arc<str>,
     out: &'a mut Vec<Resource>,
     diags: &'a mut Vec<Diagnostic>,
+    broken: &'a mut Vec<ResourceKey>,
 }
 
 const ENVELOPE_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
@@ -198,7 +209,8 @@ impl Ctx<'_> {
         if metadata.project.is_none() {
             metadata.project = default_project.map(str::to_string);
         }
-        let subject = Some(crate::resource::ResourceKey::new(kind, metadata.project.as_deref(), &metadata.name).to_string());
+        let key = ResourceKey::new(kind, metadata.project.as_deref(), &metadata.name);
+        let subject = Some(key.to_string());
         // spec
         let spec_json = node.get("spec").map_or(serde_json::json!({}), |s| match s.value {
             Value::Null => serde_json::json!({}),
@@ -208,6 +220,7 @@ impl Ctx<'_> {
             Ok(s) => s,
             Err(e) => {
                 self.serde_error(&node, "spec", e, subject);
+                self.broken.push(key);
                 return;
             }
         };

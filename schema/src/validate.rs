@@ -39,7 +39,12 @@ pub fn is_age_armor(s: &str) -> bool {
 /// # Errors
 /// Every problem found, sorted by file and position. The state is only returned when clean.
 pub fn validate(resources: Vec<Resource>) -> Result<DesiredState, Diagnostics> {
-    let mut v = Validator { index: HashMap::new(), diags: Vec::new(), resources: &resources };
+    validate_with(resources, &[])
+}
+
+fn validate_with(resources: Vec<Resource>, broken: &[ResourceKey]) -> Result<DesiredState, Diagnostics> {
+    let broken = broken.iter().cloned().collect();
+    let mut v = Validator { index: HashMap::new(), diags: Vec::new(), resources: &resources, broken };
     v.run();
     if v.diags.is_empty() {
         Ok(DesiredState::new(resources))
@@ -52,6 +57,7 @@ struct Validator<'a> {
     resources: &'a [Resource],
     index: HashMap<ResourceKey, &'a Resource>,
     diags: Vec<Diagnostic>,
+    broken: HashSet<ResourceKey>,
 }
 
 /// The resource being checked, for positions and subject.
@@ -157,7 +163,8 @@ impl<'a> Validator<'a> {
     fn require(&mut self, at: &At<'_>, path: &[Seg], kind: Kind, name: &str) -> Option<&'a Resource> {
         let from = at.res.metadata.project.as_deref();
         let found = self.lookup(kind, name, from);
-        if found.is_none() {
+        let is_broken = [from, None].iter().any(|p| self.broken.contains(&ResourceKey::new(kind, *p, name)));
+        if found.is_none() && !is_broken {
             let msg = self.missing_msg(kind, name, from);
             let pos = at.pos_segs(path);
             self.err_at(at, pos, msg);
@@ -455,11 +462,11 @@ impl<'a> Validator<'a> {
             }
         }
         let transport = s.effective_transport();
-        if s.url.is_some() && transport == Transport::Stdio {
+        if sources.len() == 1 && s.url.is_some() && transport == Transport::Stdio {
             let pos = at.pos_segs(&p("transport"));
             self.err_at(at, pos, "a `url` server uses `transport: http` or `sse`");
         }
-        if (s.command.is_some() || s.package_name.is_some()) && transport != Transport::Stdio {
+        if sources.len() == 1 && (s.command.is_some() || s.package_name.is_some()) && transport != Transport::Stdio {
             let pos = at.pos_segs(&p("transport"));
             self.err_at(at, pos, "`command` and `packageName` servers use `transport: stdio`");
         }
@@ -560,8 +567,9 @@ impl<'a> Validator<'a> {
 /// # Errors
 /// All decoding and validation problems, sorted by position.
 pub fn check(files: &[crate::load::SourceFile]) -> Result<DesiredState, Diagnostics> {
-    let (resources, mut diags) = crate::load::load(files);
-    match validate(resources) {
+    let loaded = crate::load::load(files);
+    let mut diags = loaded.diagnostics;
+    match validate_with(loaded.resources, &loaded.broken) {
         Ok(state) if diags.is_empty() => Ok(state),
         Ok(_) => Err(Diagnostics::sorted(diags)),
         Err(more) => {

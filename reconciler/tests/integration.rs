@@ -1,0 +1,208 @@
+//! Reconciler integration tests against real SQLite and (when configured) real Postgres, and a
+//! real git repository.
+
+mod common;
+
+use common::{doc, state, stores};
+use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};
+use schema::DesiredState;
+use proptest::prelude::*;
+
+fn meta(rev: &str) -> DeployMeta {
+    DeployMeta { revision: rev.into(), actor: "test".into(), message: None }
+}
+
+async fn apply(store: &Store, desired: &DesiredState) -> Result<mcpctl_reconciler::Plan, StoreError> {
+    let stored = store.resources().await?;
+    let p = plan(desired, &stored, "rev");
+    store.apply(&p, &meta("rev"), &|_, _| {}).await?;
+    Ok(p)
+}
+
+fn base_repo() -> String {
+    [
+        doc("Project", "home", None, "{servers: [time]}"),
+        doc("Server", "time", None, "{packageName: mcp-server-time, runner: uvx}"),
+        doc("Llm", "gpt", None, "{provider: openai, model: gpt-4o-mini}"),
+        doc("Agent", "helper", Some("home"), "{llm: gpt}"),
+        doc("User", "alice", None, "{email: alice@example.com}"),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn apply_is_idempotent_and_prunes_on_every_backend() {
+    for (store, _guard) in stores().await {
+        let backend = store.backend();
+        let first = apply(&store, &state(&base_repo())).await.unwrap();
+        assert_eq!((first.summary.add, first.summary.change, first.summary.destroy), (5, 0, 0), "{backend:?}");
+        let second = apply(&store, &state(&base_repo())).await.unwrap();
+        assert!(second.is_empty(), "{backend:?}: second apply planned {:?}", second.summary);
+        // Change one, remove one.
+        let edited = base_repo().replace("alice@example.com", "alice@example.org").replace(&doc("Llm", "gpt", None, "{provider: openai, model: gpt-4o-mini}"), "").replace("{llm: gpt}", "{llm: claude}")
+            + &doc("Llm", "claude", None, "{provider: anthropic, model: claude-sonnet}");
+        let third = apply(&store, &state(&edited)).await.unwrap();
+        let actions: Vec<(Action, String)> = third.changes.iter().map(|c| (c.action, c.key().to_string())).collect();
+        assert_eq!(
+            actions,
+            vec![
+                (Action::Update, "User/alice".into()),
+                (Action::Create, "Llm/claude".into()),
+                (Action::Update, "Agent/home/helper".into()),
+                (Action::Delete, "Llm/gpt".into()),
+            ],
+            "{backend:?}"
+        );
+        let email = third.changes[0].fields.iter().find(|f| f.path == "spec.email").unwrap();
+        assert_eq!(email.after, Some(serde_json::json!("alice@example.org")));
+        let stored = store.resources().await.unwrap();
+        assert!(plan(&state(&edited), &stored, "x").is_empty(), "{backend:?}");
+        let deploys = store.deploys(10).await.unwrap();
+        let outcomes: Vec<&str> = deploys.iter().map(|d| d.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["applied", "unchanged", "applied"], "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_mid_apply_changes_nothing() {
+    for (store, _guard) in stores().await {
+        apply(&store, &state(&base_repo())).await.unwrap();
+        let before = store.resources().await.unwrap();
+        // A real database failure on the 3rd write of the plan.
+        match store.backend() {
+            mcpctl_reconciler::Backend::Sqlite => {
+                sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON resources WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+                    .execute(store.pool()).await.unwrap();
+            }
+            mcpctl_reconciler::Backend::Postgres => {
+                sqlx::query("CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+                    .execute(store.pool()).await.unwrap();
+                sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON resources FOR EACH ROW EXECUTE FUNCTION boom()").execute(store.pool()).await.unwrap();
+            }
+        }
+        let next = base_repo().replace("alice@example.com", "alice@example.net") + &doc("User", "boom", None, "{}") + &doc("User", "zed", None, "{}");
+        let p = plan(&state(&next), &before, "bad");
+        assert_eq!(p.summary.add, 2);
+        let err = store.apply(&p, &meta("bad"), &|_, _| {}).await.unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(store.resources().await.unwrap(), before, "{:?}: store changed", store.backend());
+        let last = &store.deploys(1).await.unwrap()[0];
+        assert_eq!((last.outcome.as_str(), last.revision.as_str()), ("failed", "bad"));
+        assert!(last.error.as_deref().unwrap().contains("injected failure"));
+    }
+}
+
+#[tokio::test]
+async fn a_plan_is_refused_when_the_store_moved() {
+    for (store, _guard) in stores().await {
+        let old = plan(&state(&base_repo()), &store.resources().await.unwrap(), "r1");
+        apply(&store, &state(&doc("User", "bob", None, "{}"))).await.unwrap();
+        let err = store.apply(&old, &meta("r1"), &|_, _| {}).await.unwrap_err();
+        assert!(matches!(err, StoreError::StoreMoved { .. }), "{err}");
+        let names: Vec<String> = store.resources().await.unwrap().into_iter().map(|r| r.key.name).collect();
+        assert_eq!(names, ["bob"]);
+    }
+}
+
+#[tokio::test]
+async fn sensitive_values_never_enter_the_plan_diff() {
+    let secret = |v: &str| doc("Secret", "keys", None, &format!("{{data: {{token: \"-----BEGIN AGE ENCRYPTED FILE-----\\n{v}\\n-----END AGE ENCRYPTED FILE-----\"}}}}"));
+    let (store, _g) = common::sqlite().await;
+    apply(&store, &state(&secret("QUFBQQ"))).await.unwrap();
+    let p = plan(&state(&secret("QkJCQg")), &store.resources().await.unwrap(), "r");
+    let f = &p.changes[0].fields[0];
+    assert_eq!((f.path.as_str(), f.sensitive, &f.before, &f.after), ("spec.data.token", true, &None, &None));
+}
+
+#[test]
+fn git_tree_and_directory_read_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("servers")).unwrap();
+    std::fs::create_dir_all(root.join(".hidden")).unwrap();
+    std::fs::write(root.join("servers/time.yaml"), doc("Server", "time", None, "{command: uvx}")).unwrap();
+    std::fs::write(root.join("users.yml"), doc("User", "alice", None, "{}")).unwrap();
+    std::fs::write(root.join(".hidden/x.yaml"), "not: loaded").unwrap();
+    std::fs::write(root.join("README.md"), "ignored").unwrap();
+    let repo = git2::Repository::init(root).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
+    let sha = repo.commit(Some("HEAD"), &sig, &sig, "add servers", &tree, &[]).unwrap();
+    // The worktree changes after the commit; the git source must not see it.
+    std::fs::write(root.join("users.yml"), "broken: [").unwrap();
+    let (files, info) = mcpctl_reconciler::read_git_tree(&repo, "HEAD").unwrap();
+    assert_eq!(info.sha, sha.to_string());
+    assert_eq!(info.message, "add servers");
+    assert_eq!(info.author, "Dev <dev@example.com>");
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["servers/time.yaml", "users.yml"]);
+    assert_eq!(schema::check(&files).unwrap().len(), 2);
+    let from_dir = mcpctl_reconciler::read_dir(root).unwrap();
+    assert_eq!(from_dir.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), paths);
+    assert!(schema::check(&from_dir).is_err(), "the worktree copy is broken");
+}
+
+/// A small random desired state: users, groups over them, and servers.
+fn arb_state() -> impl Strategy<Value = String> {
+    let users = proptest::collection::btree_map("[a-e]", "[a-z]{1,6}@example\\.com", 0..5);
+    let servers = proptest::collection::btree_map("[a-e]", (prop_oneof!["npx", "uvx"], 1u32..4), 0..5);
+    (users, servers, any::<bool>()).prop_map(|(users, servers, group)| {
+        let mut yaml = String::new();
+        for (n, email) in &users {
+            yaml += &doc("User", &format!("u-{n}"), None, &format!("{{email: \"{email}\"}}"));
+        }
+        if group && !users.is_empty() {
+            let members: Vec<String> = users.keys().map(|n| format!("u-{n}")).collect();
+            yaml += &doc("Group", "all", None, &format!("{{members: [{}]}}", members.join(", ")));
+        }
+        for (n, (cmd, replicas)) in &servers {
+            yaml += &doc("Server", &format!("s-{n}"), None, &format!("{{command: {cmd}, replicas: {replicas}}}"));
+        }
+        yaml
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Apply A then B leaves the store equal to B, and planning B again is empty.
+    #[test]
+    fn apply_a_then_b_converges_to_b(a in arb_state(), b in arb_state()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = Store::connect("sqlite::memory:").await.unwrap();
+            apply(&store, &state(&a)).await.unwrap();
+            apply(&store, &state(&b)).await.unwrap();
+            let stored = store.resources().await.unwrap();
+            let desired = state(&b);
+            let want: Vec<(String, String)> = desired.resources().iter().map(|r| (r.key().to_string(), r.body_and_hash().0)).collect();
+            let mut got: Vec<(String, String)> = stored.iter().map(|s| (s.key.to_string(), s.body.clone())).collect();
+            got.sort();
+            let mut want_sorted = want.clone();
+            want_sorted.sort();
+            prop_assert_eq!(got, want_sorted);
+            prop_assert!(plan(&desired, &stored, "b").is_empty());
+            Ok(())
+        })?;
+    }
+
+    /// The pure plan: planning a state against its own stored form is empty; against nothing it
+    /// creates everything in dependency order.
+    #[test]
+    fn plan_against_itself_is_empty(a in arb_state()) {
+        let desired = state(&a);
+        let p = plan(&desired, &[], "a");
+        prop_assert_eq!(p.summary.add, desired.len());
+        let kinds: Vec<_> = p.changes.iter().map(|c| c.kind).collect();
+        let mut sorted = kinds.clone();
+        sorted.sort();
+        prop_assert_eq!(kinds, sorted);
+        let stored: Vec<_> = p.changes.iter().map(|c| {
+            let body = c.desired.as_ref().unwrap().to_string();
+            mcpctl_reconciler::StoredResource { key: c.key(), hash: mcpctl_reconciler::plan::body_hash(&body), body, source: None, revision: "a".into(), updated_at: String::new() }
+        }).collect();
+        prop_assert!(plan(&desired, &stored, "a").is_empty());
+    }
+}

@@ -1,0 +1,92 @@
+//! Schema integration tests: every invalid fixture yields exactly its expected diagnostics, valid
+//! fixtures and every example repo validate, and resources survive a YAML round trip.
+
+mod common;
+
+use common::{fixture, read_tree};
+use mcpctl_schema::{check, emit, Kind, Resource, SourceFile, Spec};
+
+#[test]
+fn every_invalid_fixture_reports_exactly_its_expected_errors() {
+    let dir = fixture("invalid");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let case = entry.unwrap().path();
+        let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
+        let err = check(&read_tree(&case)).expect_err(&format!("{} should be invalid", case.display()));
+        assert_eq!(err.to_string().trim(), expected.trim(), "case {}", case.display());
+        cases += 1;
+    }
+    assert!(cases >= 10, "only {cases} cases found");
+}
+
+#[test]
+fn valid_fixture_covers_every_kind() {
+    let state = check(&read_tree(&fixture("valid/full"))).unwrap_or_else(|d| panic!("{d}"));
+    for kind in Kind::ALL {
+        assert!(state.of_kind(*kind).next().is_some(), "no {kind} in the valid fixture");
+    }
+    // The grouped form's `project:` applies to its items.
+    let helper = state.resolve(Kind::Agent, "helper", Some("home")).expect("agent in project home");
+    assert_eq!(helper.source().unwrap(), "nested/grouped.yml:7:5");
+    // Template defaults and parameters are substituted.
+    let Some(Resource { spec: Spec::Server(s), .. }) = state.resolve(Kind::Server, "fetch", None) else { panic!() };
+    let Some(Resource { spec: Spec::Template(t), .. }) = state.resolve(Kind::Template, "fetcher", None) else { panic!() };
+    let server = mcpctl_schema::template::instantiate(t, s.from_template.as_ref().unwrap());
+    assert_eq!(server.url.as_deref(), Some("http://127.0.0.1:8080/mcp"));
+}
+
+#[test]
+fn every_example_repo_validates() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            let files = read_tree(&dir);
+            assert!(!files.is_empty(), "{} has no YAML", dir.display());
+            if let Err(d) = check(&files) {
+                panic!("{} is invalid:\n{d}", dir.display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no example repos found");
+}
+
+#[test]
+fn yaml_round_trip_keeps_every_resource() {
+    let state = check(&read_tree(&fixture("valid/full"))).unwrap();
+    let text: String = state.resources().iter().map(|r| emit::yaml_document(&r.to_json())).collect();
+    let again = check(&[SourceFile::new("all.yaml", text.clone())]).unwrap_or_else(|d| panic!("{d}\n{text}"));
+    assert_eq!(again.len(), state.len());
+    for r in state.resources() {
+        let back = again.get(&r.key()).unwrap_or_else(|| panic!("{} lost", r.key()));
+        assert_eq!(back.body_and_hash(), r.body_and_hash(), "{}", r.key());
+    }
+}
+
+#[test]
+fn non_utf8_and_huge_files_are_clear_errors() {
+    let mut bytes = b"apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: b\xff}\n".to_vec();
+    let err = check(&[SourceFile::new("bin.yaml", bytes.clone())]).unwrap_err().to_string();
+    assert_eq!(err, "bin.yaml:3:19: file is not valid UTF-8 (invalid byte at offset 54)");
+    bytes = vec![b'#'; mcpctl_schema::load::MAX_FILE_BYTES + 1];
+    let err = check(&[SourceFile::new("big.yaml", bytes)]).unwrap_err().to_string();
+    assert!(err.starts_with("big.yaml:1:1: file is 8388609 bytes; the limit is 8388608 bytes"), "{err}");
+}
+
+#[test]
+fn empty_repo_and_empty_documents_are_valid() {
+    assert!(check(&[]).unwrap().is_empty());
+    assert!(check(&[SourceFile::new("a.yaml", "---\n---\n# nothing\n")]).unwrap().is_empty());
+}
+
+#[test]
+fn json_schema_names_every_kind() {
+    let schema = serde_json::to_string(&mcpctl_schema::json_schema::document_schema()).unwrap();
+    for kind in Kind::ALL {
+        assert!(schema.contains(&format!("\"const\":\"{}\"", kind.as_str())), "{kind} missing");
+    }
+    assert!(schema.contains("additionalProperties"));
+}
