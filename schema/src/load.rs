@@ -206,7 +206,7 @@ impl Ctx<'_> {
                 return;
             }
         };
-        if metadata.project.is_none() {
+        if metadata.project.is_none() && kind.scope() != crate::kind::Scope::Cluster {
             metadata.project = default_project.map(str::to_string);
         }
         let key = ResourceKey::new(kind, metadata.project.as_deref(), &metadata.name);

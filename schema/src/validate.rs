@@ -150,7 +150,7 @@ impl<'a> Validator<'a> {
         let candidates = self
             .index
             .keys()
-            .filter(|k| k.kind == kind && (k.project.is_empty() || Some(k.project.as_str()) == from))
+            .filter(|k| k.kind == kind && k.name != name && (k.project.is_empty() || Some(k.project.as_str()) == from))
             .map(|k| k.name.as_str());
         let hint = did_you_mean(name, candidates);
         match (from, kind.scope()) {

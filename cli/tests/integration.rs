@@ -1,0 +1,156 @@
+//! End-to-end tests of the `mcpctl` binary on real repos and a real SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("state.db").display())
+    }
+
+    fn run(&self, repo: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .env("MCPCTL_DATABASE_URL", self.db_url())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    /// Copy `src` into a fresh directory under the temp dir.
+    fn copy(&self, src: &Path, name: &str) -> PathBuf {
+        let dst = self.dir.path().join(name);
+        copy_dir(src, &dst);
+        dst
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn homelab() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab")
+}
+
+#[test]
+fn homelab_validates_plans_applies_and_round_trips() {
+    let env = Env::new();
+    let repo = homelab();
+    let o = env.run(&repo, &["validate"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = env.run(&repo, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Plan: ") && out.contains(" to add, 0 to change, 0 to destroy."), "{out}");
+    assert!(!out.contains("BEGIN AGE"), "secret ciphertext printed in the plan:\n{out}");
+
+    let o = env.run(&repo, &["apply"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Apply complete!"));
+    let o = env.run(&repo, &["apply"]);
+    assert!(text(&o).contains("No changes."), "{}", text(&o));
+    let o = env.run(&repo, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Round trip: `get all -o yaml` written back as a repo plans to no changes.
+    let o = env.run(&repo, &["get", "all", "-o", "yaml"]);
+    assert!(o.status.success());
+    let back = env.dir.path().join("exported");
+    std::fs::create_dir_all(&back).unwrap();
+    std::fs::write(back.join("all.yaml"), &o.stdout).unwrap();
+    let o = env.run(&back, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "round trip is not clean:\n{}", text(&o));
+
+    // Tables never show secret ciphertext; json lists are parseable.
+    let o = env.run(&repo, &["get", "secrets"]);
+    assert!(!text(&o).contains("BEGIN AGE"));
+    let o = env.run(&repo, &["get", "srv", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(list.as_array().unwrap().iter().all(|r| r["kind"] == "Server"));
+}
+
+#[test]
+fn a_broken_repo_is_reported_with_positions_and_changes_nothing() {
+    let env = Env::new();
+    let good = homelab();
+    assert!(env.run(&good, &["apply"]).status.success());
+    let before = env.run(&good, &["get", "all", "-o", "json"]).stdout;
+
+    let broken = env.copy(&good, "broken");
+    std::fs::write(
+        broken.join("zz-broken.yaml"),
+        "apiVersion: mcpctl.io/v1\nkind: Agent\nmetadata: {name: lost, project: homelab}\nspec:\n  llm: no-such-llm\n  temprature: 3\n",
+    )
+    .unwrap();
+    for cmd in [&["validate"][..], &["plan"], &["apply"]] {
+        let o = env.run(&broken, cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", text(&o));
+        let out = text(&o);
+        assert!(out.contains("zz-broken.yaml:6:3: Agent/homelab/lost: spec.temprature: unknown field `temprature`"), "{out}");
+    }
+    let after = env.run(&good, &["get", "all", "-o", "json"]).stdout;
+    assert_eq!(before, after, "a broken repo changed the store");
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_once() {
+    let env = Env::new();
+    let repo = homelab();
+    let plan = env.dir.path().join("plan.json");
+    let o = env.run(&repo, &["plan", "--format", "json", "-o", plan.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert_eq!(saved["formatVersion"], 1);
+    let o = env.run(&repo, &["apply", plan.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&repo, &["apply", plan.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("the store changed since the plan was made"), "{}", text(&o));
+}
+
+#[test]
+fn unknown_kinds_and_missing_resources_are_errors() {
+    let env = Env::new();
+    let repo = homelab();
+    let o = env.run(&repo, &["get", "sever"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unknown kind `sever` (did you mean `Server`?)"), "{}", text(&o));
+    let o = env.run(&repo, &["describe", "server", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Server `nope` not found"));
+}
+
+#[test]
+fn completion_and_schema_print() {
+    let env = Env::new();
+    let o = env.run(Path::new("."), &["completion", "bash"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mcpctl"));
+    let o = env.run(Path::new("."), &["schema"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["oneOf"].as_array().unwrap().len() > 13);
+}
