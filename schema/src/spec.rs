@@ -29,6 +29,7 @@ fn is_one(n: &u32) -> bool {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProjectSpec {
     /// Human-readable description, shown to MCP clients as the server instructions' title.
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Servers this project exposes (names of `Server`s, global or in this project).
@@ -153,6 +154,7 @@ pub struct TemplateInstance {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServerSpec {
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `stdio`, `http` or `sse`. Default: `http` for `url` servers, else `stdio`.
@@ -185,8 +187,10 @@ pub struct ServerSpec {
     /// Replicas (container runtimes; default 1).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub replicas: u32,
+    /// CPU and memory limits (container runtimes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Health checking; defaults apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheck>,
     /// Per-call timeout in seconds at the gateway (default 60).
@@ -205,12 +209,15 @@ impl ServerSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TemplateParameter {
+    /// Parameter name, used as `{{name}}` in the template.
     pub name: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Servers must supply it when there is no `default`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
+    /// Value used when a server does not give one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
@@ -219,8 +226,10 @@ pub struct TemplateParameter {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TemplateSpec {
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Declared parameters; every `{{name}}` used in `server` must be one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<TemplateParameter>,
     /// The server body (it may not itself use `fromTemplate`).
@@ -231,6 +240,7 @@ pub struct TemplateSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretSpec {
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `SecretBackend` holding the values (default: the default backend).
@@ -255,6 +265,7 @@ pub enum SecretBackendType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenBaoConfig {
+    /// OpenBao address, e.g. `https://bao.internal:8200`.
     pub url: String,
     /// KV v2 mount (default `secret`).
     #[serde(default = "OpenBaoConfig::default_mount")]
@@ -280,7 +291,9 @@ pub struct SecretBackendSpec {
     #[serde(rename = "type")]
     pub backend_type: SecretBackendType,
     #[serde(default, skip_serializing_if = "is_false")]
+    /// This backend holds secrets that name no `backend`. Exactly one backend has it.
     pub is_default: bool,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Required for `type: openbao`.
@@ -318,6 +331,7 @@ pub struct LlmSpec {
     /// API key from a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretSource>,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Request timeout in seconds (default 120).
@@ -335,6 +349,7 @@ pub struct Sampling {
     /// 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Upper bound on generated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
     /// Stop sequences.
@@ -346,6 +361,7 @@ pub struct Sampling {
     /// -2 to 2 (OpenAI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
+    /// Sampling seed, where the provider supports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
 }
@@ -362,8 +378,10 @@ impl Sampling {
 pub struct AgentSpec {
     /// Name of the `Llm`.
     pub llm: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The agent's system prompt (personality and prompts are appended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
     #[serde(default, skip_serializing_if = "Sampling::is_empty")]
@@ -382,6 +400,7 @@ pub struct AgentSpec {
 pub struct PersonalitySpec {
     /// The `Agent` (same project) this personality belongs to.
     pub agent: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Appended to the agent's system prompt.
@@ -408,9 +427,12 @@ pub enum PromptScope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PromptArgument {
+    /// Argument name, used as `{{name}}` in `content`.
     pub name: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Clients must supply it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
 }
@@ -421,6 +443,7 @@ pub struct PromptArgument {
 pub struct PromptSpec {
     /// The prompt text. `{{arg}}` is replaced by MCP prompt arguments.
     pub content: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default)]
@@ -451,7 +474,9 @@ pub enum SubjectKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Subject {
+    /// `User`, `Group` or `McpToken`.
     pub kind: SubjectKind,
+    /// Name of the subject resource.
     pub name: String,
     /// Project of an `McpToken` subject (default: the definition's project).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -494,9 +519,12 @@ pub struct RoleBinding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RbacDefinitionSpec {
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Who gets the grants.
     pub subjects: Vec<Subject>,
+    /// What they get.
     pub role_bindings: Vec<RoleBinding>,
 }
 
@@ -505,8 +533,10 @@ pub struct RbacDefinitionSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Contact address (must contain `@`).
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Full name for display.
     pub display_name: Option<String>,
     /// A disabled user's grants and tokens stop working.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -517,6 +547,7 @@ pub struct UserSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupSpec {
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Names of `User`s.
@@ -532,6 +563,7 @@ pub struct McpTokenSpec {
     pub hash: String,
     /// The token's first characters (`mcpctl_pat_` + a few), to recognise it in logs.
     pub prefix: String,
+    /// Free text, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The `User` the token acts for.
@@ -540,6 +572,7 @@ pub struct McpTokenSpec {
     /// RFC 3339 expiry; none = does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// A revoked token is refused (401) from the next cache expiry on.
     #[serde(default, skip_serializing_if = "is_false")]
     pub revoked: bool,
     /// Grants of the token itself (besides `RbacDefinition`s naming it).
