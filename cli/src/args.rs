@@ -52,6 +52,13 @@ pub enum Command {
     Get(GetArgs),
     /// Show one resource in detail.
     Describe(DescribeArgs),
+    /// Follow a git branch: every new commit is validated, planned and applied; drift is
+    /// reverted. The repo (`--repo`) may be a local path (watched) or a URL (polled, pokable).
+    Reconcile(ReconcileArgs),
+    /// List deploys, newest first.
+    History(HistoryArgs),
+    /// Show the deployed revision, the last attempted one, drift and the last error.
+    Status(StatusArgs),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -59,6 +66,42 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Branch to follow.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Poll and drift-check interval (e.g. `30s`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Only report drift; do not revert it.
+    #[arg(long)]
+    pub no_self_heal: bool,
+    /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Where remote repositories are cloned (default: the user's cache dir).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many deploys to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,9 @@ pub async fn run(cli: Cli) -> Result {
         Command::Apply(a) => apply(g, a).await,
         Command::Get(a) => get(g, a).await,
         Command::Describe(a) => describe(g, a).await,
+        Command::Reconcile(a) => reconcile(g, a).await,
+        Command::History(a) => history(g, a).await,
+        Command::Status(a) => status(g, a).await,
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
@@ -146,7 +149,7 @@ async fn apply(g: &Global, a: ApplyArgs) -> Result {
         writeln!(out).context("writing output")?;
     }
     let bar = render::progress(plan.changes.len());
-    let meta = DeployMeta { revision: plan.revision.clone(), actor: actor(), message: None };
+    let meta = DeployMeta { revision: plan.revision.clone(), actor: actor(), message: None, commit: None };
     let result = store.apply(&plan, &meta, &|done, _| bar.set_position(done as u64)).await;
     bar.finish_and_clear();
     let deploy = result.context("apply failed; nothing was changed")?;
@@ -212,5 +215,74 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result {
     };
     let related = select(&store, None, None, None).await?;
     render::describe(&mut anstream::stdout(), &row, &res, &related).context("writing output")?;
+    Ok(())
+}
+
+async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
+    use reconciler::{Outcome, Reconciler, RepoSource, Settings};
+    let store = open_store(g).await?;
+    let cache_dir = match a.cache_dir {
+        Some(d) => d,
+        None => dirs::cache_dir().context("no cache directory; pass --cache-dir")?.join("mcpctl").join("repos"),
+    };
+    let source = RepoSource::parse(&g.repo.to_string_lossy());
+    let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal };
+    let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
+    if a.once {
+        let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
+        let mut out = anstream::stdout();
+        match &outcome {
+            Outcome::Deployed { sha, summary } => writeln!(out, "deployed {} ({summary})", &sha[..12]),
+            Outcome::Invalid { sha, errors } => {
+                writeln!(out, "commit {} is invalid; nothing changed:", &sha[..12]).context("writing output")?;
+                return Err(anyhow::anyhow!("{errors}").into());
+            }
+            Outcome::UpToDate { sha: Some(sha) } => writeln!(out, "up to date at {}", &sha[..12]),
+            Outcome::UpToDate { sha: None } => writeln!(out, "branch `{}` has no commit yet", a.branch),
+            Outcome::Drift { sha, summary, reverted } => writeln!(out, "drift from {} ({summary}){}", &sha[..12], if *reverted { ", reverted" } else { ", reported only" }),
+        }
+        .context("writing output")?;
+        return Ok(());
+    }
+    eprintln!("reconciling {} (branch {}, every {}, self-heal {}); Ctrl-C stops", g.repo.display(), a.branch, humantime::format_duration(a.interval), if a.no_self_heal { "off" } else { "on" });
+    let (_handle, pokes) = reconciler::controller::channel();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    r.run(pokes, shutdown).await.context("reconcile loop")?;
+    Ok(())
+}
+
+async fn history(g: &Global, a: HistoryArgs) -> Result {
+    let store = open_store(g).await?;
+    let deploys = store.deploys(a.limit).await.context("reading deploys")?;
+    let mut out = anstream::stdout();
+    match a.output {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&deploys).expect("json")),
+        TextOrJson::Text => render::history(&mut out, &deploys),
+    }
+    .context("writing output")?;
+    Ok(())
+}
+
+async fn status(g: &Global, a: StatusArgs) -> Result {
+    let store = open_store(g).await?;
+    let last = store.deploys(1).await.context("reading deploys")?.into_iter().next();
+    let good = store.last_good_deploy().await.context("reading deploys")?;
+    let drift = store.drift().await.context("reading drift")?;
+    let status = serde_json::json!({
+        "deployed": good.as_ref().map(|d| &d.revision),
+        "deployedAt": good.as_ref().map(|d| &d.finished_at),
+        "lastAttempted": last.as_ref().map(|d| &d.revision),
+        "lastOutcome": last.as_ref().map(|d| &d.outcome),
+        "lastError": last.as_ref().and_then(|d| d.error.as_ref()),
+        "drift": if drift.is_empty() { None } else { Some(&drift) },
+    });
+    let mut out = anstream::stdout();
+    match a.output {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status).expect("json")),
+        TextOrJson::Text => render::status(&mut out, &status),
+    }
+    .context("writing output")?;
     Ok(())
 }

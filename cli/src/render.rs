@@ -272,3 +272,52 @@ pub fn describe(out: &mut impl Write, row: &StoredResource, res: &Resource, all:
     }
     Ok(())
 }
+
+/// The deploy history as a table.
+pub fn history(out: &mut impl Write, deploys: &[Deploy]) -> io::Result<()> {
+    if deploys.is_empty() {
+        return writeln!(out, "No deploys yet.");
+    }
+    writeln!(out, "{}", paint(BOLD, &format!("{:<5} {:<12}  {:<9}  {:<19}  {:<24}  {}", "ID", "REVISION", "OUTCOME", "FINISHED", "CHANGES", "MESSAGE")))?;
+    for d in deploys {
+        let style = match d.outcome.as_str() {
+            "failed" => RED,
+            "applied" => GREEN,
+            _ => Style::new(),
+        };
+        let s = d.summary;
+        let msg = d.message.as_deref().unwrap_or("").lines().next().unwrap_or("");
+        writeln!(
+            out,
+            "{:<5} {:<12}  {}  {:<19}  {:<24}  {msg}",
+            d.id,
+            short(&d.revision),
+            paint(style, &format!("{:<9}", d.outcome)),
+            d.finished_at.get(..19).unwrap_or(&d.finished_at).replace('T', " "),
+            format!("+{} ~{} -{}", s.add, s.change, s.destroy),
+        )?;
+    }
+    Ok(())
+}
+
+/// `mcpctl status` as text.
+pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
+    let get = |k: &str| s.get(k).and_then(Value::as_str).map(str::to_string);
+    writeln!(out, "{} {}", paint(BOLD, "Deployed:      "), get("deployed").unwrap_or_else(|| "(nothing yet)".into()))?;
+    if let Some(at) = get("deployedAt") {
+        writeln!(out, "{} {at}", paint(BOLD, "Deployed at:   "))?;
+    }
+    let outcome = get("lastOutcome").unwrap_or_default();
+    writeln!(out, "{} {} ({})", paint(BOLD, "Last attempted:"), get("lastAttempted").unwrap_or_else(|| "-".into()), outcome)?;
+    match get("drift") {
+        Some(d) => writeln!(out, "{} {}", paint(BOLD, "Drift:         "), paint(YELLOW, &d))?,
+        None => writeln!(out, "{} none", paint(BOLD, "Drift:         "))?,
+    }
+    if let (Some(e), "failed") = (get("lastError"), outcome.as_str()) {
+        writeln!(out, "{}", paint(BOLD, "Last error:"))?;
+        for line in e.lines() {
+            writeln!(out, "  {}", paint(RED, line))?;
+        }
+    }
+    Ok(())
+}

@@ -154,3 +154,53 @@ fn completion_and_schema_print() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(s["oneOf"].as_array().unwrap().len() > 13);
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn reconcile_once_deploys_commits_and_records_bad_ones() {
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "gitrepo");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "homelab"]);
+    let good = git(&repo, &["rev-parse", "HEAD"]);
+    let cache = env.dir.path().join("cache");
+    let once = ["reconcile", "--once", "--cache-dir", cache.to_str().unwrap()];
+    let o = env.run(&repo, &once);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("deployed {}", &good[..12])), "{}", text(&o));
+
+    std::fs::write(repo.join("bad.yaml"), "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {name: x}\nspec: {}\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "a bad server"]);
+    let bad = git(&repo, &["rev-parse", "HEAD"]);
+    let o = env.run(&repo, &once);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("bad.yaml:4:7: Server/x: set one of"), "{}", text(&o));
+
+    let o = env.run(&repo, &["status", "-o", "json"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["deployed"], good.as_str());
+    assert_eq!(s["lastAttempted"], bad.as_str());
+    assert_eq!(s["lastOutcome"], "failed");
+    let o = env.run(&repo, &["history"]);
+    let h = text(&o);
+    assert!(h.contains("failed") && h.contains("a bad server") && h.contains("applied") && h.contains("homelab"), "{h}");
+    // Not retried: a second run reports the last good commit.
+    let o = env.run(&repo, &once);
+    assert!(text(&o).contains(&format!("up to date at {}", &good[..12])), "{}", text(&o));
+}

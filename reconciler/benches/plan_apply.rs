@@ -41,7 +41,7 @@ fn main() {
     let rounds = if quick { 3 } else { 10 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let meta = DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None };
+    let meta = DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None };
 
     // Apply 10,000 creates to a fresh SQLite file.
     let base = schema::check(&repo(0)).expect("bench repo is valid");

@@ -1,10 +1,16 @@
 //! The reconciler: reads a repo (directory or git tree), validates it, plans against the runtime
-//! database and applies the plan in one transaction.
+//! database and applies the plan in one transaction; the controller follows a git branch so that
+//! a commit is a deploy.
 
+pub mod controller;
+mod credentials;
 pub mod plan;
+pub mod repo;
 pub mod source;
 pub mod store;
 
+pub use controller::{Outcome, Reconciler, Settings};
 pub use plan::{plan, Action, Change, Plan, StoredResource, Summary};
+pub use repo::{GitRepo, RepoSource};
 pub use source::{read_dir, read_git_tree, CommitInfo, SourceError};
 pub use store::{Backend, Deploy, DeployMeta, Store, StoreError};

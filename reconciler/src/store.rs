@@ -50,6 +50,8 @@ pub struct DeployMeta {
     pub revision: String,
     pub actor: String,
     pub message: Option<String>,
+    /// The commit deployed, when the revision is a git commit.
+    pub commit: Option<crate::source::CommitInfo>,
 }
 
 /// One row of the deploy history.
@@ -68,6 +70,12 @@ pub struct Deploy {
     pub summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
 }
 
 /// Handle to the runtime database.
@@ -286,12 +294,41 @@ impl Store {
         self.record(meta, &now(), "failed", Summary::default(), Some(error)).await
     }
 
+    /// The newest deploy whose outcome is `applied` or `unchanged`: what is in force.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn last_good_deploy(&self) -> Result<Option<Deploy>, StoreError> {
+        let rows = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at FROM deploys WHERE outcome <> 'failed' ORDER BY id DESC LIMIT 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.first().map(deploy_from_row).transpose()
+    }
+
+    /// Record the drift last seen by the reconciler (empty: none).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn set_drift(&self, drift: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE store_meta SET value = $1 WHERE key = 'drift'").bind(drift).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The drift last seen by the reconciler (empty: none).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn drift(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT value FROM store_meta WHERE key = 'drift'").fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?.unwrap_or_default())
+    }
+
     /// The newest `limit` deploys, newest first.
     ///
     /// # Errors
     /// On a database error.
     pub async fn deploys(&self, limit: i64) -> Result<Vec<Deploy>, StoreError> {
-        let rows = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error FROM deploys ORDER BY id DESC LIMIT $1")
+        let rows = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at FROM deploys ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -309,7 +346,7 @@ async fn insert_deploy(
 ) -> Result<Deploy, StoreError> {
     let finished = now();
     let summary_json = serde_json::to_string(&summary).expect("summary serializes");
-    let row = sqlx::query("INSERT INTO deploys (revision, actor, message, started_at, finished_at, outcome, summary, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, revision, actor, message, started_at, finished_at, outcome, summary, error")
+    let row = sqlx::query("INSERT INTO deploys (revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at")
         .bind(&meta.revision)
         .bind(&meta.actor)
         .bind(meta.message.clone())
@@ -318,6 +355,9 @@ async fn insert_deploy(
         .bind(outcome)
         .bind(&summary_json)
         .bind(error.map(str::to_string))
+        .bind(meta.commit.as_ref().map(|c| c.author.clone()))
+        .bind(meta.commit.as_ref().map(|c| c.committer.clone()))
+        .bind(meta.commit.as_ref().map(|c| c.time.clone()))
         .fetch_one(&mut **tx)
         .await?;
     deploy_from_row(&row)
@@ -351,6 +391,9 @@ fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
         outcome: row.try_get("outcome")?,
         summary: serde_json::from_str(&summary).unwrap_or_default(),
         error: row.try_get("error")?,
+        author: row.try_get("author")?,
+        committer: row.try_get("committer")?,
+        committed_at: row.try_get("committed_at")?,
     })
 }
 

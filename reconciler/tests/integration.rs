@@ -2,6 +2,7 @@
 //! real git repository.
 
 mod common;
+mod controller;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};
@@ -9,7 +10,7 @@ use schema::DesiredState;
 use proptest::prelude::*;
 
 fn meta(rev: &str) -> DeployMeta {
-    DeployMeta { revision: rev.into(), actor: "test".into(), message: None }
+    DeployMeta { revision: rev.into(), actor: "test".into(), message: None, commit: None }
 }
 
 async fn apply(store: &Store, desired: &DesiredState) -> Result<mcpctl_reconciler::Plan, StoreError> {

@@ -51,3 +51,102 @@ pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     }
     v
 }
+
+/// A bare repository served by a real `git daemon` on 127.0.0.1, and a work clone to commit from.
+pub struct GitRemote {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    port: u16,
+    daemon: Option<std::process::Child>,
+}
+
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl GitRemote {
+    pub fn start() -> GitRemote {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("srv/repo.git");
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut r = GitRemote { url: format!("git://127.0.0.1:{port}/repo.git"), dir, port, daemon: None };
+        r.start_daemon();
+        r
+    }
+
+    pub fn start_daemon(&mut self) {
+        let base = self.dir.path().join("srv");
+        // Run git-daemon itself (not `git daemon`, whose wrapper process would survive a kill).
+        let exec_path = std::process::Command::new("git").arg("--exec-path").output().unwrap();
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
+        let child = std::process::Command::new(format!("{exec_path}/git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(&base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        self.daemon = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("git daemon did not listen");
+    }
+
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            // Wait until the port is closed, so "unreachable" really is.
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn work(&self) -> std::path::PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Replace the work tree's `repo.yaml` with `yaml`, commit and push; returns the sha.
+    pub fn commit(&self, yaml: &str, message: &str) -> String {
+        let work = self.work();
+        std::fs::write(work.join("repo.yaml"), yaml).unwrap();
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(&work, &["push", "-q", "origin", "main"]);
+        git(&work, &["rev-parse", "HEAD"])
+    }
+}
+
+impl Drop for GitRemote {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}

@@ -1,0 +1,262 @@
+//! The reconcile loop: a new commit on the followed branch is a deploy.
+//!
+//! Shaped like kube-runtime's controller: [`Reconciler::reconcile`] is the one reconcile
+//! function; it returns an [`Outcome`], and [`error_policy`] decides how long to wait after a
+//! failure. Triggers: changes under a local repository's git dir (`notify`), a poll interval
+//! (remotes are fetched then), and pokes through a [`Handle`] (the git webhook).
+//!
+//! # Guarantees
+//! A commit is applied in one transaction or not at all. An invalid commit is recorded as a
+//! `failed` deploy with its errors, the store stays at the last good commit, and that commit is not
+//! tried again until the branch moves. Every interval the store is compared with the last good
+//! commit; drift is recorded and, with self-heal on, reverted.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{info, info_span, warn, Instrument};
+
+use schema::DesiredState;
+
+use crate::plan::{plan, Summary};
+use crate::repo::{GitRepo, RepoSource};
+use crate::source::{read_git_tree, CommitInfo, SourceError};
+use crate::store::{DeployMeta, Store, StoreError};
+
+/// Error of one reconcile attempt (the loop keeps going).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("reading the repository: {0}")]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("watching {path}: {source}")]
+    Watch { path: PathBuf, #[source] source: notify::Error },
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new commit was applied (possibly with no changes).
+    Deployed { sha: String, summary: Summary },
+    /// A new commit failed validation; recorded, nothing changed.
+    Invalid { sha: String, errors: String },
+    /// Nothing new; the store matches the last good commit.
+    UpToDate { sha: Option<String> },
+    /// The store had drifted from the last good commit.
+    Drift { sha: String, summary: Summary, reverted: bool },
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: RepoSource,
+    pub branch: String,
+    /// Where remote repositories are cloned.
+    pub cache_dir: PathBuf,
+    /// Poll and drift-check interval.
+    pub interval: Duration,
+    /// Revert out-of-band changes (default on).
+    pub self_heal: bool,
+}
+
+/// Pokes the loop from outside (webhook route, tests).
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<()>,
+}
+
+impl Handle {
+    /// Ask for a reconcile now. Never blocks; pokes coalesce.
+    pub fn poke(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// Backoff after a failed reconcile: 1 s, 2 s, 4 s … capped at the interval.
+pub fn error_policy(failures: u32, interval: Duration) -> Duration {
+    Duration::from_secs(1u64 << failures.min(10)).min(interval)
+}
+
+/// The reconciler state between runs.
+pub struct Reconciler {
+    store: Store,
+    repo: GitRepo,
+    settings: Settings,
+    last_attempted: Option<String>,
+    last_good: Option<(String, DesiredState)>,
+}
+
+impl Reconciler {
+    /// Open the repository and pick up where the deploy history left off.
+    ///
+    /// # Errors
+    /// When the repository cannot be opened or the store read.
+    pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
+        let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
+        let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None };
+        if let Some(d) = r.store.last_good_deploy().await? {
+            // The desired state in force, re-read from git for drift checks.
+            if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
+                if let Ok(state) = schema::check(&files) {
+                    r.last_good = Some((d.revision, state));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetch, and deploy the branch tip if it is new; otherwise check for drift.
+    ///
+    /// # Errors
+    /// When the remote cannot be fetched or the store fails. The store is unchanged then.
+    pub async fn reconcile(&mut self) -> Result<Outcome, ReconcileError> {
+        self.repo.fetch()?;
+        let tip = match self.repo.tip() {
+            Ok(t) => t,
+            Err(SourceError::NoSuchRevision(_)) => return Ok(Outcome::UpToDate { sha: None }),
+            Err(e) => return Err(e.into()),
+        };
+        if self.last_attempted.as_deref() == Some(tip.as_str()) {
+            return self.check_drift().await;
+        }
+        let span = info_span!("reconcile", sha = %&tip[..12], reason = "new commit");
+        self.deploy(tip).instrument(span).await
+    }
+
+    async fn deploy(&mut self, sha: String) -> Result<Outcome, ReconcileError> {
+        let (files, info) = read_git_tree(self.repo.repository(), &sha)?;
+        let meta = meta_for(&info, "mcpctl reconcile", None);
+        let desired = match schema::check(&files) {
+            Ok(d) => d,
+            Err(diags) => {
+                let errors = diags.to_string();
+                warn!(errors = %errors, "commit is invalid; keeping the last good state");
+                self.store.record_failure(&meta, &errors).await?;
+                self.last_attempted = Some(sha.clone());
+                return Ok(Outcome::Invalid { sha, errors });
+            }
+        };
+        let stored = self.store.resources().await?;
+        let p = plan(&desired, &stored, &sha);
+        match self.store.apply(&p, &meta, &|_, _| {}).await {
+            Ok(_) => {}
+            Err(e @ StoreError::StoreMoved { .. }) => return Err(e.into()),
+            Err(e) => {
+                self.last_attempted = Some(sha);
+                return Err(e.into());
+            }
+        }
+        info!(summary = %p.summary, "deployed");
+        self.store.set_drift("").await?;
+        self.last_attempted = Some(sha.clone());
+        self.last_good = Some((sha.clone(), desired));
+        Ok(Outcome::Deployed { sha, summary: p.summary })
+    }
+
+    async fn check_drift(&mut self) -> Result<Outcome, ReconcileError> {
+        let Some((sha, desired)) = &self.last_good else {
+            return Ok(Outcome::UpToDate { sha: None });
+        };
+        let stored = self.store.resources().await?;
+        let p = plan(desired, &stored, sha);
+        if p.is_empty() {
+            return Ok(Outcome::UpToDate { sha: Some(sha.clone()) });
+        }
+        let sha = sha.clone();
+        let changed: Vec<String> = p.changes.iter().map(|c| c.key().to_string()).collect();
+        warn!(sha = %&sha[..12.min(sha.len())], drift = %changed.join(", "), "store drifted from the last good commit");
+        self.store.set_drift(&changed.join(", ")).await?;
+        if !self.settings.self_heal {
+            return Ok(Outcome::Drift { sha, summary: p.summary, reverted: false });
+        }
+        let (files, info) = read_git_tree(self.repo.repository(), &sha)?;
+        drop(files);
+        let meta = meta_for(&info, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
+        self.store.apply(&p, &meta, &|_, _| {}).await?;
+        self.store.set_drift("").await?;
+        Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
+    }
+
+    /// Run until `shutdown` resolves. Returns a [`Handle`] for pokes before starting.
+    ///
+    /// # Errors
+    /// Only when a local repository cannot be watched.
+    pub async fn run(mut self, mut pokes: mpsc::Receiver<()>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ReconcileError> {
+        let (tx, mut fs_events) = mpsc::channel::<()>(1);
+        let _watcher = match &self.settings.source {
+            RepoSource::Local(_) => Some(watch(self.repo.git_dir().to_path_buf(), tx)?),
+            RepoSource::Remote(_) => None,
+        };
+        tokio::pin!(shutdown);
+        let mut failures = 0u32;
+        loop {
+            let wait = match self.reconcile().await {
+                Ok(outcome) => {
+                    failures = 0;
+                    log_outcome(&outcome);
+                    self.settings.interval
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = error_policy(failures, self.settings.interval);
+                    warn!(error = %e, retry_in = ?wait, "reconcile failed; keeping the last good state");
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+                Some(()) = pokes.recv() => {}
+                Some(()) = fs_events.recv() => {
+                    // Let a burst of ref/object writes settle.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    while fs_events.try_recv().is_ok() {}
+                }
+            }
+        }
+    }
+}
+
+/// A poke channel: give the [`Handle`] to whoever may trigger, the receiver to [`Reconciler::run`].
+pub fn channel() -> (Handle, mpsc::Receiver<()>) {
+    let (tx, rx) = mpsc::channel(1);
+    (Handle { tx }, rx)
+}
+
+fn log_outcome(o: &Outcome) {
+    match o {
+        Outcome::Deployed { sha, summary } => info!(sha = %sha, %summary, "deployed"),
+        Outcome::Invalid { sha, .. } => warn!(sha = %sha, "invalid commit recorded"),
+        Outcome::Drift { sha, summary, reverted } => warn!(sha = %sha, %summary, reverted, "drift"),
+        Outcome::UpToDate { .. } => {}
+    }
+}
+
+fn meta_for(info: &CommitInfo, actor: &str, message: Option<String>) -> DeployMeta {
+    DeployMeta {
+        revision: info.sha.clone(),
+        actor: actor.to_string(),
+        message: Some(message.unwrap_or_else(|| info.message.clone())),
+        commit: Some(info.clone()),
+    }
+}
+
+/// Watch a git dir's refs and objects; each change sends a (coalesced) event.
+fn watch(git_dir: PathBuf, tx: mpsc::Sender<()>) -> Result<notify::RecommendedWatcher, ReconcileError> {
+    use notify::Watcher;
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.try_send(());
+        }
+    })
+    .map_err(|source| ReconcileError::Watch { path: git_dir.clone(), source })?;
+    w.watch(&git_dir, notify::RecursiveMode::Recursive).map_err(|source| ReconcileError::Watch { path: git_dir.clone(), source })?;
+    Ok(w)
+}
