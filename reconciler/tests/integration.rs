@@ -2,6 +2,7 @@
 //! real git repository.
 
 mod common;
+#[path = "integration/controller.rs"]
 mod controller;
 
 use common::{doc, state, stores};
