@@ -59,6 +59,17 @@ pub enum Command {
     History(HistoryArgs),
     /// Show the deployed revision, the last attempted one, drift and the last error.
     Status(StatusArgs),
+    /// Write a new resource file into the repo (`<plural>/<name>.yaml`, or
+    /// `projects/<project>/<plural>/<name>.yaml`); refused if the repo would become invalid.
+    Create(CreateArgs),
+    /// Open a resource's file in $EDITOR; the edit is kept only if the repo stays valid.
+    Edit(TargetArgs),
+    /// Remove a resource's file from the repo (a file holding only that resource).
+    Delete(TargetArgs),
+    /// Validate, show the plan, commit every change in the repo and push it to `origin`.
+    Push(PushArgs),
+    /// Commit the tree of an earlier commit on top of the branch and push it (history is kept).
+    Rollback(RollbackArgs),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -175,4 +186,61 @@ pub struct DescribeArgs {
     /// Project of the resource (for project-scoped kinds).
     #[arg(short, long)]
     pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Kind (`server`, `agent`, …).
+    pub kind: String,
+    pub name: String,
+    /// Project (required for project-scoped kinds).
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// The spec as YAML or JSON, e.g. `{llm: gpt, systemPrompt: Be brief.}`.
+    #[arg(long, value_name = "YAML")]
+    pub spec: Option<String>,
+    /// Server: executable to run.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Server: argument (repeatable).
+    #[arg(long = "arg", value_name = "ARG")]
+    pub args: Vec<String>,
+    /// Server: package run by npx or uvx.
+    #[arg(long)]
+    pub package: Option<String>,
+    /// Server: `npx` or `uvx` for --package.
+    #[arg(long)]
+    pub runner: Option<String>,
+    /// Server: remote MCP URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Server: container image.
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Kind (`server`, `agent`, …).
+    pub kind: String,
+    pub name: String,
+    /// Project of the resource.
+    #[arg(short, long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Commit message.
+    #[arg(short, long, default_value = "Update via mcpctl")]
+    pub message: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The commit whose tree to restore.
+    pub sha: String,
+    /// Only commit; do not push.
+    #[arg(long)]
+    pub no_push: bool,
 }

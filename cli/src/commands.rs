@@ -27,6 +27,11 @@ pub async fn run(cli: Cli) -> Result {
         Command::Reconcile(a) => reconcile(g, a).await,
         Command::History(a) => history(g, a).await,
         Command::Status(a) => status(g, a).await,
+        Command::Create(a) => crate::authoring::create(g, a),
+        Command::Edit(a) => crate::authoring::edit(g, a),
+        Command::Delete(a) => crate::authoring::delete(g, a),
+        Command::Push(a) => push(g, a).await,
+        Command::Rollback(a) => rollback(g, a),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
@@ -41,7 +46,7 @@ pub async fn run(cli: Cli) -> Result {
 }
 
 /// Read and validate the repo; print problems and fail if there are any.
-fn load_repo(repo: &Path) -> Result<DesiredState> {
+pub(crate) fn load_repo(repo: &Path) -> Result<DesiredState> {
     let files = reconciler::read_dir(repo).with_context(|| format!("reading repo {}", repo.display()))?;
     schema::check(&files).map_err(|diags| {
         render::diagnostics(&diags);
@@ -284,5 +289,34 @@ async fn status(g: &Global, a: StatusArgs) -> Result {
         TextOrJson::Text => render::status(&mut out, &status),
     }
     .context("writing output")?;
+    Ok(())
+}
+
+async fn push(g: &Global, a: PushArgs) -> Result {
+    let desired = load_repo(&g.repo)?;
+    // Show what the push will deploy, when the target store is reachable.
+    if let Ok(store) = open_store(g).await {
+        if let Ok(stored) = store.resources().await {
+            let p = reconciler::plan(&desired, &stored, "push");
+            render::plan_text(&mut anstream::stdout(), &p).context("writing output")?;
+        }
+    }
+    match reconciler::publish::commit_all(&g.repo, &a.message) {
+        Ok(sha) => render::ok_line(&format!("committed {}", &sha[..12])),
+        Err(reconciler::publish::PublishError::NothingToCommit) => {}
+        Err(e) => return Err(anyhow::Error::from(e).context("commit failed").into()),
+    }
+    let branch = reconciler::publish::push(&g.repo).context("push failed")?;
+    render::ok_line(&format!("pushed {branch} to origin"));
+    Ok(())
+}
+
+fn rollback(g: &Global, a: RollbackArgs) -> Result {
+    let sha = reconciler::publish::rollback(&g.repo, &a.sha).context("rollback failed")?;
+    render::ok_line(&format!("committed {} restoring the tree of {}", &sha[..12], a.sha));
+    if !a.no_push {
+        let branch = reconciler::publish::push(&g.repo).context("push failed")?;
+        render::ok_line(&format!("pushed {branch} to origin"));
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `mcpctl`: parse arguments, resolve settings, dispatch, map the outcome onto an exit code.
 
 mod args;
+mod authoring;
 mod commands;
 mod render;
 

@@ -204,3 +204,60 @@ fn reconcile_once_deploys_commits_and_records_bad_ones() {
     let o = env.run(&repo, &once);
     assert!(text(&o).contains(&format!("up to date at {}", &good[..12])), "{}", text(&o));
 }
+
+#[test]
+fn create_push_reconcile_rollback_through_a_remote() {
+    let env = Env::new();
+    let bare = env.dir.path().join("remote.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    let work = env.copy(&homelab(), "work");
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "homelab"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let first = git(&work, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", bare.display());
+    let cache = env.dir.path().join("cache");
+    let remote = Path::new(&url);
+    let once = ["reconcile", "--once", "--cache-dir", cache.to_str().unwrap()];
+    assert!(env.run(remote, &once).status.success());
+
+    // create → push → reconcile: the server appears.
+    let o = env.run(&work, &["create", "server", "clock", "--package", "mcp-server-time", "--runner", "uvx"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(work.join("servers/clock.yaml").exists());
+    let o = env.run(&work, &["push", "-m", "add clock"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("+ create Server/clock"), "push shows the plan: {}", text(&o));
+    assert!(env.run(remote, &once).status.success());
+    assert!(env.run(&work, &["get", "server", "clock"]).status.success());
+
+    // An invalid create writes nothing.
+    let o = env.run(&work, &["create", "agent", "x", "-p", "homelab", "--spec", "{llm: nope}"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Llm `nope` not found"), "{}", text(&o));
+    assert!(!work.join("projects/homelab/agents/x.yaml").exists());
+
+    // Rollback makes a new commit with the old tree; the server goes away.
+    let o = env.run(&work, &["rollback", &first]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(git(&work, &["rev-list", "--count", "HEAD"]), "3", "history is kept");
+    assert!(env.run(remote, &once).status.success());
+    assert_eq!(env.run(&work, &["get", "server", "clock"]).status.code(), Some(1));
+
+    // Racing pushes: the second one is told what to do.
+    let other = env.dir.path().join("other");
+    git(env.dir.path(), &["clone", "-q", bare.to_str().unwrap(), other.to_str().unwrap()]);
+    std::fs::write(other.join("users.yaml"), "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n").unwrap();
+    assert!(env.run(&other, &["push", "-m", "bob"]).status.success());
+    assert!(env.run(&work, &["create", "user", "carol"]).status.success());
+    let o = env.run(&work, &["push", "-m", "carol"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("non-fast-forward"), "{}", text(&o));
+
+    // delete removes the file.
+    assert!(env.run(&work, &["delete", "user", "carol"]).status.success());
+    assert!(!work.join("users/carol.yaml").exists());
+}

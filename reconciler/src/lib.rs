@@ -5,6 +5,7 @@
 pub mod controller;
 mod credentials;
 pub mod plan;
+pub mod publish;
 pub mod repo;
 pub mod source;
 pub mod store;
