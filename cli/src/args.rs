@@ -90,6 +90,10 @@ pub struct ReconcileArgs {
     /// Only report drift; do not revert it.
     #[arg(long)]
     pub no_self_heal: bool,
+    /// Deploy only commits SSH-signed by a key in this allowed-signers file
+    /// (`principal keytype key`, as for `ssh-keygen -Y verify`); others are refused and recorded.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
     /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
     #[arg(long)]
     pub once: bool,

@@ -231,7 +231,11 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
         None => dirs::cache_dir().context("no cache directory; pass --cache-dir")?.join("mcpctl").join("repos"),
     };
     let source = RepoSource::parse(&g.repo.to_string_lossy());
-    let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal };
+    let allowed_signers = match &a.allowed_signers {
+        Some(f) => Some(reconciler::signature::AllowedSigners::load(f)?),
+        None => None,
+    };
+    let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
     if a.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;

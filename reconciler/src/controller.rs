@@ -59,6 +59,8 @@ pub struct Settings {
     pub interval: Duration,
     /// Revert out-of-band changes (default on).
     pub self_heal: bool,
+    /// When set, only commits SSH-signed by one of these keys are deployed.
+    pub allowed_signers: Option<crate::signature::AllowedSigners>,
 }
 
 /// Pokes the loop from outside (webhook route, tests).
@@ -133,6 +135,15 @@ impl Reconciler {
     async fn deploy(&mut self, sha: String) -> Result<Outcome, ReconcileError> {
         let (files, info) = read_git_tree(self.repo.repository(), &sha)?;
         let meta = meta_for(&info, "mcpctl reconcile", None);
+        if let Some(allowed) = &self.settings.allowed_signers {
+            if let Err(e) = crate::signature::verify_commit(self.repo.repository(), &sha, allowed) {
+                let errors = format!("refused by the signed-commit policy: {e}");
+                warn!(errors = %errors, "commit refused; keeping the last good state");
+                self.store.record_failure(&meta, &errors).await?;
+                self.last_attempted = Some(sha.clone());
+                return Ok(Outcome::Invalid { sha, errors });
+            }
+        }
         let desired = match schema::check(&files) {
             Ok(d) => d,
             Err(diags) => {

@@ -7,7 +7,7 @@ use crate::common::{doc, git, sqlite, GitRemote};
 use mcpctl_reconciler::{Outcome, Reconciler, RepoSource, Settings};
 
 fn settings(source: RepoSource, cache: &std::path::Path, self_heal: bool) -> Settings {
-    Settings { source, branch: "main".into(), cache_dir: cache.to_path_buf(), interval: Duration::from_secs(3600), self_heal }
+    Settings { source, branch: "main".into(), cache_dir: cache.to_path_buf(), interval: Duration::from_secs(3600), self_heal, allowed_signers: None }
 }
 
 fn good(email: &str) -> String {
@@ -111,4 +111,48 @@ async fn a_local_commit_is_picked_up_by_the_watcher() {
     let _ = stop_tx.send(());
     task.await.unwrap().unwrap();
     assert!(deployed, "the commit was not deployed within 5 s (interval is 1 h, so only the watcher can have triggered)");
+}
+
+#[tokio::test]
+async fn only_commits_signed_by_an_allowed_key_deploy() {
+    let remote = GitRemote::start();
+    let keys = remote.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let keygen = |name: &str| {
+        let path = keys.join(name);
+        let ok = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().unwrap();
+        assert!(ok.success());
+        path
+    };
+    let (trusted, stranger) = (keygen("trusted"), keygen("stranger"));
+    let pubkey = std::fs::read_to_string(trusted.with_extension("pub")).unwrap();
+    let allowed = mcpctl_reconciler::signature::AllowedSigners::parse(&format!("dev@example.com {pubkey}")).unwrap();
+    let work = remote.work();
+    let signed_commit = |key: &std::path::Path, yaml: &str, msg: &str| {
+        std::fs::write(work.join("repo.yaml"), yaml).unwrap();
+        git(&work, &["add", "-A"]);
+        git(&work, &["-c", "gpg.format=ssh", "-c", &format!("user.signingkey={}", key.display()), "commit", "-q", "-S", "-m", msg]);
+        git(&work, &["push", "-q", "origin", "main"]);
+        git(&work, &["rev-parse", "HEAD"])
+    };
+    let (store, dir) = sqlite().await;
+    let mut s = settings(RepoSource::Remote(remote.url.clone()), dir.path(), true);
+    s.allowed_signers = Some(allowed);
+    let mut r = Reconciler::new(store.clone(), s).await.unwrap();
+
+    let ok = signed_commit(&trusted, &good("a@example.com"), "signed");
+    assert!(matches!(r.reconcile().await.unwrap(), Outcome::Deployed { sha, .. } if sha == ok));
+
+    let foreign = signed_commit(&stranger, &good("evil@example.com"), "signed by a stranger");
+    let Outcome::Invalid { sha, errors } = r.reconcile().await.unwrap() else { panic!() };
+    assert_eq!(sha, foreign);
+    assert!(errors.contains("not in the allowed signers"), "{errors}");
+
+    let unsigned = remote.commit(&good("evil@example.com"), "unsigned");
+    let Outcome::Invalid { sha, errors } = r.reconcile().await.unwrap() else { panic!() };
+    assert_eq!(sha, unsigned);
+    assert!(errors.contains("is not signed"), "{errors}");
+    let deploys = store.deploys(10).await.unwrap();
+    assert_eq!(deploys.iter().map(|d| d.outcome.as_str()).collect::<Vec<_>>(), ["failed", "failed", "applied"]);
+    assert_eq!(store.last_good_deploy().await.unwrap().unwrap().revision, ok);
 }
