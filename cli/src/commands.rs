@@ -232,7 +232,7 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     };
     let source = RepoSource::parse(&g.repo.to_string_lossy());
     let allowed_signers = match &a.allowed_signers {
-        Some(f) => Some(reconciler::signature::AllowedSigners::load(f)?),
+        Some(f) => Some(reconciler::signature::AllowedSigners::load(f).context("loading --allowed-signers")?),
         None => None,
     };
     let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
