@@ -55,6 +55,8 @@ pub enum Command {
     /// Follow a git branch: every new commit is validated, planned and applied; drift is
     /// reverted. The repo (`--repo`) may be a local path (watched) or a URL (polled, pokable).
     Reconcile(ReconcileArgs),
+    /// Print the captured stderr of a server run by the local runtime.
+    Logs(LogsArgs),
     /// List deploys, newest first.
     History(HistoryArgs),
     /// Show the deployed revision, the last attempted one, drift and the last error.
@@ -94,12 +96,30 @@ pub struct ReconcileArgs {
     /// (`principal keytype key`, as for `ssh-keygen -Y verify`); others are refused and recorded.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// Where servers run: `local` child processes, or `none` (only the database).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
+    pub runtime: RuntimeKind,
     /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
     #[arg(long)]
     pub once: bool,
     /// Where remote repositories are cloned (default: the user's cache dir).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    Local,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Server name (`project/name` for a server inside a project).
+    pub server: String,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<usize>,
 }
 
 #[derive(Debug, Args)]

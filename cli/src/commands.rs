@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Describe(a) => describe(g, a).await,
         Command::Reconcile(a) => reconcile(g, a).await,
         Command::History(a) => history(g, a).await,
+        Command::Logs(a) => logs(a),
         Command::Status(a) => status(g, a).await,
         Command::Create(a) => crate::authoring::create(g, a),
         Command::Edit(a) => crate::authoring::edit(g, a),
@@ -237,6 +238,9 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     };
     let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
+    if a.runtime == RuntimeKind::Local && !a.once {
+        r = r.with_local_runtime(log_dir()?);
+    }
     if a.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
         let mut out = anstream::stdout();
@@ -321,6 +325,25 @@ fn rollback(g: &Global, a: RollbackArgs) -> Result {
     if !a.no_push {
         let branch = reconciler::publish::push(&g.repo).context("push failed")?;
         render::ok_line(&format!("pushed {branch} to origin"));
+    }
+    Ok(())
+}
+
+fn log_dir() -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(d) = std::env::var("MCPCTL_LOG_DIR") {
+        return Ok(d.into());
+    }
+    Ok(dirs::data_dir().context("no data directory; set MCPCTL_LOG_DIR")?.join("mcpctl").join("logs"))
+}
+
+fn logs(a: LogsArgs) -> Result {
+    let path = reconciler::runtime::LocalRuntime::log_path(&log_dir()?, &a.server.replace('/', "_"));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("no logs for `{}` ({})", a.server, path.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let start = a.tail.map_or(0, |n| lines.len().saturating_sub(n));
+    let mut out = anstream::stdout();
+    for l in &lines[start..] {
+        writeln!(out, "{l}").context("writing output")?;
     }
     Ok(())
 }

@@ -88,6 +88,7 @@ pub struct Reconciler {
     settings: Settings,
     last_attempted: Option<String>,
     last_good: Option<(String, DesiredState)>,
+    runtime: Option<crate::runtime::LocalRuntime>,
 }
 
 impl Reconciler {
@@ -98,7 +99,7 @@ impl Reconciler {
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtime: None };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
@@ -112,6 +113,17 @@ impl Reconciler {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Run the servers of each deployed commit as local processes, logging under `log_dir`.
+    pub fn with_local_runtime(mut self, log_dir: PathBuf) -> Self {
+        self.runtime = Some(crate::runtime::LocalRuntime::new(log_dir));
+        self
+    }
+
+    /// The desired state in force (the last good commit's).
+    pub fn desired(&self) -> Option<&DesiredState> {
+        self.last_good.as_ref().map(|(_, d)| d)
     }
 
     /// Fetch, and deploy the branch tip if it is new; otherwise check for drift.
@@ -212,6 +224,9 @@ impl Reconciler {
                 Ok(outcome) => {
                     failures = 0;
                     log_outcome(&outcome);
+                    if let (Some(rt), Some((_, desired))) = (self.runtime.as_mut(), self.last_good.as_ref()) {
+                        rt.sync(desired).await;
+                    }
                     self.settings.interval
                 }
                 Err(e) => {
@@ -222,7 +237,12 @@ impl Reconciler {
                 }
             };
             tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => {
+                    if let Some(rt) = self.runtime.as_mut() {
+                        rt.shutdown().await;
+                    }
+                    return Ok(());
+                }
                 _ = tokio::time::sleep(wait) => {}
                 Some(()) = pokes.recv() => {}
                 Some(()) = fs_events.recv() => {

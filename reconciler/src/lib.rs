@@ -7,6 +7,7 @@ mod credentials;
 pub mod plan;
 pub mod publish;
 pub mod repo;
+pub mod runtime;
 pub mod signature;
 pub mod source;
 pub mod store;

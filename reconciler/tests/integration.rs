@@ -4,6 +4,8 @@
 mod common;
 #[path = "integration/controller.rs"]
 mod controller;
+#[path = "integration/runtime.rs"]
+mod runtime;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};

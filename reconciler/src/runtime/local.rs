@@ -1,0 +1,240 @@
+//! The local runtime: stdio servers (`command`, or `packageName` via npx/uvx) run as supervised
+//! child processes with restart backoff; stderr is captured to a log file per server.
+//!
+//! # Guarantees
+//! [`LocalRuntime::sync`] is idempotent: running servers whose spec is unchanged are left alone,
+//! changed ones are restarted, removed ones are stopped (and their process reaped). A process that
+//! exits is restarted after 1 s, 2 s, 4 s … (capped at 30 s; reset after 60 s of uptime).
+//! stdin and stdout stay piped: they are the MCP channel the gateway will speak on.
+//!
+//! # Caveats
+//! Env values from secrets need decryption, which is not built yet: such servers are reported as
+//! `Failed` with that reason and not started. `image` servers need the Kubernetes runtime and `url`
+//! servers run elsewhere; both are reported, not started.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use schema::spec::{Runner, ServerSpec};
+use schema::{DesiredState, Kind, Resource, Spec};
+
+/// What a server's process is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum ProcessState {
+    Starting,
+    Running { pid: u32 },
+    /// Exited; restarting after a backoff.
+    BackingOff { exit: String, retry_in_ms: u64 },
+    /// Not started, with the reason.
+    Failed { reason: String },
+    /// Not a local process (url or image server).
+    External { reason: String },
+}
+
+/// One server's status.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatus {
+    pub name: String,
+    pub state: ProcessState,
+    pub restarts: u32,
+    pub log: PathBuf,
+}
+
+struct Supervised {
+    spec_hash: String,
+    stop: watch::Sender<bool>,
+    status: Arc<Mutex<ServerStatus>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Supervises the local processes of every stdio server.
+pub struct LocalRuntime {
+    log_dir: PathBuf,
+    servers: HashMap<String, Supervised>,
+}
+
+/// The program and arguments a stdio server runs, or why it cannot run locally.
+pub fn command_line(spec: &ServerSpec) -> Result<(String, Vec<String>), String> {
+    if let Some(c) = &spec.command {
+        return Ok((c.clone(), spec.args.clone()));
+    }
+    if let Some(p) = &spec.package_name {
+        let mut args = Vec::new();
+        let program = match spec.runner.unwrap_or_default() {
+            Runner::Npx => {
+                args.push("-y".to_string());
+                "npx"
+            }
+            Runner::Uvx => "uvx",
+        };
+        args.push(p.clone());
+        args.extend(spec.args.iter().cloned());
+        return Ok((program.to_string(), args));
+    }
+    if spec.url.is_some() {
+        return Err("url server: runs elsewhere".into());
+    }
+    if spec.image.is_some() {
+        return Err("image server: needs the kubernetes runtime".into());
+    }
+    Err("no command".into())
+}
+
+/// The effective spec of a server (templates expanded).
+fn effective(state: &DesiredState, res: &Resource) -> Option<ServerSpec> {
+    let Spec::Server(s) = &res.spec else { return None };
+    match &s.from_template {
+        None => Some(s.clone()),
+        Some(t) => match state.resolve(Kind::Template, &t.name, None) {
+            Some(Resource { spec: Spec::Template(tpl), .. }) => Some(schema::template::instantiate(tpl, t)),
+            _ => None,
+        },
+    }
+}
+
+impl LocalRuntime {
+    /// A runtime writing logs under `log_dir`.
+    pub fn new(log_dir: PathBuf) -> Self {
+        Self { log_dir, servers: HashMap::new() }
+    }
+
+    /// Path of a server's log file.
+    pub fn log_path(log_dir: &std::path::Path, name: &str) -> PathBuf {
+        log_dir.join(format!("{name}.log"))
+    }
+
+    /// Make the running processes match the servers of `state`.
+    pub async fn sync(&mut self, state: &DesiredState) {
+        let mut wanted: HashMap<String, ServerSpec> = HashMap::new();
+        for res in state.of_kind(Kind::Server) {
+            if let Some(spec) = effective(state, res) {
+                // Servers inside a project are keyed project/name, global ones by name.
+                let key = res.metadata.project.as_ref().map_or_else(|| res.name().to_string(), |p| format!("{p}/{}", res.name()));
+                wanted.insert(key, spec);
+            }
+        }
+        let gone: Vec<String> = self.servers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        for name in gone {
+            self.stop(&name).await;
+        }
+        for (name, spec) in wanted {
+            let hash = serde_json::to_string(&spec).unwrap_or_default();
+            if self.servers.get(&name).is_some_and(|s| s.spec_hash == hash) {
+                continue;
+            }
+            self.stop(&name).await;
+            self.start(name, spec, hash);
+        }
+    }
+
+    /// Status of every supervised server, sorted by name.
+    pub fn status(&self) -> Vec<ServerStatus> {
+        let mut v: Vec<ServerStatus> = self.servers.values().map(|s| s.status.lock().expect("status lock").clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Stop every process.
+    pub async fn shutdown(&mut self) {
+        let names: Vec<String> = self.servers.keys().cloned().collect();
+        for n in names {
+            self.stop(&n).await;
+        }
+    }
+
+    async fn stop(&mut self, name: &str) {
+        if let Some(s) = self.servers.remove(name) {
+            let _ = s.stop.send(true);
+            let _ = s.task.await;
+            info!(server = name, "stopped");
+        }
+    }
+
+    fn start(&mut self, name: String, spec: ServerSpec, spec_hash: String) {
+        let log = Self::log_path(&self.log_dir, &name.replace('/', "_"));
+        let status = Arc::new(Mutex::new(ServerStatus { name: name.clone(), state: ProcessState::Starting, restarts: 0, log: log.clone() }));
+        let (stop, stop_rx) = watch::channel(false);
+        let st = status.clone();
+        let task = tokio::spawn(async move { supervise(name, spec, log, st, stop_rx).await });
+        let key = status.lock().expect("status lock").name.clone();
+        self.servers.insert(key, Supervised { spec_hash, stop, status, task });
+    }
+}
+
+fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
+    status.lock().expect("status lock").state = state;
+}
+
+async fn supervise(name: String, spec: ServerSpec, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>) {
+    let (program, args) = match command_line(&spec) {
+        Ok(c) => c,
+        Err(reason) => return set(&status, ProcessState::External { reason }),
+    };
+    if spec.env.iter().any(|e| e.value_from.is_some()) {
+        return set(&status, ProcessState::Failed { reason: "env from secrets needs secret decryption, which is not built yet".into() });
+    }
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let mut failures: u32 = 0;
+    loop {
+        let log_file = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+            Ok(f) => f,
+            Err(e) => return set(&status, ProcessState::Failed { reason: format!("cannot open {}: {e}", log.display()) }),
+        };
+        let mut cmd = Command::new(&program);
+        cmd.args(&args)
+            .envs(spec.env.iter().filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone()))))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log_file)
+            .kill_on_drop(true);
+        let started = tokio::time::Instant::now();
+        let exit = match cmd.spawn() {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                set(&status, ProcessState::Running { pid });
+                info!(server = %name, pid, "started");
+                // Keep stdin open (EOF would end a stdio server); the gateway takes it over later.
+                let _stdin = child.stdin.take();
+                let _stdout = child.stdout.take();
+                tokio::select! {
+                    r = child.wait() => r.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    _ = stop.changed() => {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                }
+            }
+            Err(e) => format!("cannot start `{program}`: {e}"),
+        };
+        if started.elapsed() > Duration::from_secs(60) {
+            failures = 0;
+        }
+        failures += 1;
+        let wait = Duration::from_secs(1u64 << (failures - 1).min(5)).min(Duration::from_secs(30));
+        warn!(server = %name, exit = %exit, retry_in = ?wait, "process exited; restarting");
+        {
+            let mut s = status.lock().expect("status lock");
+            s.restarts += 1;
+            s.state = ProcessState::BackingOff { exit: exit.clone(), retry_in_ms: wait.as_millis() as u64 };
+        }
+        if let Ok(mut f) = tokio::fs::OpenOptions::new().append(true).open(&log).await {
+            let _ = f.write_all(format!("[mcpctl] process exited ({exit}); restarting in {wait:?}\n").as_bytes()).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
