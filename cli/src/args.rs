@@ -96,9 +96,13 @@ pub struct ReconcileArgs {
     /// (`principal keytype key`, as for `ssh-keygen -Y verify`); others are refused and recorded.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
-    /// Where servers run: `local` child processes, or `none` (only the database).
+    /// Where servers run: `local` child processes; `kubernetes` (image servers as Deployments in
+    /// --namespace, command servers still local); or `none` (only the database).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
+    /// Namespace for the kubernetes runtime (kubeconfig or in-cluster credentials).
+    #[arg(long, default_value = "mcpctl")]
+    pub namespace: String,
     /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
     #[arg(long)]
     pub once: bool,
@@ -110,6 +114,7 @@ pub struct ReconcileArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
     Local,
+    Kubernetes,
     None,
 }
 

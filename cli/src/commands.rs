@@ -238,8 +238,12 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     };
     let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
-    if a.runtime == RuntimeKind::Local && !a.once {
-        r = r.with_local_runtime(log_dir()?);
+    if a.runtime != RuntimeKind::None && !a.once {
+        r = r.with_runtime(reconciler::runtime::Runtime::Local(reconciler::runtime::LocalRuntime::new(log_dir()?)));
+    }
+    if a.runtime == RuntimeKind::Kubernetes && !a.once {
+        let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+        r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(reconciler::runtime::KubeRuntime::new(client, a.namespace.clone())));
     }
     if a.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;

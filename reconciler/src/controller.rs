@@ -88,7 +88,7 @@ pub struct Reconciler {
     settings: Settings,
     last_attempted: Option<String>,
     last_good: Option<(String, DesiredState)>,
-    runtime: Option<crate::runtime::LocalRuntime>,
+    runtimes: Vec<crate::runtime::Runtime>,
 }
 
 impl Reconciler {
@@ -99,7 +99,7 @@ impl Reconciler {
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtime: None };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new() };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
@@ -115,9 +115,9 @@ impl Reconciler {
         &self.store
     }
 
-    /// Run the servers of each deployed commit as local processes, logging under `log_dir`.
-    pub fn with_local_runtime(mut self, log_dir: PathBuf) -> Self {
-        self.runtime = Some(crate::runtime::LocalRuntime::new(log_dir));
+    /// Also run the servers of each deployed commit on `runtime`.
+    pub fn with_runtime(mut self, runtime: crate::runtime::Runtime) -> Self {
+        self.runtimes.push(runtime);
         self
     }
 
@@ -224,8 +224,10 @@ impl Reconciler {
                 Ok(outcome) => {
                     failures = 0;
                     log_outcome(&outcome);
-                    if let (Some(rt), Some((_, desired))) = (self.runtime.as_mut(), self.last_good.as_ref()) {
-                        rt.sync(desired).await;
+                    if let Some((_, desired)) = self.last_good.as_ref() {
+                        for rt in &mut self.runtimes {
+                            rt.sync(desired).await;
+                        }
                     }
                     self.settings.interval
                 }
@@ -238,7 +240,7 @@ impl Reconciler {
             };
             tokio::select! {
                 _ = &mut shutdown => {
-                    if let Some(rt) = self.runtime.as_mut() {
+                    for rt in &mut self.runtimes {
                         rt.shutdown().await;
                     }
                     return Ok(());
