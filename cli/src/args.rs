@@ -100,6 +100,9 @@ pub struct ReconcileArgs {
     /// --namespace, command servers still local); or `none` (only the database).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
+    /// age identity file used to decrypt env values from secrets (held in memory only).
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
     /// Namespace for the kubernetes runtime (kubeconfig or in-cluster credentials).
     #[arg(long, default_value = "mcpctl")]
     pub namespace: String,

@@ -239,7 +239,12 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
     if a.runtime != RuntimeKind::None && !a.once {
-        r = r.with_runtime(reconciler::runtime::Runtime::Local(reconciler::runtime::LocalRuntime::new(log_dir()?)));
+        let secrets = match &a.age_identity {
+            Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
+            None => reconciler::secrets::SecretResolver::none(),
+        };
+        let local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secrets);
+        r = r.with_runtime(reconciler::runtime::Runtime::Local(local));
     }
     if a.runtime == RuntimeKind::Kubernetes && !a.once {
         let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;

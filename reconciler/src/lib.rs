@@ -8,6 +8,7 @@ pub mod plan;
 pub mod publish;
 pub mod repo;
 pub mod runtime;
+pub mod secrets;
 pub mod signature;
 pub mod source;
 pub mod store;

@@ -7,10 +7,13 @@
 //! exits is restarted after 1 s, 2 s, 4 s … (capped at 30 s; reset after 60 s of uptime).
 //! stdin and stdout stay piped: they are the MCP channel the gateway will speak on.
 //!
+//! Env values from secrets are decrypted at start with the installation's age identity and handed
+//! to the process only: never stored, logged or shown (a changed value restarts the process; only a
+//! hash of the values is kept to notice that).
+//!
 //! # Caveats
-//! Env values from secrets need decryption, which is not built yet: such servers are reported as
-//! `Failed` with that reason and not started. `image` servers need the Kubernetes runtime and `url`
-//! servers run elsewhere; both are reported, not started.
+//! `image` servers need the Kubernetes runtime and `url` servers run elsewhere; both are reported,
+//! not started.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -61,7 +64,11 @@ struct Supervised {
 pub struct LocalRuntime {
     log_dir: PathBuf,
     servers: HashMap<String, Supervised>,
+    secrets: crate::secrets::SecretResolver,
 }
+
+/// A process's environment, or why it cannot be built (never containing a secret value).
+type Env = Result<Vec<(String, String)>, String>;
 
 /// The program and arguments a stdio server runs, or why it cannot run locally.
 pub fn command_line(spec: &ServerSpec) -> Result<(String, Vec<String>), String> {
@@ -105,7 +112,26 @@ fn effective(state: &DesiredState, res: &Resource) -> Option<ServerSpec> {
 impl LocalRuntime {
     /// A runtime writing logs under `log_dir`.
     pub fn new(log_dir: PathBuf) -> Self {
-        Self { log_dir, servers: HashMap::new() }
+        Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none() }
+    }
+
+    /// Decrypt env values from secrets with `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretResolver) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    fn env(&self, state: &DesiredState, project: Option<&str>, spec: &ServerSpec) -> Env {
+        let mut out = Vec::new();
+        for e in &spec.env {
+            let value = match (&e.value, &e.value_from) {
+                (Some(v), _) => v.clone(),
+                (None, Some(vf)) => self.secrets.resolve(state, project, &vf.secret_ref).map_err(|err| format!("env {}: {err}", e.name))?,
+                (None, None) => String::new(),
+            };
+            out.push((e.name.clone(), value));
+        }
+        Ok(out)
     }
 
     /// Path of a server's log file.
@@ -115,25 +141,28 @@ impl LocalRuntime {
 
     /// Make the running processes match the servers of `state`.
     pub async fn sync(&mut self, state: &DesiredState) {
-        let mut wanted: HashMap<String, ServerSpec> = HashMap::new();
+        let mut wanted: HashMap<String, (ServerSpec, Env)> = HashMap::new();
         for res in state.of_kind(Kind::Server) {
             if let Some(spec) = effective(state, res) {
                 // Servers inside a project are keyed project/name, global ones by name.
                 let key = res.metadata.project.as_ref().map_or_else(|| res.name().to_string(), |p| format!("{p}/{}", res.name()));
-                wanted.insert(key, spec);
+                let env = if command_line(&spec).is_ok() { self.env(state, res.metadata.project.as_deref(), &spec) } else { Ok(Vec::new()) };
+                wanted.insert(key, (spec, env));
             }
         }
         let gone: Vec<String> = self.servers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
         for name in gone {
             self.stop(&name).await;
         }
-        for (name, spec) in wanted {
-            let hash = serde_json::to_string(&spec).unwrap_or_default();
+        for (name, (spec, env)) in wanted {
+            use sha2::Digest;
+            let env_digest = hex::encode(sha2::Sha256::digest(format!("{env:?}").as_bytes()));
+            let hash = serde_json::to_string(&spec).unwrap_or_default() + &env_digest;
             if self.servers.get(&name).is_some_and(|s| s.spec_hash == hash) {
                 continue;
             }
             self.stop(&name).await;
-            self.start(name, spec, hash);
+            self.start(name, spec, env, hash);
         }
     }
 
@@ -160,12 +189,12 @@ impl LocalRuntime {
         }
     }
 
-    fn start(&mut self, name: String, spec: ServerSpec, spec_hash: String) {
+    fn start(&mut self, name: String, spec: ServerSpec, env: Env, spec_hash: String) {
         let log = Self::log_path(&self.log_dir, &name.replace('/', "_"));
         let status = Arc::new(Mutex::new(ServerStatus { name: name.clone(), state: ProcessState::Starting, restarts: 0, log: log.clone() }));
         let (stop, stop_rx) = watch::channel(false);
         let st = status.clone();
-        let task = tokio::spawn(async move { supervise(name, spec, log, st, stop_rx).await });
+        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx).await });
         let key = status.lock().expect("status lock").name.clone();
         self.servers.insert(key, Supervised { spec_hash, stop, status, task });
     }
@@ -175,14 +204,15 @@ fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
     status.lock().expect("status lock").state = state;
 }
 
-async fn supervise(name: String, spec: ServerSpec, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>) {
+async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>) {
     let (program, args) = match command_line(&spec) {
         Ok(c) => c,
         Err(reason) => return set(&status, ProcessState::External { reason }),
     };
-    if spec.env.iter().any(|e| e.value_from.is_some()) {
-        return set(&status, ProcessState::Failed { reason: "env from secrets needs secret decryption, which is not built yet".into() });
-    }
+    let env = match env {
+        Ok(e) => e,
+        Err(reason) => return set(&status, ProcessState::Failed { reason }),
+    };
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -194,7 +224,7 @@ async fn supervise(name: String, spec: ServerSpec, log: PathBuf, status: Arc<Mut
         };
         let mut cmd = Command::new(&program);
         cmd.args(&args)
-            .envs(spec.env.iter().filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone()))))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(log_file)

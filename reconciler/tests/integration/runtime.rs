@@ -67,3 +67,57 @@ async fn servers_are_started_restarted_changed_and_stopped() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!alive(v2), "process of a removed server still running");
 }
+
+#[tokio::test]
+async fn env_from_secrets_is_decrypted_into_the_process_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("id.txt");
+    let out = std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().expect("age-keygen (Debian package age)");
+    assert!(out.status.success());
+    let recipient = String::from_utf8_lossy(&out.stderr).split_whitespace().last().unwrap().to_string();
+    let mut age = std::process::Command::new("age")
+        .args(["-r", &recipient, "-a"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    age.stdin.take().unwrap().write_all(b"s3cret-value").unwrap();
+    let armored = String::from_utf8(age.wait_with_output().unwrap().stdout).unwrap();
+    let seen = dir.path().join("seen");
+    let repo = doc("Secret", "keys", None, &format!("{{data: {{token: {:?}}}}}", armored))
+        + &doc("Server", "worker", None, &format!("{{command: sh, args: [\"-c\", \"printf %s \\\"$TOKEN\\\" > {}; exec sleep 60\"], env: [{{name: TOKEN, valueFrom: {{secretRef: {{name: keys, key: token}}}}}}]}}", seen.display()));
+    let desired = state(&repo);
+
+    // Without an identity: not started, with the reason.
+    let mut rt = LocalRuntime::new(dir.path().join("logs"));
+    rt.sync(&desired).await;
+    let mut st = rt.status().remove(0);
+    for _ in 0..100 {
+        if st.state != ProcessState::Starting {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        st = rt.status().remove(0);
+    }
+    assert!(matches!(&st.state, ProcessState::Failed { reason } if reason.contains("no age identity")), "{st:?}");
+    rt.shutdown().await;
+
+    // With the identity made by age-keygen: the process gets the plaintext.
+    let resolver = mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap();
+    let mut rt = LocalRuntime::new(dir.path().join("logs")).with_secrets(resolver);
+    rt.sync(&desired).await;
+    running_pid(&rt, "worker").await;
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = std::fs::read_to_string(&seen).unwrap_or_default();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, "s3cret-value");
+    let shown = format!("{:?}", rt.status());
+    assert!(!shown.contains("s3cret"), "status shows the secret: {shown}");
+    rt.shutdown().await;
+}
