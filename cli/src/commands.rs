@@ -227,7 +227,7 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result {
 async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     use reconciler::{Outcome, Reconciler, RepoSource, Settings};
     let store = open_store(g).await?;
-    let cache_dir = match a.cache_dir {
+    let cache_dir = match a.cache_dir.clone() {
         Some(d) => d,
         None => dirs::cache_dir().context("no cache directory; pass --cache-dir")?.join("mcpctl").join("repos"),
     };
@@ -239,16 +239,15 @@ async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
     let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
     if a.runtime != RuntimeKind::None && !a.once {
-        let secrets = match &a.age_identity {
-            Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
-            None => reconciler::secrets::SecretResolver::none(),
-        };
+        let secrets = secret_resolver(&a)?;
         let local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secrets);
         r = r.with_runtime(reconciler::runtime::Runtime::Local(local));
     }
     if a.runtime == RuntimeKind::Kubernetes && !a.once {
         let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-        r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(reconciler::runtime::KubeRuntime::new(client, a.namespace.clone())));
+        let secrets = secret_resolver(&a)?;
+        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secrets);
+        r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(kube_rt));
     }
     if a.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
@@ -292,6 +291,13 @@ async fn status(g: &Global, a: StatusArgs) -> Result {
     let last = store.deploys(1).await.context("reading deploys")?.into_iter().next();
     let good = store.last_good_deploy().await.context("reading deploys")?;
     let drift = store.drift().await.context("reading drift")?;
+    let servers: Vec<serde_json::Value> = store
+        .server_status()
+        .await
+        .context("reading server status")?
+        .into_iter()
+        .map(|(runtime, server, state, updated)| serde_json::json!({"runtime": runtime, "server": server, "status": state, "updatedAt": updated}))
+        .collect();
     let status = serde_json::json!({
         "deployed": good.as_ref().map(|d| &d.revision),
         "deployedAt": good.as_ref().map(|d| &d.finished_at),
@@ -299,6 +305,7 @@ async fn status(g: &Global, a: StatusArgs) -> Result {
         "lastOutcome": last.as_ref().map(|d| &d.outcome),
         "lastError": last.as_ref().and_then(|d| d.error.as_ref()),
         "drift": if drift.is_empty() { None } else { Some(&drift) },
+        "servers": servers,
     });
     let mut out = anstream::stdout();
     match a.output {
@@ -355,4 +362,11 @@ fn logs(a: LogsArgs) -> Result {
         writeln!(out, "{l}").context("writing output")?;
     }
     Ok(())
+}
+
+fn secret_resolver(a: &ReconcileArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
+    Ok(match &a.age_identity {
+        Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
+        None => reconciler::secrets::SecretResolver::none(),
+    })
 }

@@ -313,6 +313,16 @@ pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
         Some(d) => writeln!(out, "{} {}", paint(BOLD, "Drift:         "), paint(YELLOW, &d))?,
         None => writeln!(out, "{} none", paint(BOLD, "Drift:         "))?,
     }
+    if let Some(servers) = s.get("servers").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        writeln!(out, "{}", paint(BOLD, "Servers:"))?;
+        for sv in servers {
+            let st = &sv["status"];
+            let state = st.get("state").and_then(|x| x.get("state")).or_else(|| st.get("state")).and_then(Value::as_str).map(str::to_string)
+                .or_else(|| st.get("ready").map(|r| format!("{r}/{} ready", st["replicas"])))
+                .unwrap_or_else(|| st.to_string());
+            writeln!(out, "  {:<11} {:<24} {state}", sv["runtime"].as_str().unwrap_or(""), sv["server"].as_str().unwrap_or(""))?;
+        }
+    }
     if let (Some(e), "failed") = (get("lastError"), outcome.as_str()) {
         writeln!(out, "{}", paint(BOLD, "Last error:"))?;
         for line in e.lines() {

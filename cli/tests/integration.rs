@@ -261,3 +261,50 @@ fn create_push_reconcile_rollback_through_a_remote() {
     assert!(env.run(&work, &["delete", "user", "carol"]).status.success());
     assert!(!work.join("users/carol.yaml").exists());
 }
+
+#[test]
+fn the_reconcile_loop_runs_pushed_servers_as_processes() {
+    let env = Env::new();
+    let bare = env.dir.path().join("remote.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    std::fs::write(work.join("project.yaml"), "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: home}\n").unwrap();
+    assert!(env.run(&work, &["push", "-m", "start"]).status.success());
+
+    let url = format!("file://{}", bare.display());
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &url, "reconcile", "--interval", "300ms", "--cache-dir"])
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let o = env.run(&work, &["create", "server", "clock", "--command", "sh", "--arg=-c", "--arg", "echo clock up >&2; exec sleep 30"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(env.run(&work, &["push", "-m", "add clock"]).status.success());
+
+    let mut running = false;
+    for _ in 0..100 {
+        let o = env.run(&work, &["status", "-o", "json"]);
+        if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
+            running = s["servers"].as_array().is_some_and(|a| a.iter().any(|x| x["server"] == "clock" && x["status"]["state"]["state"] == "running"));
+        }
+        if running {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let logs = Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["logs", "clock"]).env("MCPCTL_LOG_DIR", env.dir.path().join("logs")).output().unwrap();
+    Command::new("kill").arg("-INT").arg(daemon.id().to_string()).status().unwrap();
+    let _ = daemon.wait();
+    assert!(running, "clock never ran: {}", text(&env.run(&work, &["status"])));
+    assert!(env.run(&work, &["get", "server", "clock"]).status.success());
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("clock up"), "{}", text(&logs));
+}

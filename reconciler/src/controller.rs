@@ -226,7 +226,10 @@ impl Reconciler {
                     log_outcome(&outcome);
                     if let Some((_, desired)) = self.last_good.as_ref() {
                         for rt in &mut self.runtimes {
-                            rt.sync(desired).await;
+                            let statuses = rt.sync(desired).await;
+                            if let Err(e) = self.store.set_server_status(rt.name(), &statuses).await {
+                                warn!(error = %e, "cannot record server status");
+                            }
                         }
                     }
                     self.settings.interval

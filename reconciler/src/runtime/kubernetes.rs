@@ -4,15 +4,17 @@
 //! Servers no longer desired are pruned by that label. Readiness is read back from the
 //! Deployment status.
 //!
+//! Env from secrets goes through a Kubernetes Secret `mcp-<server>-env` (one key per variable),
+//! applied first with the values decrypted in memory; the Deployment references it.
+//!
 //! # Caveats
-//! Env from secrets is referenced from a Secret `mcp-<server>-env` (one key per variable); creating
-//! that Secret needs secret decryption, which arrives with the secrets issue. Stdio images are
-//! reached through the pod attach API by the gateway (issue 4), so they get no Service.
+//! Stdio images are reached through the pod attach API by the gateway (issue 4), so they get no
+//! Service.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,6 +34,8 @@ pub const HTTP_PORT: u16 = 8080;
 pub enum KubeError {
     #[error("kubernetes API: {0}")]
     Api(#[from] kube::Error),
+    #[error("server {server}: {source}")]
+    Secret { server: String, #[source] source: crate::secrets::SecretError },
 }
 
 /// Readiness of one server's Deployment.
@@ -128,15 +132,37 @@ pub fn image_servers(state: &DesiredState) -> Vec<(String, ServerSpec)> {
         .collect()
 }
 
+/// The Secret holding a server's env values from secrets (`None` when it has none). Pure.
+pub fn env_secret(name: &str, namespace: &str, values: &[(String, String)]) -> Option<Value> {
+    if values.is_empty() {
+        return None;
+    }
+    let data: serde_json::Map<String, Value> = values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": format!("{}-env", object_name(name)), "namespace": namespace, "labels": labels(name)},
+        "type": "Opaque",
+        "stringData": data,
+    }))
+}
+
 /// Applies servers to one namespace.
 pub struct KubeRuntime {
     client: kube::Client,
     namespace: String,
+    secrets: crate::secrets::SecretResolver,
 }
 
 impl KubeRuntime {
     pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
-        Self { client, namespace: namespace.into() }
+        Self { client, namespace: namespace.into(), secrets: crate::secrets::SecretResolver::none() }
+    }
+
+    /// Decrypt env values from secrets with `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretResolver) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// Apply every image server, prune the ones no longer desired, and read readiness back.
@@ -146,6 +172,8 @@ impl KubeRuntime {
     pub async fn sync(&self, state: &DesiredState) -> Result<Vec<Readiness>, KubeError> {
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
         let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut wanted_secrets = BTreeSet::new();
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         let mut wanted = BTreeSet::new();
         let mut wanted_services = BTreeSet::new();
@@ -153,6 +181,18 @@ impl KubeRuntime {
         for (name, spec) in image_servers(state) {
             let Some((d, s)) = manifests(&name, &spec, &self.namespace) else { continue };
             let obj = object_name(&name);
+            let mut values = Vec::new();
+            for e in &spec.env {
+                if let Some(vf) = &e.value_from {
+                    let v = self.secrets.resolve(state, None, &vf.secret_ref).map_err(|source| KubeError::Secret { server: name.clone(), source })?;
+                    values.push((e.name.clone(), v));
+                }
+            }
+            if let Some(secret) = env_secret(&name, &self.namespace, &values) {
+                let sname = format!("{obj}-env");
+                secrets.patch(&sname, &pp, &Patch::Apply(&secret)).await?;
+                wanted_secrets.insert(sname);
+            }
             let applied = deployments.patch(&obj, &pp, &Patch::Apply(&d)).await?;
             if let Some(s) = s {
                 services.patch(&obj, &pp, &Patch::Apply(&s)).await?;
@@ -173,6 +213,12 @@ impl KubeRuntime {
             let n = s.metadata.name.unwrap_or_default();
             if !wanted_services.contains(&n) {
                 services.delete(&n, &DeleteParams::default()).await?;
+            }
+        }
+        for s in secrets.list(&lp).await?.items {
+            let n = s.metadata.name.unwrap_or_default();
+            if !wanted_secrets.contains(&n) {
+                secrets.delete(&n, &DeleteParams::default()).await?;
             }
         }
         Ok(readiness)

@@ -63,10 +63,21 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
     expect(&mut handle, Method::DELETE, &format!("{ns}/mcp-old?"), None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
     expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-docs", "mcp-old"])).await;
     expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-old?", None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &["mcp-gone-env"])).await;
+    expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/secrets/mcp-gone-env?", None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
 
     let readiness = sync.await.unwrap().unwrap();
     let got: Vec<(String, i32, i32)> = readiness.into_iter().map(|r| (r.server, r.replicas, r.ready)).collect();
     assert_eq!(got, [("docs".to_string(), 1, 1), ("fetch".to_string(), 2, 0)]);
+}
+
+#[test]
+fn env_secret_manifest_holds_the_values_under_managed_labels() {
+    let s = mcpctl_reconciler::runtime::kubernetes::env_secret("docs", "mcp", &[("KEY".into(), "v".into())]).unwrap();
+    assert_eq!(s["metadata"]["name"], "mcp-docs-env");
+    assert_eq!(s["metadata"]["labels"]["app.kubernetes.io/managed-by"], "mcpctl");
+    assert_eq!(s["stringData"], json!({"KEY": "v"}));
+    assert!(mcpctl_reconciler::runtime::kubernetes::env_secret("docs", "mcp", &[]).is_none());
 }
 
 fn mcpctl_schema_kind() -> schema::Kind {
