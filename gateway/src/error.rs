@@ -1,0 +1,42 @@
+//! The one place gateway errors become HTTP responses.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Everything a REST request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed bearer token")]
+    NoToken,
+    #[error("unknown, expired or revoked token")]
+    BadToken,
+    #[error("this token may not {0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("unknown kind `{0}`")]
+    UnknownKind(String),
+    #[error("store: {0}")]
+    Store(#[from] reconciler::StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::NoToken | ApiError::BadToken => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::UnknownKind(_) => StatusCode::NOT_FOUND,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if let ApiError::Store(e) = &self {
+            tracing::error!(error = %e, "store error");
+        }
+        let mut resp = (status, Json(json!({"error": self.to_string()}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"mcpctl\""));
+        }
+        resp
+    }
+}

@@ -1,0 +1,40 @@
+//! The gateway: what users and MCP clients talk to. Today: the authenticated, RBAC-checked,
+//! read-only REST API and health endpoints. MCP endpoints, audit, metrics and the webhook route
+//! arrive with issue 4.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use auth::Authenticator;
+pub use error::ApiError;
+
+/// Shared state of every route.
+pub struct AppState {
+    pub store: reconciler::Store,
+    pub auth: Authenticator,
+}
+
+impl AppState {
+    pub fn new(store: reconciler::Store) -> Arc<Self> {
+        Arc::new(Self { auth: Authenticator::new(store.clone()), store })
+    }
+}
+
+/// Every route of the gateway.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new().merge(health::router()).merge(api::router()).with_state(state)
+}
+
+/// Serve on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,70 @@
+//! The gateway over real HTTP (reqwest → axum on 127.0.0.1) against a real SQLite store holding
+//! examples/homelab.
+
+use std::path::Path;
+
+use mcpctl_gateway::AppState;
+use reconciler::{plan, DeployMeta, Store};
+
+const DEMO_TOKEN: &str = "mcpctl_pat_demo_homelab_0123456789abcdef";
+
+async fn apply_dir(store: &Store, dir: &Path, edit: impl Fn(&mut Vec<schema::SourceFile>)) {
+    let mut files = reconciler::read_dir(dir).unwrap();
+    edit(&mut files);
+    let desired = schema::check(&files).unwrap();
+    let p = plan(&desired, &store.resources().await.unwrap(), "rev");
+    store.apply(&p, &DeployMeta { revision: "rev".into(), actor: "test".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+}
+
+#[tokio::test]
+async fn rest_api_authenticates_authorizes_and_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
+    let homelab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
+    apply_dir(&store, &homelab, |_| {}).await;
+    let state = AppState::new(store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move { let _ = stopped.await; }));
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut rq = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        rq.send()
+    };
+
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+    assert_eq!(get("/readyz", None).await.unwrap().status(), 200);
+    let r = get("/api/v1/servers", None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("www-authenticate").is_some());
+    assert_eq!(get("/api/v1/servers", Some("mcpctl_pat_wrong")).await.unwrap().status(), 401);
+
+    let servers: serde_json::Value = get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = servers["items"].as_array().unwrap().iter().map(|s| s["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["docs", "everything", "fetch", "search", "time"]);
+    let secret = get("/api/v1/secrets/api-keys", Some(DEMO_TOKEN)).await.unwrap().text().await.unwrap();
+    assert!(secret.contains("(redacted)") && !secret.contains("BEGIN AGE"), "{secret}");
+    assert_eq!(get("/api/v1/agents/assistant", Some(DEMO_TOKEN)).await.unwrap().status(), 200);
+    assert_eq!(get("/api/v1/nonsense", Some(DEMO_TOKEN)).await.unwrap().status(), 404);
+    assert_eq!(get("/api/v1/deploys", Some(DEMO_TOKEN)).await.unwrap().status(), 403, "no audit action granted");
+    let status: serde_json::Value = get("/api/v1/status", Some(DEMO_TOKEN)).await.unwrap().json().await.unwrap();
+    assert_eq!(status["deployed"], "rev");
+
+    // Revoked in git → applied → refused once the cache is invalidated (as each reconcile does).
+    apply_dir(&store, &homelab, |files| {
+        let f = files.iter_mut().find(|f| f.path == "access/tokens.yaml").unwrap();
+        let text = String::from_utf8(f.bytes.clone()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
+        f.bytes = text.into_bytes();
+    })
+    .await;
+    assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 200, "still cached");
+    state.auth.invalidate();
+    assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 401);
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
