@@ -57,6 +57,9 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Print the captured stderr of a server run by the local runtime.
     Logs(LogsArgs),
+    /// Run the reconciler and the gateway in one process (embedded default: SQLite, local
+    /// runtime), printing the URLs it serves.
+    Serve(ServeArgs),
     /// List deploys, newest first.
     History(HistoryArgs),
     /// Show the deployed revision, the last attempted one, drift and the last error.
@@ -83,6 +86,27 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub lp: LoopArgs,
+    /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub lp: LoopArgs,
+    /// Address the gateway listens on (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the shared secret of the git webhook (`POST /api/v1/hooks/git`); off without it.
+    #[arg(long, env = "MCPCTL_WEBHOOK_SECRET_FILE", value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoopArgs {
     /// Branch to follow.
     #[arg(long, default_value = "main")]
     pub branch: String,
@@ -106,9 +130,6 @@ pub struct ReconcileArgs {
     /// Namespace for the kubernetes runtime (kubeconfig or in-cluster credentials).
     #[arg(long, default_value = "mcpctl")]
     pub namespace: String,
-    /// Reconcile once and exit (exit 1 if the commit was invalid or the fetch failed).
-    #[arg(long)]
-    pub once: bool,
     /// Where remote repositories are cloned (default: the user's cache dir).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,

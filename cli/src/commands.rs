@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Describe(a) => describe(g, a).await,
         Command::Reconcile(a) => reconcile(g, a).await,
         Command::History(a) => history(g, a).await,
+        Command::Serve(a) => serve(g, a).await,
         Command::Logs(a) => logs(a),
         Command::Status(a) => status(g, a).await,
         Command::Create(a) => crate::authoring::create(g, a),
@@ -224,32 +225,38 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result {
     Ok(())
 }
 
-async fn reconcile(g: &Global, a: ReconcileArgs) -> Result {
-    use reconciler::{Outcome, Reconciler, RepoSource, Settings};
+/// Build the reconciler of `reconcile` and `serve`; runtimes only for a long-running loop.
+async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: bool) -> anyhow::Result<reconciler::Reconciler> {
+    use reconciler::{Reconciler, RepoSource, Settings};
     let store = open_store(g).await?;
     let cache_dir = match a.cache_dir.clone() {
         Some(d) => d,
         None => dirs::cache_dir().context("no cache directory; pass --cache-dir")?.join("mcpctl").join("repos"),
     };
-    let source = RepoSource::parse(&g.repo.to_string_lossy());
     let allowed_signers = match &a.allowed_signers {
         Some(f) => Some(reconciler::signature::AllowedSigners::load(f).context("loading --allowed-signers")?),
         None => None,
     };
-    let settings = Settings { source: source.clone(), branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
+    let source = RepoSource::parse(&g.repo.to_string_lossy());
+    let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
-    if a.runtime != RuntimeKind::None && !a.once {
-        let secrets = secret_resolver(&a)?;
-        let local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secrets);
+    if runtimes && a.runtime != RuntimeKind::None {
+        let local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
         r = r.with_runtime(reconciler::runtime::Runtime::Local(local));
     }
-    if a.runtime == RuntimeKind::Kubernetes && !a.once {
+    if runtimes && a.runtime == RuntimeKind::Kubernetes {
         let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-        let secrets = secret_resolver(&a)?;
-        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secrets);
+        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secret_resolver(a)?);
         r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(kube_rt));
     }
-    if a.once {
+    Ok(r)
+}
+
+async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
+    use reconciler::Outcome;
+    let a = &ra.lp;
+    let mut r = build_reconciler(g, a, !ra.once).await?;
+    if ra.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
         let mut out = anstream::stdout();
         match &outcome {
@@ -364,9 +371,42 @@ fn logs(a: LogsArgs) -> Result {
     Ok(())
 }
 
-fn secret_resolver(a: &ReconcileArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
+fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
     Ok(match &a.age_identity {
         Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
         None => reconciler::secrets::SecretResolver::none(),
     })
+}
+
+async fn serve(g: &Global, a: ServeArgs) -> Result {
+    let store = open_store(g).await?;
+    let webhook_secret = match &a.webhook_secret_file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_string()),
+        None => None,
+    };
+    let (handle, pokes) = reconciler::controller::channel();
+    let state = gateway::AppState::with_reconciler(store, Some(handle), webhook_secret.clone());
+    let for_reconciler = state.clone();
+    let r = build_reconciler(g, &a.lp, true).await?.on_change(move || for_reconciler.auth.invalidate());
+    let listener = tokio::net::TcpListener::bind(a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    let mut out = anstream::stdout();
+    writeln!(out, "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
+    writeln!(out, "  REST API: http://{addr}/api/v1/   health: http://{addr}/healthz, http://{addr}/readyz").context("writing output")?;
+    if webhook_secret.is_some() {
+        writeln!(out, "  git webhook: POST http://{addr}/api/v1/hooks/git").context("writing output")?;
+    }
+    writeln!(out, "listening on http://{addr}").context("writing output")?;
+    out.flush().context("writing output")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    let gw = tokio::spawn(gateway::serve(listener, state, stopped(stop_rx.clone())));
+    let rc = tokio::spawn(r.run(pokes, stopped(stop_rx)));
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop_tx.send(true);
+    rc.await.context("reconciler task")?.context("reconcile loop")?;
+    gw.await.context("gateway task")?.context("gateway")?;
+    Ok(())
 }

@@ -308,3 +308,77 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
     assert!(env.run(&work, &["get", "server", "clock"]).status.success());
     assert!(String::from_utf8_lossy(&logs.stdout).contains("clock up"), "{}", text(&logs));
 }
+
+/// A minimal HTTP/1.1 exchange over std's TcpStream (the CLI crate has no HTTP client).
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    req += body;
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    (status, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+#[test]
+fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let bare = env.dir.path().join("remote.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    let work = env.copy(&homelab(), "work");
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
+    let secret = env.dir.path().join("hook-secret");
+    std::fs::write(&secret, "hook-s3cret\n").unwrap();
+
+    let url = format!("file://{}", bare.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "none", "--webhook-secret-file"])
+        .arg(&secret)
+        .arg("--cache-dir")
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_string();
+        }
+    };
+    let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
+    let wait_for = |path: &str| {
+        for _ in 0..100 {
+            if http(&addr, "GET", path, &[auth], "").0 == 200 {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    let ok = wait_for("/api/v1/servers/time");
+    // A new commit, announced by the webhook (the poll interval is an hour).
+    assert!(env.run(&work, &["create", "server", "clock", "--command", "sh"]).status.success());
+    assert!(env.run(&work, &["push", "-m", "clock"]).status.success());
+    let bad = http(&addr, "POST", "/api/v1/hooks/git", &[("X-Gitlab-Token", "wrong")], "{}").0;
+    let good = http(&addr, "POST", "/api/v1/hooks/git", &[("X-Gitlab-Token", "hook-s3cret")], "{}").0;
+    let clock = wait_for("/api/v1/servers/clock");
+    let unauth = http(&addr, "GET", "/api/v1/servers", &[], "").0;
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+    assert!(ok, "the first commit was not served");
+    assert_eq!((bad, good, unauth), (401, 202, 401));
+    assert!(clock, "the webhook did not trigger a deploy");
+}

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -18,17 +19,25 @@ pub use error::ApiError;
 pub struct AppState {
     pub store: reconciler::Store,
     pub auth: Authenticator,
+    /// Pokes the reconciler running in this process (the webhook route).
+    pub poke: Option<reconciler::controller::Handle>,
+    /// Shared secret of the git webhook; the route is off without it.
+    pub webhook_secret: Option<String>,
 }
 
 impl AppState {
     pub fn new(store: reconciler::Store) -> Arc<Self> {
-        Arc::new(Self { auth: Authenticator::new(store.clone()), store })
+        Self::with_reconciler(store, None, None)
+    }
+
+    pub fn with_reconciler(store: reconciler::Store, poke: Option<reconciler::controller::Handle>, webhook_secret: Option<String>) -> Arc<Self> {
+        Arc::new(Self { auth: Authenticator::new(store.clone()), store, poke, webhook_secret })
     }
 }
 
 /// Every route of the gateway.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().merge(health::router()).merge(api::router()).with_state(state)
+    Router::new().merge(health::router()).merge(api::router()).merge(webhook::router()).with_state(state)
 }
 
 /// Serve on `listener` until `shutdown` resolves.

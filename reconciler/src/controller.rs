@@ -89,6 +89,7 @@ pub struct Reconciler {
     last_attempted: Option<String>,
     last_good: Option<(String, DesiredState)>,
     runtimes: Vec<crate::runtime::Runtime>,
+    listeners: Vec<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Reconciler {
@@ -99,7 +100,7 @@ impl Reconciler {
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new() };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new() };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
@@ -118,6 +119,13 @@ impl Reconciler {
     /// Also run the servers of each deployed commit on `runtime`.
     pub fn with_runtime(mut self, runtime: crate::runtime::Runtime) -> Self {
         self.runtimes.push(runtime);
+        self
+    }
+
+    /// Call `f` after every reconcile that changed the store (deploys, drift reverts), e.g. to drop
+    /// the gateway's token cache.
+    pub fn on_change(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.listeners.push(Box::new(f));
         self
     }
 
@@ -224,6 +232,9 @@ impl Reconciler {
                 Ok(outcome) => {
                     failures = 0;
                     log_outcome(&outcome);
+                    if matches!(outcome, Outcome::Deployed { .. } | Outcome::Drift { reverted: true, .. }) {
+                        self.listeners.iter().for_each(|f| f());
+                    }
                     if let Some((_, desired)) = self.last_good.as_ref() {
                         for rt in &mut self.runtimes {
                             let statuses = rt.sync(desired).await;
