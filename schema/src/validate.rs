@@ -233,10 +233,8 @@ impl<'a> Validator<'a> {
                         continue;
                     }
                     let own = self.index.get(&ResourceKey::new(Kind::Server, Some(at.res.name()), s)).copied();
-                    if own.is_none() {
-                        if let Some(r) = self.require(at, &path, Kind::Server, s) {
-                            let _ = r;
-                        } else if let Some(other) = self.index.keys().find(|k| k.kind == Kind::Server && k.name == *s && !k.project.is_empty()) {
+                    if own.is_none() && self.require(at, &path, Kind::Server, s).is_none() {
+                        if let Some(other) = self.index.keys().find(|k| k.kind == Kind::Server && k.name == *s && !k.project.is_empty()) {
                             let msg = format!("(Server `{s}` exists in project `{}`, which this project cannot expose)", other.project);
                             let pos = at.pos_segs(&path);
                             self.err_at(at, pos, msg);
