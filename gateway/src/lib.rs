@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub poke: Option<reconciler::controller::Handle>,
     /// Shared secret of the git webhook; the route is off without it.
     pub webhook_secret: Option<String>,
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -31,13 +33,19 @@ impl AppState {
     }
 
     pub fn with_reconciler(store: reconciler::Store, poke: Option<reconciler::controller::Handle>, webhook_secret: Option<String>) -> Arc<Self> {
-        Arc::new(Self { auth: Authenticator::new(store.clone()), store, poke, webhook_secret })
+        Arc::new(Self { auth: Authenticator::new(store.clone()), store, poke, webhook_secret, metrics: metrics::Metrics::default() })
     }
 }
 
 /// Every route of the gateway.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().merge(health::router()).merge(api::router()).merge(webhook::router()).with_state(state)
+    Router::new()
+        .merge(health::router())
+        .merge(api::router())
+        .merge(webhook::router())
+        .merge(metrics::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
 }
 
 /// Serve on `listener` until `shutdown` resolves.

@@ -65,6 +65,11 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     state.auth.invalidate();
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 401);
 
+    let metrics = get("/metrics", None).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mcpctl_http_requests_total{route=\"/api/v1/{kind}\",status=\"401\"}"), "{metrics}");
+    assert!(metrics.contains("mcpctl_deployed_info{revision=\"rev\",outcome=\"applied\"} 1"), "{metrics}");
+    assert!(metrics.contains("mcpctl_drift 0"), "{metrics}");
+
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
