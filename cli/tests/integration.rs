@@ -205,15 +205,28 @@ fn reconcile_once_deploys_commits_and_records_bad_ones() {
     assert!(text(&o).contains(&format!("up to date at {}", &good[..12])), "{}", text(&o));
 }
 
-#[test]
-fn create_push_reconcile_rollback_through_a_remote() {
-    let env = Env::new();
+/// A bare `remote.git` and a `work` clone with `origin` set; `seed` (a repo dir) is copied in first.
+fn remote_and_work(env: &Env, seed: Option<&Path>) -> (PathBuf, PathBuf) {
     let bare = env.dir.path().join("remote.git");
     std::fs::create_dir_all(&bare).unwrap();
     git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-    let work = env.copy(&homelab(), "work");
+    let work = match seed {
+        Some(src) => env.copy(src, "work"),
+        None => {
+            let w = env.dir.path().join("work");
+            std::fs::create_dir_all(&w).unwrap();
+            w
+        }
+    };
     git(&work, &["init", "-q", "-b", "main"]);
     git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    (bare, work)
+}
+
+#[test]
+fn create_push_reconcile_rollback_through_a_remote() {
+    let env = Env::new();
+    let (bare, work) = remote_and_work(&env, Some(&homelab()));
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "homelab"]);
     git(&work, &["push", "-q", "origin", "main"]);
@@ -265,13 +278,7 @@ fn create_push_reconcile_rollback_through_a_remote() {
 #[test]
 fn the_reconcile_loop_runs_pushed_servers_as_processes() {
     let env = Env::new();
-    let bare = env.dir.path().join("remote.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    let (bare, work) = remote_and_work(&env, None);
     std::fs::write(work.join("project.yaml"), "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: home}\n").unwrap();
     assert!(env.run(&work, &["push", "-m", "start"]).status.success());
 
@@ -330,12 +337,7 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
 fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
     use std::io::BufRead;
     let env = Env::new();
-    let bare = env.dir.path().join("remote.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-    let work = env.copy(&homelab(), "work");
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    let (bare, work) = remote_and_work(&env, Some(&homelab()));
     assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
     let secret = env.dir.path().join("hook-secret");
     std::fs::write(&secret, "hook-s3cret\n").unwrap();
