@@ -60,6 +60,12 @@ pub enum Command {
     /// Run the reconciler and the gateway in one process (embedded default: SQLite, local
     /// runtime), printing the URLs it serves.
     Serve(ServeArgs),
+    /// Run the gateway alone, following the database a reconciler writes (scaled deploys:
+    /// several gateways sharing Postgres with one `mcpctl reconcile`).
+    Gateway(GatewayArgs),
+    /// Test a running endpoint.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// List deploys, newest first.
     History(HistoryArgs),
     /// Show the deployed revision, the last attempted one, drift and the last error.
@@ -97,12 +103,80 @@ pub struct ReconcileArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub lp: LoopArgs,
-    /// Address the gateway listens on (port 0 picks a free port; the URL is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// File holding the shared secret of the git webhook (`POST /api/v1/hooks/git`); off without it.
     #[arg(long, env = "MCPCTL_WEBHOOK_SECRET_FILE", value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+}
+
+/// How the gateway listens and whom it lets in.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Address the gateway listens on (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Accepted `Host` header of MCP requests (DNS-rebinding protection; repeatable). Default:
+    /// localhost, 127.0.0.1, ::1. `*` accepts any host (behind a proxy that checks it).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origin allowed to call MCP endpoints, e.g. `https://app.example.com:443`
+    /// (repeatable). Requests carrying any other `Origin` get 403.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Base URL clients reach the gateway at (advertised in RFC 9728 metadata). Default:
+    /// `http://<Host header>`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Largest MCP request body in bytes (413 above).
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Reach image servers through their Services in this Kubernetes namespace.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub kube_namespace: Option<String>,
+    /// How often to look for a new deploy in the database.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Check an MCP endpoint like a client would: connect, initialize, list tools, optionally
+    /// call one. Exit 0 pass, 1 transport or auth failure, 2 contract failure.
+    Mcp(TestMcpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestMcpArgs {
+    /// Endpoint URL, e.g. `http://127.0.0.1:8080/projects/homelab/mcp`.
+    pub url: String,
+    /// Bearer token (`mcpctl_pat_…`).
+    #[arg(long, env = "MCPCTL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Call this tool after listing.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Arguments of `--tool`, a JSON object.
+    #[arg(long, default_value = "{}", requires = "tool")]
+    pub args: String,
+    /// Fail (exit 2) unless these tools are listed (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub expect_tools: Vec<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+    /// Give up after this long (e.g. `10s`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Skip the gateway's `/healthz` check.
+    #[arg(long)]
+    pub no_health: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,7 +293,7 @@ pub enum GetFormat {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Kind (`servers`, `server`, `srv`, …) or `all`.
+    /// Kind (`servers`, `server`, `srv`, …), `all`, or `auditevents` (the gateway's audit log).
     pub kind: String,
     /// One resource by name.
     pub name: Option<String>,
@@ -229,6 +303,15 @@ pub struct GetArgs {
     /// Only resources in this project.
     #[arg(short, long)]
     pub project: Option<String>,
+    /// `auditevents` only: events of this token (its resource name).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// `auditevents` only: events newer than this (`1h`, `30m`) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// `auditevents` only: at most this many events, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]

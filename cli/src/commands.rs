@@ -27,6 +27,8 @@ pub async fn run(cli: Cli) -> Result {
         Command::Reconcile(a) => reconcile(g, a).await,
         Command::History(a) => history(g, a).await,
         Command::Serve(a) => serve(g, a).await,
+        Command::Gateway(a) => gateway_only(g, a).await,
+        Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
         Command::Logs(a) => logs(a),
         Command::Status(a) => status(g, a).await,
         Command::Create(a) => crate::authoring::create(g, a),
@@ -192,6 +194,9 @@ async fn select(store: &Store, kind: Option<Kind>, name: Option<&str>, project: 
 }
 
 async fn get(g: &Global, a: GetArgs) -> Result {
+    if matches!(a.kind.to_ascii_lowercase().as_str(), "auditevents" | "auditevent" | "audit") {
+        return audit_events(g, a).await;
+    }
     let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
     let store = open_store(g).await?;
     let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
@@ -226,7 +231,7 @@ async fn describe(g: &Global, a: DescribeArgs) -> Result {
 }
 
 /// Build the reconciler of `reconcile` and `serve`; runtimes only for a long-running loop.
-async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: bool) -> anyhow::Result<reconciler::Reconciler> {
+async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<Option<reconciler::runtime::local::Attach>>) -> anyhow::Result<reconciler::Reconciler> {
     use reconciler::{Reconciler, RepoSource, Settings};
     let store = open_store(g).await?;
     let cache_dir = match a.cache_dir.clone() {
@@ -240,11 +245,15 @@ async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: bool) -> anyhow::R
     let source = RepoSource::parse(&g.repo.to_string_lossy());
     let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
-    if runtimes && a.runtime != RuntimeKind::None {
-        let local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
+    let Some(attach) = runtimes else { return Ok(r) };
+    if a.runtime != RuntimeKind::None {
+        let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
+        if let Some(attach) = attach {
+            local = local.with_attach(attach);
+        }
         r = r.with_runtime(reconciler::runtime::Runtime::Local(local));
     }
-    if runtimes && a.runtime == RuntimeKind::Kubernetes {
+    if a.runtime == RuntimeKind::Kubernetes {
         let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
         let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secret_resolver(a)?);
         r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(kube_rt));
@@ -255,7 +264,7 @@ async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: bool) -> anyhow::R
 async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
     use reconciler::Outcome;
     let a = &ra.lp;
-    let mut r = build_reconciler(g, a, !ra.once).await?;
+    let mut r = build_reconciler(g, a, (!ra.once).then_some(None)).await?;
     if ra.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
         let mut out = anstream::stdout();
@@ -378,6 +387,40 @@ fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretRe
     })
 }
 
+/// Gateway options from the command line.
+fn gateway_options(h: &HttpArgs) -> gateway::Options {
+    let mut mcp = gateway::McpSettings { allowed_origins: h.allowed_origins.clone(), public_url: h.public_url.clone(), max_body_bytes: h.max_body_bytes, ..Default::default() };
+    if h.allowed_hosts.iter().any(|x| x == "*") {
+        mcp.allowed_hosts.clear();
+    } else if !h.allowed_hosts.is_empty() {
+        mcp.allowed_hosts = h.allowed_hosts.clone();
+    }
+    gateway::Options { mcp, ..Default::default() }
+}
+
+/// Print what a gateway serves.
+fn print_urls(addr: std::net::SocketAddr, projects: &[String], webhook: bool) -> anyhow::Result<()> {
+    let mut out = anstream::stdout();
+    writeln!(out, "  MCP endpoints:")?;
+    for p in projects {
+        writeln!(out, "    {p}: http://{addr}/projects/{p}/mcp")?;
+    }
+    writeln!(out, "  REST API: http://{addr}/api/v1/   OpenAPI: http://{addr}/api/openapi.json")?;
+    writeln!(out, "  health: http://{addr}/healthz, http://{addr}/readyz   metrics: http://{addr}/metrics")?;
+    if webhook {
+        writeln!(out, "  git webhook: POST http://{addr}/api/v1/hooks/git")?;
+    }
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn sorted_projects(state: &gateway::AppState) -> Vec<String> {
+    let mut v: Vec<String> = state.catalog().projects.keys().cloned().collect();
+    v.sort();
+    v
+}
+
 async fn serve(g: &Global, a: ServeArgs) -> Result {
     let store = open_store(g).await?;
     let webhook_secret = match &a.webhook_secret_file {
@@ -385,28 +428,100 @@ async fn serve(g: &Global, a: ServeArgs) -> Result {
         None => None,
     };
     let (handle, pokes) = reconciler::controller::channel();
-    let state = gateway::AppState::with_reconciler(store, Some(handle), webhook_secret.clone());
-    let for_reconciler = state.clone();
-    let r = build_reconciler(g, &a.lp, true).await?.on_change(move || for_reconciler.auth.invalidate());
-    let listener = tokio::net::TcpListener::bind(a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
+    let mut opts = gateway_options(&a.http);
+    opts.poke = Some(handle);
+    opts.webhook_secret = webhook_secret.clone();
+    opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()) };
+    let state = gateway::AppState::with_options(store, opts);
+    let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = deployed.clone();
+    let r = build_reconciler(g, &a.lp, Some(Some(state.attach()))).await?.on_change(move || notify.notify_one());
+    let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
-    let mut out = anstream::stdout();
-    writeln!(out, "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
-    writeln!(out, "  REST API: http://{addr}/api/v1/   health: http://{addr}/healthz, http://{addr}/readyz").context("writing output")?;
-    if webhook_secret.is_some() {
-        writeln!(out, "  git webhook: POST http://{addr}/api/v1/hooks/git").context("writing output")?;
-    }
-    writeln!(out, "listening on http://{addr}").context("writing output")?;
-    out.flush().context("writing output")?;
+    state.reload().await.context("loading the deployed state")?;
+    writeln!(anstream::stdout(), "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
+    print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
+    let reloader = state.clone();
+    tokio::spawn(async move {
+        loop {
+            deployed.notified().await;
+            if let Err(e) = reloader.reload().await {
+                tracing::error!(error = %e, "gateway reload failed; the previous state stays in force");
+            }
+        }
+    });
+    tokio::spawn(health_loop(state.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
     let gw = tokio::spawn(gateway::serve(listener, state, stopped(stop_rx.clone())));
     let rc = tokio::spawn(r.run(pokes, stopped(stop_rx)));
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown_signal().await;
     let _ = stop_tx.send(true);
     rc.await.context("reconciler task")?.context("reconcile loop")?;
     gw.await.context("gateway task")?.context("gateway")?;
+    Ok(())
+}
+
+/// Reconnect HTTP upstreams every 30 s (their health shows in metrics and status).
+async fn health_loop(state: std::sync::Arc<gateway::AppState>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        state.upstreams.reconnect_http().await;
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
+    let store = open_store(g).await?;
+    let mut opts = gateway_options(&a.http);
+    opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone() };
+    let state = gateway::AppState::with_options(store, opts);
+    state.reload().await.context("loading the deployed state")?;
+    let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll)).context("writing output")?;
+    print_urls(addr, &sorted_projects(&state), false).context("writing output")?;
+    tokio::spawn(gateway::follow(state.clone(), a.poll));
+    let shutdown = shutdown_signal();
+    gateway::serve(listener, state, shutdown).await.context("gateway")?;
+    Ok(())
+}
+
+async fn audit_events(g: &Global, a: GetArgs) -> Result {
+    let since = match &a.since {
+        None => None,
+        Some(s) => Some(match humantime::parse_duration(s) {
+            Ok(d) => (chrono::Utc::now() - chrono::Duration::from_std(d).context("--since is too long")?).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| anyhow::anyhow!("--since `{s}`: expected a duration (1h, 30m) or an RFC 3339 time"))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }),
+    };
+    let store = open_store(g).await?;
+    let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
+    let events = store.audit_events(&filter).await.context("reading the audit log")?;
+    let mut out = anstream::stdout();
+    match a.output {
+        GetFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events).expect("json")),
+        GetFormat::Yaml => write!(out, "{}", schema::emit::yaml_document(&serde_json::to_value(&events).expect("json"))),
+        GetFormat::Table => render::audit(&mut out, &events),
+    }
+    .context("writing output")?;
     Ok(())
 }

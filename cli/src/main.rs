@@ -3,6 +3,7 @@
 mod args;
 mod authoring;
 mod commands;
+mod probe;
 mod render;
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ pub enum CliError {
     /// A plan with changes under `--detailed-exitcode`.
     #[error("changes present")]
     ChangesPresent,
+    /// A check that already printed its report, ending with this exit code.
+    #[error("check failed")]
+    Failed(u8),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -29,6 +33,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::ChangesPresent => 2,
+            CliError::Failed(code) => *code,
             CliError::Invalid(_) | CliError::Other(_) => 1,
         }
     }
@@ -57,7 +62,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match &e {
-                CliError::ChangesPresent => {}
+                CliError::ChangesPresent | CliError::Failed(_) => {}
                 CliError::Invalid(_) => render::error_line(&e.to_string()),
                 CliError::Other(err) => {
                     // A closed pipe (`mcpctl get all | head`) is not an error.

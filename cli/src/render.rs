@@ -273,6 +273,35 @@ pub fn describe(out: &mut impl Write, row: &StoredResource, res: &Resource, all:
     Ok(())
 }
 
+/// Audit events as a table, newest first.
+pub fn audit(out: &mut impl Write, events: &[reconciler::audit::AuditEvent]) -> io::Result<()> {
+    if events.is_empty() {
+        return writeln!(out, "No audit events.");
+    }
+    writeln!(out, "{}", paint(BOLD, &format!("{:<19}  {:<12} {:<16} {:<14} {:<12} {:<28} {:>9}  {:<7} {}", "TIME", "PROJECT", "TOKEN", "METHOD", "SERVER", "TARGET", "MS", "OUTCOME", "REVISION")))?;
+    for e in events {
+        let style = match e.outcome.as_str() {
+            "ok" => GREEN,
+            _ => RED,
+        };
+        writeln!(
+            out,
+            "{:<19}  {:<12} {:<16} {:<14} {:<12} {:<28} {:>9.1}  {} {}{}",
+            e.at.get(..19).unwrap_or(&e.at).replace('T', " "),
+            e.project,
+            e.token,
+            e.method,
+            e.server,
+            e.target,
+            e.duration_us as f64 / 1000.0,
+            paint(style, &format!("{:<7}", e.outcome)),
+            short(&e.revision),
+            e.error.as_deref().map(|x| format!("  {x}")).unwrap_or_default(),
+        )?;
+    }
+    Ok(())
+}
+
 /// The deploy history as a table.
 pub fn history(out: &mut impl Write, deploys: &[Deploy]) -> io::Result<()> {
     if deploys.is_empty() {

@@ -1,5 +1,7 @@
-//! `/metrics` in the Prometheus text format: HTTP requests and latency per route and status, and
-//! the reconcile state (deployed revision, last outcome, drift) read from the store at scrape time.
+//! `/metrics` in the Prometheus text format: HTTP requests and latency per route and status; MCP
+//! requests and latency per project, server, tool (or prompt/resource) and outcome; upstream
+//! health; dropped audit events; and the reconcile state (deployed revision, last outcome, drift)
+//! read from the store at scrape time.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,9 +34,28 @@ struct RevisionLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct McpLabels {
+    project: String,
+    server: String,
+    target: String,
+    method: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    server: String,
+    transport: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
+    mcp_requests: Family<McpLabels, Counter>,
+    mcp_latency: Family<McpLabels, Histogram>,
+    upstream_up: Family<UpstreamLabels, Gauge>,
+    audit_dropped: Gauge,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     deployed: Family<RevisionLabels, Gauge>,
@@ -52,7 +73,24 @@ impl Default for Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by route and status", latency.clone());
         registry.register("deployed_info", "1 for the revision in force (label: last attempt's outcome)", deployed.clone());
         registry.register("drift", "1 when the store has drifted from the deployed commit", drift.clone());
-        Self { registry, requests, latency, deployed, drift }
+        let mcp_requests = Family::<McpLabels, Counter>::default();
+        let mcp_latency = Family::<McpLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 18)));
+        let upstream_up = Family::<UpstreamLabels, Gauge>::default();
+        let audit_dropped = Gauge::default();
+        registry.register("mcp_requests", "MCP requests by project, server, target (tool, prompt or resource), method and outcome", mcp_requests.clone());
+        registry.register("mcp_request_duration_seconds", "MCP request latency through the gateway (upstream included)", mcp_latency.clone());
+        registry.register("upstream_up", "1 when the gateway holds a live MCP session with the server", upstream_up.clone());
+        registry.register("audit_dropped", "Audit events dropped because the queue was full", audit_dropped.clone());
+        Self { registry, requests, latency, deployed, drift, mcp_requests, mcp_latency, upstream_up, audit_dropped }
+    }
+}
+
+impl Metrics {
+    /// Count one MCP request.
+    pub fn mcp_request(&self, project: &str, server: &str, target: &str, method: &str, outcome: &str, elapsed: std::time::Duration) {
+        let labels = McpLabels { project: project.into(), server: server.into(), target: target.into(), method: method.into(), outcome: outcome.into() };
+        self.mcp_requests.get_or_create(&labels).inc();
+        self.mcp_latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 }
 
@@ -81,6 +119,11 @@ async fn scrape(State(state): State<Arc<AppState>>) -> Response {
         }
     }
     m.drift.set(i64::from(state.store.drift().await.is_ok_and(|d| !d.is_empty())));
+    m.upstream_up.clear();
+    for h in state.upstreams.health() {
+        m.upstream_up.get_or_create(&UpstreamLabels { server: h.server, transport: h.transport.to_string() }).set(i64::from(h.connected));
+    }
+    m.audit_dropped.set(i64::try_from(state.auditor.dropped()).unwrap_or(i64::MAX));
     let mut body = String::new();
     if encode(&mut body, &m.registry).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();

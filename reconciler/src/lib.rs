@@ -2,6 +2,7 @@
 //! database and applies the plan in one transaction; the controller follows a git branch so that
 //! a commit is a deploy.
 
+pub mod audit;
 pub mod controller;
 mod credentials;
 pub mod plan;

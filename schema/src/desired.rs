@@ -56,6 +56,19 @@ impl DesiredState {
         self.resources.iter().filter(move |r| r.kind() == kind)
     }
 
+    /// The effective spec of a `Server` resource: its own, or its template instantiated.
+    /// `None` for another kind or a dangling template (which validation rejects).
+    pub fn server_spec(&self, res: &Resource) -> Option<crate::spec::ServerSpec> {
+        let crate::resource::Spec::Server(s) = &res.spec else { return None };
+        match &s.from_template {
+            None => Some(s.clone()),
+            Some(t) => match self.resolve(Kind::Template, &t.name, None) {
+                Some(Resource { spec: crate::resource::Spec::Template(tpl), .. }) => Some(crate::template::instantiate(tpl, t)),
+                _ => None,
+            },
+        }
+    }
+
     /// SHA-256 over every resource's key and canonical body: the revision of a state that does
     /// not come from a git commit.
     pub fn content_hash(&self) -> String {

@@ -11,6 +11,15 @@ use serde::{Deserialize, Serialize};
 fn is_false(b: &bool) -> bool {
     !*b
 }
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 fn is_zero(n: &i32) -> bool {
     *n == 0
 }
@@ -44,6 +53,10 @@ pub struct ProjectSpec {
     /// Serve this project without authentication. Off unless set explicitly.
     #[serde(default, skip_serializing_if = "is_false")]
     pub public: bool,
+    /// Name tools and prompts `<server>__<name>` (default). `false` exposes a single-server
+    /// project's tools under their own names; only allowed with exactly one server.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub prefix_tools: bool,
 }
 
 /// How the gateway talks to a server.

@@ -224,6 +224,10 @@ impl<'a> Validator<'a> {
             Spec::Template(t) => self.template(at, t),
             Spec::Server(s) => self.server(at, s, &[key("spec")]),
             Spec::Project(p) => {
+                if !p.prefix_tools && p.servers.len() != 1 {
+                    let pos = at.pos_segs(&[key("spec"), key("prefixTools")]);
+                    self.err_at(at, pos, format!("`prefixTools: false` needs exactly one server (this project has {})", p.servers.len()));
+                }
                 let mut seen = HashSet::new();
                 for (i, s) in p.servers.iter().enumerate() {
                     let path = [key("spec"), key("servers"), Seg::Index(i)];

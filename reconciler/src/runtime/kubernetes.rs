@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use schema::spec::{ServerSpec, Transport};
-use schema::{DesiredState, Kind, Resource, Spec};
+use schema::{DesiredState, Kind};
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "mcpctl";
@@ -50,6 +50,11 @@ pub struct Readiness {
 /// Kubernetes object name of a server.
 pub fn object_name(server: &str) -> String {
     format!("mcp-{server}")
+}
+
+/// The in-cluster URL of an HTTP image server's MCP endpoint (its Service, path `/mcp`).
+pub fn service_url(server: &str, namespace: &str) -> String {
+    format!("http://{}.{namespace}.svc:{HTTP_PORT}/mcp", object_name(server))
 }
 
 fn labels(server: &str) -> Value {
@@ -119,14 +124,7 @@ pub fn image_servers(state: &DesiredState) -> Vec<(String, ServerSpec)> {
     state
         .of_kind(Kind::Server)
         .filter_map(|r| {
-            let Spec::Server(s) = &r.spec else { return None };
-            let spec = match &s.from_template {
-                None => s.clone(),
-                Some(t) => match state.resolve(Kind::Template, &t.name, None) {
-                    Some(Resource { spec: Spec::Template(tpl), .. }) => schema::template::instantiate(tpl, t),
-                    _ => return None,
-                },
-            };
+            let spec = state.server_spec(r)?;
             spec.image.is_some().then(|| (r.name().to_string(), spec))
         })
         .collect()

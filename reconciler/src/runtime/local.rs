@@ -5,7 +5,9 @@
 //! [`LocalRuntime::sync`] is idempotent: running servers whose spec is unchanged are left alone,
 //! changed ones are restarted, removed ones are stopped (and their process reaped). A process that
 //! exits is restarted after 1 s, 2 s, 4 s … (capped at 30 s; reset after 60 s of uptime).
-//! stdin and stdout stay piped: they are the MCP channel the gateway will speak on.
+//! stdin and stdout stay piped: they are the MCP channel. A gateway in the same process takes them
+//! over through [`LocalRuntime::with_attach`] each time a process starts (so a restarted server
+//! gets a fresh connection); without one they are held open and unused.
 //!
 //! Env values from secrets are decrypted at start with the installation's age identity and handed
 //! to the process only: never stored, logged or shown (a changed value restarts the process; only a
@@ -27,7 +29,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use schema::spec::{Runner, ServerSpec};
-use schema::{DesiredState, Kind, Resource, Spec};
+use schema::{DesiredState, Kind};
 
 /// What a server's process is doing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,11 +62,16 @@ struct Supervised {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Receives the MCP channel of every process the runtime starts: the server's key (`name`, or
+/// `project/name` for a server inside a project), its stdin and its stdout.
+pub type Attach = Arc<dyn Fn(&str, tokio::process::ChildStdin, tokio::process::ChildStdout) + Send + Sync>;
+
 /// Supervises the local processes of every stdio server.
 pub struct LocalRuntime {
     log_dir: PathBuf,
     servers: HashMap<String, Supervised>,
     secrets: crate::secrets::SecretResolver,
+    attach: Option<Attach>,
 }
 
 /// A process's environment, or why it cannot be built (never containing a secret value).
@@ -97,22 +104,16 @@ pub fn command_line(spec: &ServerSpec) -> Result<(String, Vec<String>), String> 
     Err("no command".into())
 }
 
-/// The effective spec of a server (templates expanded).
-fn effective(state: &DesiredState, res: &Resource) -> Option<ServerSpec> {
-    let Spec::Server(s) = &res.spec else { return None };
-    match &s.from_template {
-        None => Some(s.clone()),
-        Some(t) => match state.resolve(Kind::Template, &t.name, None) {
-            Some(Resource { spec: Spec::Template(tpl), .. }) => Some(schema::template::instantiate(tpl, t)),
-            _ => None,
-        },
-    }
-}
-
 impl LocalRuntime {
     /// A runtime writing logs under `log_dir`.
     pub fn new(log_dir: PathBuf) -> Self {
-        Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none() }
+        Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none(), attach: None }
+    }
+
+    /// Hand each started process's stdin/stdout to `attach` (the gateway's upstream connections).
+    pub fn with_attach(mut self, attach: Attach) -> Self {
+        self.attach = Some(attach);
+        self
     }
 
     /// Decrypt env values from secrets with `secrets`.
@@ -143,7 +144,7 @@ impl LocalRuntime {
     pub async fn sync(&mut self, state: &DesiredState) {
         let mut wanted: HashMap<String, (ServerSpec, Env)> = HashMap::new();
         for res in state.of_kind(Kind::Server) {
-            if let Some(spec) = effective(state, res) {
+            if let Some(spec) = state.server_spec(res) {
                 // Servers inside a project are keyed project/name, global ones by name.
                 let key = res.metadata.project.as_ref().map_or_else(|| res.name().to_string(), |p| format!("{p}/{}", res.name()));
                 let env = if command_line(&spec).is_ok() { self.env(state, res.metadata.project.as_deref(), &spec) } else { Ok(Vec::new()) };
@@ -194,7 +195,8 @@ impl LocalRuntime {
         let status = Arc::new(Mutex::new(ServerStatus { name: name.clone(), state: ProcessState::Starting, restarts: 0, log: log.clone() }));
         let (stop, stop_rx) = watch::channel(false);
         let st = status.clone();
-        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx).await });
+        let attach = self.attach.clone();
+        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx, attach).await });
         let key = status.lock().expect("status lock").name.clone();
         self.servers.insert(key, Supervised { spec_hash, stop, status, task });
     }
@@ -204,7 +206,7 @@ fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
     status.lock().expect("status lock").state = state;
 }
 
-async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>) {
+async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>, attach: Option<Attach>) {
     let (program, args) = match command_line(&spec) {
         Ok(c) => c,
         Err(reason) => return set(&status, ProcessState::External { reason }),
@@ -235,9 +237,14 @@ async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, statu
                 let pid = child.id().unwrap_or(0);
                 set(&status, ProcessState::Running { pid });
                 info!(server = %name, pid, "started");
-                // Keep stdin open (EOF would end a stdio server); the gateway takes it over later.
-                let _stdin = child.stdin.take();
-                let _stdout = child.stdout.take();
+                // Without a gateway, keep stdin open: EOF would end a stdio server.
+                let mut _held = None;
+                if let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) {
+                    match &attach {
+                        Some(a) => a(&name, stdin, stdout),
+                        None => _held = Some((stdin, stdout)),
+                    }
+                }
                 tokio::select! {
                     r = child.wait() => r.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                     _ = stop.changed() => {

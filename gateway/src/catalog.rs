@@ -1,0 +1,139 @@
+//! The catalog: the deployed state as the gateway serves it — projects, the servers each exposes
+//! (resolved project-first, then global), their prompts, and how each server is reached. Rebuilt
+//! from the store after every deploy; pure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use schema::spec::{ProjectSpec, PromptScope, PromptSpec, ServerSpec, Transport};
+use schema::{DesiredState, Kind, Resource, Spec};
+
+use crate::upstream::{Target, DEFAULT_TIMEOUT};
+
+/// Where this gateway can reach servers.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// stdio servers run under this process's local runtime (`mcpctl serve`).
+    pub local_stdio: bool,
+    /// Namespace of the Kubernetes runtime: image servers are reached through their Service.
+    pub kube_namespace: Option<String>,
+}
+
+/// One server of a project.
+#[derive(Debug, Clone)]
+pub struct ServerRef {
+    /// The name the project uses (and the tool prefix).
+    pub name: String,
+    /// The upstream key: `name`, or `project/name` for a server defined inside a project.
+    pub key: String,
+}
+
+/// A project as served.
+#[derive(Debug, Clone)]
+pub struct ProjectView {
+    pub name: String,
+    pub spec: ProjectSpec,
+    pub servers: Vec<ServerRef>,
+    /// The project's own prompts (scope `project`), by name.
+    pub prompts: Vec<(String, PromptSpec)>,
+}
+
+impl ProjectView {
+    /// Whether tool and prompt names carry the `<server>__` prefix.
+    pub fn prefixed(&self) -> bool {
+        self.spec.prefix_tools || self.servers.len() != 1
+    }
+
+    /// The server a namespaced name belongs to, and the name upstream.
+    pub fn split<'a>(&'a self, name: &'a str) -> Option<(&'a ServerRef, &'a str)> {
+        if self.prefixed() {
+            let (server, rest) = name.split_once(SEPARATOR)?;
+            self.servers.iter().find(|s| s.name == server).map(|s| (s, rest))
+        } else {
+            self.servers.first().map(|s| (s, name))
+        }
+    }
+
+    /// The name clients see for `name` of `server`.
+    pub fn join(&self, server: &ServerRef, name: &str) -> String {
+        if self.prefixed() {
+            format!("{}{SEPARATOR}{name}", server.name)
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// Between server and tool in namespaced names.
+pub const SEPARATOR: &str = "__";
+
+/// The deployed state, indexed for the gateway.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub state: Arc<DesiredState>,
+    pub projects: HashMap<String, Arc<ProjectView>>,
+    /// The deployed revision (commit sha) in force.
+    pub revision: String,
+}
+
+fn server_key(res: &Resource) -> String {
+    match &res.metadata.project {
+        Some(p) => format!("{p}/{}", res.name()),
+        None => res.name().to_string(),
+    }
+}
+
+/// How `spec` is reached from a gateway with `reach`.
+pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
+    if let Some(url) = &spec.url {
+        return match spec.effective_transport() {
+            Transport::Sse => Target::Unavailable("the legacy HTTP+SSE transport is not supported; serve Streamable HTTP".into()),
+            _ => Target::Http(url.clone()),
+        };
+    }
+    if spec.image.is_some() {
+        return match (&reach.kube_namespace, spec.effective_transport()) {
+            (Some(ns), Transport::Http) => Target::Http(reconciler::runtime::kubernetes::service_url(name, ns)),
+            (Some(_), _) => Target::Unavailable("stdio image servers need pod attach, which is not built yet; serve Streamable HTTP from the image".into()),
+            (None, _) => Target::Unavailable("image servers run on the kubernetes runtime (--runtime kubernetes)".into()),
+        };
+    }
+    if reach.local_stdio {
+        Target::Stdio
+    } else {
+        Target::Unavailable("stdio servers run under `mcpctl serve` (local runtime); this gateway has none".into())
+    }
+}
+
+impl Catalog {
+    /// Index `state` deployed at `revision`; also returns every upstream to keep.
+    pub fn build(state: DesiredState, revision: String, reach: &Reach) -> (Catalog, Vec<(String, Target, Duration)>) {
+        let mut upstreams = Vec::new();
+        for res in state.of_kind(Kind::Server) {
+            if let Some(spec) = state.server_spec(res) {
+                let timeout = spec.timeout_seconds.map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(u64::from(s)));
+                upstreams.push((server_key(res), target(res.name(), &spec, reach), timeout));
+            }
+        }
+        let mut projects = HashMap::new();
+        for res in state.of_kind(Kind::Project) {
+            let Spec::Project(spec) = &res.spec else { continue };
+            let servers = spec
+                .servers
+                .iter()
+                .filter_map(|s| state.resolve(Kind::Server, s, Some(res.name())).map(|r| ServerRef { name: s.clone(), key: server_key(r) }))
+                .collect();
+            let prompts = state
+                .of_kind(Kind::Prompt)
+                .filter(|p| p.metadata.project.as_deref() == Some(res.name()))
+                .filter_map(|p| match &p.spec {
+                    Spec::Prompt(ps) if ps.scope == PromptScope::Project => Some((p.name().to_string(), ps.clone())),
+                    _ => None,
+                })
+                .collect();
+            projects.insert(res.name().to_string(), Arc::new(ProjectView { name: res.name().to_string(), spec: spec.clone(), servers, prompts }));
+        }
+        (Catalog { state: Arc::new(state), projects, revision }, upstreams)
+    }
+}

@@ -1,0 +1,137 @@
+//! The audit log table: what the gateway records about every MCP session start and every
+//! `tools/call`, `prompts/get` and `resources/read`, and the queries behind
+//! `mcpctl get auditevents` and `/api/v1/auditevents`.
+//!
+//! # Guarantees
+//! A batch is written in one transaction. Token values never reach this table: only the token's
+//! resource name and the first characters of its hash.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::store::{Store, StoreError};
+
+/// One audited MCP request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Database id (0 until stored).
+    #[serde(default)]
+    pub id: i64,
+    /// RFC 3339, milliseconds, UTC.
+    pub at: String,
+    pub project: String,
+    /// The McpToken's name (`-` for an anonymous caller of a public project).
+    pub token: String,
+    /// The first 12 hex digits of the token's SHA-256 (`-` when anonymous).
+    pub token_prefix: String,
+    /// MCP session id (`-` for a stateless request).
+    pub session: String,
+    /// `initialize`, `tools/call`, `prompts/get` or `resources/read`.
+    pub method: String,
+    /// The upstream server (`-` when the gateway answered itself).
+    pub server: String,
+    /// The tool, prompt or resource URI as the upstream knows it.
+    pub target: String,
+    pub duration_us: i64,
+    /// `ok`, `error` (the upstream or the gateway failed) or `denied` (RBAC or gate).
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The deployed commit (revision) in force when the request was served.
+    pub revision: String,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub project: Option<String>,
+    pub token: Option<String>,
+    /// RFC 3339 lower bound on `at`.
+    pub since: Option<String>,
+    pub limit: i64,
+}
+
+/// Rows per multi-row INSERT (12 parameters each).
+const BATCH: usize = 50;
+
+impl Store {
+    /// Append events in one transaction.
+    ///
+    /// # Errors
+    /// On a database error (nothing of the batch is written).
+    pub async fn insert_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in events.chunks(BATCH) {
+            let mut sql = String::from("INSERT INTO audit_events (at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 12;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&(1..=12).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(&e.at)
+                    .bind(&e.project)
+                    .bind(&e.token)
+                    .bind(&e.token_prefix)
+                    .bind(&e.session)
+                    .bind(&e.method)
+                    .bind(&e.server)
+                    .bind(&e.target)
+                    .bind(e.duration_us)
+                    .bind(&e.outcome)
+                    .bind(e.error.clone())
+                    .bind(&e.revision);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Events matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut sql = String::from("SELECT id, at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision FROM audit_events WHERE 1 = 1");
+        let mut args: Vec<&str> = Vec::new();
+        for (col, op, val) in [("project", "=", &filter.project), ("token", "=", &filter.token), ("at", ">=", &filter.since)] {
+            if let Some(v) = val {
+                args.push(v);
+                sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len() + 1));
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.bind(filter.limit.max(1)).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    project: r.try_get("project")?,
+                    token: r.try_get("token")?,
+                    token_prefix: r.try_get("token_prefix")?,
+                    session: r.try_get("session")?,
+                    method: r.try_get("method")?,
+                    server: r.try_get("server")?,
+                    target: r.try_get("target")?,
+                    duration_us: r.try_get("duration_us")?,
+                    outcome: r.try_get("outcome")?,
+                    error: r.try_get("error")?,
+                    revision: r.try_get("revision")?,
+                })
+            })
+            .collect()
+    }
+}
