@@ -401,7 +401,7 @@ fn gateway_options(h: &HttpArgs) -> gateway::Options {
 /// Print what a gateway serves.
 fn print_urls(addr: std::net::SocketAddr, projects: &[String], webhook: bool) -> anyhow::Result<()> {
     let mut out = anstream::stdout();
-    writeln!(out, "  MCP endpoints:")?;
+    writeln!(out, "  MCP endpoints (http://{addr}/projects/<project>/mcp once deployed):")?;
     for p in projects {
         writeln!(out, "    {p}: http://{addr}/projects/{p}/mcp")?;
     }

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         ColorMode::Never => anstream::ColorChoice::Never,
     };
     choice.write_global();
+    gateway::install_crypto();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MCPCTL_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -59,6 +59,7 @@ impl AppState {
     }
 
     pub fn with_options(store: reconciler::Store, o: Options) -> Arc<Self> {
+        install_crypto();
         let state = Arc::new(Self {
             auth: Authenticator::new(store.clone()),
             auditor: audit::Auditor::start(store.clone()),
@@ -106,6 +107,12 @@ impl AppState {
         let ups = self.upstreams.clone();
         Arc::new(move |key, stdin, stdout| ups.attach(key, stdin, stdout))
     }
+}
+
+/// Make ring the process's TLS crypto provider (reqwest, for HTTPS upstreams, is built without
+/// one so that only ring — which kube already uses — is compiled). Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Every route of the gateway.

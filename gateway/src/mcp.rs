@@ -245,11 +245,39 @@ async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>,
             }
         },
     };
+    if req.method() == axum::http::Method::POST {
+        let (parts, body) = req.into_parts();
+        let limit = app.mcp_settings.max_body_bytes;
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, serde_json::Value::Null, -32600, &format!("request body exceeds {limit} bytes"));
+        };
+        if let Err(resp) = check_jsonrpc(&bytes) {
+            return resp;
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
     let bindings = Arc::new(caller.as_ref().map(|c| rbac::token_bindings(&app.catalog().state, &c.token)).unwrap_or_default());
     let session = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     req.extensions_mut().insert(Access { caller, bindings, session });
     let service = app.endpoints.service(&app, &project);
     service.handle(req).await.map(Body::new)
+}
+
+/// A JSON-RPC error answered by the gateway itself.
+fn jsonrpc_error(status: StatusCode, id: serde_json::Value, code: i64, message: &str) -> Response {
+    (status, Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))).into_response()
+}
+
+/// A POST body must be one JSON-RPC message: 400 with -32700 (not JSON) or -32600 (not JSON-RPC).
+fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| jsonrpc_error(StatusCode::BAD_REQUEST, serde_json::Value::Null, -32700, &format!("parse error: {e}")))?;
+    let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
+    let valid = v.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0") && (v.get("method").is_some_and(|m| m.is_string()) || v.get("result").is_some() || v.get("error").is_some());
+    if valid {
+        Ok(())
+    } else {
+        Err(jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "invalid request: expected one JSON-RPC 2.0 message"))
+    }
 }
 
 /// The MCP server of one project (one instance per session, or per stateless request).

@@ -1,5 +1,10 @@
 //! The gateway over real HTTP (reqwest → axum on 127.0.0.1) against a real SQLite store holding
-//! examples/homelab.
+//! examples/homelab; MCP end to end with real peers in `integration/mcp.rs`.
+
+#[path = "integration/harness.rs"]
+mod harness;
+#[path = "integration/mcp.rs"]
+mod mcp;
 
 use std::path::Path;
 

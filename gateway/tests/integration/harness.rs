@@ -1,0 +1,137 @@
+//! A gateway on 127.0.0.1 over a real SQLite store, with the local runtime supervising real
+//! stdio MCP servers, plus helpers for the real peers (`.ci/peers.sh` exports their paths).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpctl_gateway::{AppState, McpSettings, Options, Reach};
+use reconciler::runtime::LocalRuntime;
+use reconciler::{plan, DeployMeta, Store};
+use schema::DesiredState;
+use sha2::Digest;
+
+/// A running gateway.
+pub struct Gw {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub store: Store,
+    pub runtime: LocalRuntime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Path of a peer program from the environment. Outside CI a missing peer skips the test (with a
+/// message); in CI (`CI` set) it fails it: CI must exercise the real peers.
+pub fn peer(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{var} is not set: CI must run the real MCP peers (source .ci/peers.sh)"),
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (run `source .ci/peers.sh` to install the real MCP peers)");
+            None
+        }
+    }
+}
+
+/// `sha256:<hex>` of a raw token, as McpToken.spec.hash holds it.
+pub fn token_hash(raw: &str) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(raw.as_bytes())))
+}
+
+/// An McpToken document for `project` with these bindings (YAML flow list items).
+pub fn token_doc(name: &str, project: &str, raw: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mcpctl.io/v1\nkind: McpToken\nmetadata: {{name: {name}, project: {project}}}\nspec:\n  hash: \"{}\"\n  prefix: mcpctl_pat_t\n{extra}---\n",
+        token_hash(raw)
+    )
+}
+
+pub fn desired(yaml: &str) -> DesiredState {
+    let files = vec![schema::SourceFile { path: "all.yaml".into(), bytes: yaml.as_bytes().to_vec() }];
+    match schema::check(&files) {
+        Ok(d) => d,
+        Err(e) => panic!("test YAML is invalid:\n{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
+    }
+}
+
+impl Gw {
+    pub async fn start(yaml: &str, mcp: McpSettings) -> Gw {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
+        let state = AppState::with_options(store.clone(), Options { mcp, reach: Reach { local_stdio: true, kube_namespace: None }, ..Default::default() });
+        let runtime = LocalRuntime::new(dir.path().join("logs")).with_attach(state.attach());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let mut gw = Gw { base, state, store, runtime, stop: Some(stop), server: Some(server), _dir: dir };
+        gw.deploy(yaml, "rev-1").await;
+        gw
+    }
+
+    /// Apply `yaml` as revision `rev`, sync the runtime, reload the gateway (as a reconcile does).
+    pub async fn deploy(&mut self, yaml: &str, rev: &str) {
+        let d = desired(yaml);
+        let p = plan(&d, &self.store.resources().await.unwrap(), rev);
+        self.store.apply(&p, &DeployMeta { revision: rev.into(), actor: "test".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+        self.state.reload().await.unwrap();
+        self.runtime.sync(&d).await;
+    }
+
+    pub fn url(&self, project: &str) -> String {
+        format!("{}/projects/{project}/mcp", self.base)
+    }
+
+    pub async fn stop(mut self) {
+        self.runtime.shutdown().await;
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
+        }
+    }
+}
+
+/// Run the official Python SDK client (tests/fixtures/mcp_client.py); returns its JSON answer
+/// and whether it exited 0.
+pub async fn python_client(python: &str, args: &[&str]) -> (serde_json::Value, bool) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp_client.py");
+    let out = tokio::time::timeout(Duration::from_secs(60), tokio::process::Command::new(python).arg(&script).args(args).kill_on_drop(true).output())
+        .await
+        .expect("python client timed out")
+        .expect("python client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("python client printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (v, out.status.success())
+}
+
+/// A raw MCP POST (for protocol-level checks the SDKs would not send).
+pub async fn post(url: &str, token: Option<&str>, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> reqwest::Response {
+    let mut rq = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(t) = token {
+        rq = rq.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        rq = rq.header(*k, *v);
+    }
+    rq.send().await.unwrap()
+}
+
+pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+/// A Rust MCP client (rmcp) over Streamable HTTP with a bearer token.
+pub async fn rust_client(url: &str, token: &str) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
+    use rmcp::ServiceExt;
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
+    let info = rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("test", "1"));
+    info.serve(transport).await.expect("MCP client connects")
+}
