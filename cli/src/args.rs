@@ -120,8 +120,8 @@ pub struct HttpArgs {
     /// localhost, 127.0.0.1, ::1. `*` accepts any host (behind a proxy that checks it).
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Browser origin allowed to call MCP endpoints, e.g. `https://app.example.com:443`
-    /// (repeatable). Requests carrying any other `Origin` get 403.
+    /// Browser origin allowed to call MCP endpoints besides loopback pages, e.g.
+    /// `https://app.example.com:443` (repeatable). Requests carrying any other `Origin` get 403.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
     /// Base URL clients reach the gateway at (advertised in RFC 9728 metadata). Default:

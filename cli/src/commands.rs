@@ -389,7 +389,8 @@ fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretRe
 
 /// Gateway options from the command line.
 fn gateway_options(h: &HttpArgs) -> gateway::Options {
-    let mut mcp = gateway::McpSettings { allowed_origins: h.allowed_origins.clone(), public_url: h.public_url.clone(), max_body_bytes: h.max_body_bytes, ..Default::default() };
+    let mut mcp = gateway::McpSettings { public_url: h.public_url.clone(), max_body_bytes: h.max_body_bytes, ..Default::default() };
+    mcp.allowed_origins.extend(h.allowed_origins.iter().cloned());
     if h.allowed_hosts.iter().any(|x| x == "*") {
         mcp.allowed_hosts.clear();
     } else if !h.allowed_hosts.is_empty() {

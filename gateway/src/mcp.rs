@@ -56,12 +56,16 @@ use crate::AppState;
 /// The tool a gated session starts with.
 pub const BEGIN_SESSION: &str = "begin_session";
 
+/// Browser origins accepted by default: pages served from this machine.
+pub const LOOPBACK_ORIGINS: &[&str] = &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
 /// Settings of the MCP endpoints.
 #[derive(Debug, Clone)]
 pub struct McpSettings {
     /// `Host` values accepted (DNS-rebinding protection); empty accepts any.
     pub allowed_hosts: Vec<String>,
-    /// Browser `Origin`s accepted; any other present `Origin` gets 403.
+    /// Browser `Origin`s accepted (default: loopback pages, any port); any other present
+    /// `Origin` gets 403. Requests without `Origin` (non-browser clients) are not affected.
     pub allowed_origins: Vec<String>,
     /// Largest request body (413 above).
     pub max_body_bytes: usize,
@@ -73,7 +77,7 @@ impl Default for McpSettings {
     fn default() -> Self {
         Self {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            allowed_origins: Vec::new(),
+            allowed_origins: LOOPBACK_ORIGINS.iter().map(|o| (*o).to_string()).collect(),
             max_body_bytes: 4 * 1024 * 1024,
             public_url: None,
         }

@@ -320,3 +320,30 @@ async fn streamable_http_upstream_single_server_unprefixed_public_project() {
     gw.stop().await;
     let _ = child.kill().await;
 }
+
+/// The official MCP conformance suite against a project whose single server is the Rust test
+/// upstream (tests/conformance/upstream.rs), run over stdio by the local runtime: every active
+/// server scenario of 2025-06-18 and 2025-11-25 must pass through the gateway, except those in
+/// tests/conformance/expected-failures.yml (each with its reason).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_through_the_gateway() {
+    let (Some(node), Some(suite)) = (peer("MCPCTL_PEER_NODE22"), peer("MCPCTL_PEER_CONFORMANCE")) else { return };
+    let upstream = env!("CARGO_BIN_EXE_conformance-upstream");
+    let yaml = format!(
+        "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: conformance}}\nspec: {{command: \"{upstream}\"}}\n---\napiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: conformance}}\nspec: {{servers: [conformance], public: true, prefixTools: false}}\n"
+    );
+    let gw = Gw::start(&yaml, McpSettings::default()).await;
+    let url = gw.url("conformance");
+    let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected-failures.yml");
+    let out = tokio::time::timeout(
+        Duration::from_secs(600),
+        tokio::process::Command::new(&node).arg(&suite).args(["server", "--url", &url, "--expected-failures"]).arg(&baseline).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("conformance suite timed out")
+    .expect("conformance suite runs");
+    let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "conformance suite failed through the gateway:\n{report}");
+    gw.stop().await;
+}
