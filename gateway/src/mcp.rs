@@ -33,7 +33,7 @@ use axum::{Json, Router};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType,
     ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
@@ -414,6 +414,8 @@ impl ProjectHandler {
     }
 }
 
+// Results relayed from a 2025-revision upstream carry no `resultType`; a 2026-07-28 caller
+// requires it (rmcp strips it again for older callers), so relays mark them complete.
 fn unexpected<T>() -> Result<T, McpError> {
     Err(McpError::internal_error("the upstream answered with an unexpected result type", None))
 }
@@ -498,7 +500,10 @@ impl ServerHandler for ProjectHandler {
         req.meta = None;
         let what = Audited { method: "tools/call", server: Some(server), target: inner };
         match self.forward(&access, what, ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(req)), &ctx).await? {
-            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
+            ServerResult::CallToolResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(r))
+            }
             ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
             ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
             _ => unexpected(),
@@ -554,7 +559,10 @@ impl ServerHandler for ProjectHandler {
         req.meta = None;
         let what = Audited { method: "prompts/get", server: Some(server), target: inner };
         match self.forward(&access, what, ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(req)), &ctx).await? {
-            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            ServerResult::GetPromptResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(GetPromptResponse::Complete(r))
+            }
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
             _ => unexpected(),
         }
@@ -592,7 +600,10 @@ impl ServerHandler for ProjectHandler {
         req.meta = None;
         let what = Audited { method: "resources/read", server: Some(server), target: &uri };
         match self.forward(&access, what, ClientRequest::ReadResourceRequest(rmcp::model::ReadResourceRequest::new(req)), &ctx).await? {
-            ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
+            ServerResult::ReadResourceResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(ReadResourceResponse::Complete(r))
+            }
             ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
             _ => unexpected(),
         }
@@ -640,7 +651,10 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         match self.upstream(&server)?.request(ClientRequest::CompleteRequest(rmcp::model::CompleteRequest::new(req)), &ctx).await? {
-            ServerResult::CompleteResult(r) => Ok(r),
+            ServerResult::CompleteResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(r)
+            }
             _ => unexpected(),
         }
     }
