@@ -1,4 +1,5 @@
-//! The read-only REST API: `/api/v1/<kind>[/<name>]`, `/api/v1/status`, `/api/v1/deploys`.
+//! The read-only REST API: `/api/v1/<kind>[/<name>]`, `/api/v1/status`, `/api/v1/deploys`,
+//! `/api/v1/auditevents`; described by the OpenAPI document at `/api/openapi.json`.
 //! Desired state is changed through git only. Every request is authenticated and RBAC-checked;
 //! a resource the caller may not view is reported as not found.
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/deploys", get(deploys))
+        .route("/api/v1/auditevents", get(audit_events))
         .route("/api/v1/{kind}", get(list))
         .route("/api/v1/{kind}/{name}", get(one))
 }
@@ -61,7 +63,12 @@ fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     Kind::ALL.iter().copied().find(|k| k.plural() == s).ok_or_else(|| ApiError::UnknownKind(s.to_string()))
 }
 
-async fn list(State(state): State<Arc<AppState>>, Path(kind): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// Resources of one kind the token may view.
+#[utoipa::path(get, path = "/api/v1/{kind}", tag = "resources",
+    params(("kind" = String, Path, description = "Plural kind: servers, projects, agents, secrets (values redacted), …")),
+    responses((status = 200, description = "`{kind, items: [resource]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(kind): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, &headers).await?;
     let kind = parse_kind(&kind)?;
     let all = stored(&state).await?;
@@ -70,7 +77,12 @@ async fn list(State(state): State<Arc<AppState>>, Path(kind): Path<String>, head
     Ok(Json(json!({"kind": kind.as_str(), "items": items})))
 }
 
-async fn one(State(state): State<Arc<AppState>>, Path((kind, name)): Path<(String, String)>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// One resource, resolved in the token's project first, then globally.
+#[utoipa::path(get, path = "/api/v1/{kind}/{name}", tag = "resources",
+    params(("kind" = String, Path, description = "Plural kind"), ("name" = String, Path, description = "Resource name")),
+    responses((status = 200, description = "The resource document (JSON)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn one(State(state): State<Arc<AppState>>, Path((kind, name)): Path<(String, String)>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, &headers).await?;
     let kind = parse_kind(&kind)?;
     let all = stored(&state).await?;
@@ -80,7 +92,11 @@ async fn one(State(state): State<Arc<AppState>>, Path((kind, name)): Path<(Strin
     Ok(Json(public_json(res)))
 }
 
-async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// Deployed revision, last attempt, drift, and the gateway's upstream connections.
+#[utoipa::path(get, path = "/api/v1/status", tag = "status",
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift, upstreams: [{server, transport, connected, error}]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     caller(&state, &headers).await?;
     let good = state.store.last_good_deploy().await?;
     let last = state.store.deploys(1).await?.into_iter().next();
@@ -90,14 +106,46 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
         "lastAttempted": last.as_ref().map(|d| d.revision.clone()),
         "lastOutcome": last.map(|d| d.outcome),
         "drift": if drift.is_empty() { None } else { Some(drift) },
+        "upstreams": state.upstreams.health(),
     })))
 }
 
-async fn deploys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let c = caller(&state, &headers).await?;
-    let all = stored(&state).await?;
+/// The caller, if it holds `{role: run, action: audit}`.
+async fn auditor(state: &AppState, headers: &HeaderMap, what: &str) -> Result<Caller, ApiError> {
+    let c = caller(state, headers).await?;
+    let all = stored(state).await?;
     if !rbac::allows(&rbac::token_bindings(&all, &c.token), Request::Action("audit")) {
-        return Err(ApiError::Forbidden("read deploys (needs `{role: run, action: audit}`)".into()));
+        return Err(ApiError::Forbidden(format!("read {what} (needs `{{role: run, action: audit}}`)")));
     }
+    Ok(c)
+}
+
+/// The deploy history, newest first (needs action `audit`).
+#[utoipa::path(get, path = "/api/v1/deploys", tag = "audit",
+    responses((status = 200, description = "`{items: [deploy]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn deploys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    auditor(&state, &headers, "deploys").await?;
     Ok(Json(json!({"items": state.store.deploys(100).await?})))
+}
+
+/// Query of `/api/v1/auditevents`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(crate) struct AuditQuery {
+    /// Only events of this token (its resource name).
+    token: Option<String>,
+    /// RFC 3339 lower bound.
+    since: Option<String>,
+    /// At most this many events (default 100, max 1000).
+    limit: Option<i64>,
+}
+
+/// MCP audit events of the token's project, newest first (needs action `audit`).
+#[utoipa::path(get, path = "/api/v1/auditevents", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "`{items: [auditEvent]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit_events(State(state): State<Arc<AppState>>, headers: HeaderMap, axum::extract::Query(q): axum::extract::Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+    let c = auditor(&state, &headers, "audit events").await?;
+    let filter = reconciler::audit::AuditFilter { project: Some(c.project.clone()), token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    Ok(Json(json!({"items": state.store.audit_events(&filter).await?})))
 }

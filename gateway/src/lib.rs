@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod mcp;
 pub mod metrics;
+pub mod openapi;
 pub mod upstream;
 pub mod webhook;
 
@@ -123,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())
+        .merge(openapi::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

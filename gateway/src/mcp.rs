@@ -212,7 +212,11 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-async fn resource_metadata(State(app): State<Arc<AppState>>, Path(project): Path<String>, headers: HeaderMap) -> Response {
+/// RFC 9728 protected-resource metadata of a project's MCP endpoint.
+#[utoipa::path(get, path = "/.well-known/oauth-protected-resource/projects/{project}/mcp", tag = "mcp",
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, description = "`{resource, resource_name, bearer_methods_supported, authorization_servers}`", body = Object), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn resource_metadata(State(app): State<Arc<AppState>>, Path(project): Path<String>, headers: HeaderMap) -> Response {
     if app.catalog().projects.get(&project).is_none() {
         return ApiError::NotFound(format!("project `{project}`")).into_response();
     }
@@ -227,7 +231,22 @@ async fn resource_metadata(State(app): State<Arc<AppState>>, Path(project): Path
     .into_response()
 }
 
-async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>, mut req: Request) -> Response {
+/// MCP Streamable HTTP (POST JSON-RPC; GET opens the server stream; DELETE ends a session).
+/// Both protocol generations: session-based (2025-06-18, 2025-11-25; `Mcp-Session-Id`) and
+/// stateless 2026-07-28 (`server/discover`, per-request `_meta`).
+#[utoipa::path(post, path = "/projects/{project}/mcp", tag = "mcp",
+    params(("project" = String, Path, description = "Project name")),
+    request_body(content = Object, description = "One JSON-RPC 2.0 message"),
+    responses(
+        (status = 200, description = "JSON-RPC response (application/json or text/event-stream)", body = Object),
+        (status = 202, description = "notification or response accepted"),
+        (status = 400, description = "not JSON-RPC (-32700/-32600) or unsupported MCP-Protocol-Version", body = Object),
+        (status = 401, description = "missing, unknown, expired or revoked token; `WWW-Authenticate` names the RFC 9728 metadata", body = crate::openapi::ErrorBody),
+        (status = 403, description = "token of another project, or a foreign Origin/Host", body = crate::openapi::ErrorBody),
+        (status = 404, description = "unknown project or session", body = Object),
+        (status = 413, description = "body larger than --max-body-bytes", body = Object)),
+    security(("bearer" = []), ()))]
+pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>, mut req: Request) -> Response {
     let Some(view) = app.catalog().projects.get(&project).cloned() else {
         return ApiError::NotFound(format!("project `{project}`")).into_response();
     };

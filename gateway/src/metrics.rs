@@ -109,7 +109,9 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     resp
 }
 
-async fn scrape(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus / OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "OpenMetrics text", body = String)))]
+pub(crate) async fn scrape(State(state): State<Arc<AppState>>) -> Response {
     let m = &state.metrics;
     m.deployed.clear();
     if let (Ok(good), Ok(last)) = (state.store.last_good_deploy().await, state.store.deploys(1).await) {

@@ -44,7 +44,11 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     false
 }
 
-async fn hook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+/// A git push happened: verify the signature, poke the reconciler.
+#[utoipa::path(post, path = "/api/v1/hooks/git", tag = "webhook",
+    request_body(content = Object, description = "GitHub, Gitea or GitLab push payload (verified by `X-Hub-Signature-256`, `X-Gitea-Signature` or `X-Gitlab-Token`)"),
+    responses((status = 202, description = "reconcile requested", body = String), (status = 401, description = "bad signature", body = String), (status = 404, description = "no webhook secret configured", body = String)))]
+pub(crate) async fn hook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
     let (Some(secret), Some(poke)) = (&state.webhook_secret, &state.poke) else {
         return (StatusCode::NOT_FOUND, "webhook not configured");
     };

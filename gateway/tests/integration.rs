@@ -70,6 +70,14 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     state.auth.invalidate();
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 401);
 
+    // The OpenAPI document describes every route, unauthenticated.
+    let doc: serde_json::Value = get("/api/openapi.json", None).await.unwrap().json().await.unwrap();
+    for path in ["/projects/{project}/mcp", "/api/v1/{kind}", "/api/v1/auditevents", "/api/v1/hooks/git", "/.well-known/oauth-protected-resource/projects/{project}/mcp"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(get("/api/v1/auditevents", Some(DEMO_TOKEN)).await.unwrap().status(), 401, "revoked by now");
+
     let metrics = get("/metrics", None).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("mcpctl_http_requests_total{route=\"/api/v1/{kind}\",status=\"401\"}"), "{metrics}");
     assert!(metrics.contains("mcpctl_deployed_info{revision=\"rev\",outcome=\"applied\"} 1"), "{metrics}");

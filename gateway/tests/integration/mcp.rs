@@ -77,7 +77,7 @@ async fn wait_for_tool(url: &str, token: &str, tool: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_both_protocol_generations_with_real_upstreams_and_audit() {
     let Some(p) = peers() else { return };
-    let gw = Gw::start(&lab_yaml(&p.time, &p.everything, false, ""), McpSettings::default()).await;
+    let gw = Gw::start(&lab_yaml(&p.time, &p.everything, false, "    - {role: run, action: audit}\n"), McpSettings::default()).await;
     let url = gw.url("lab");
     wait_for_tool(&url, ALICE, "time__get_current_time").await;
     wait_for_tool(&url, ALICE, "everything__echo").await;
@@ -111,6 +111,13 @@ async fn python_sdk_client_both_protocol_generations_with_real_upstreams_and_aud
     assert!(events.iter().any(|e| e.method == "tools/call" && e.target == "echo" && e.session == "-"), "stateless call audited without a session");
     assert!(events.iter().any(|e| e.method == "initialize"));
     assert!(events.iter().any(|e| e.method == "prompts/get" && e.target == "rules"));
+
+    // The same log over the REST API (action `audit`), limited to the token's project.
+    let api: serde_json::Value = reqwest::Client::new().get(format!("{}/api/v1/auditevents?limit=500", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
+    let items = api["items"].as_array().unwrap();
+    assert!(items.iter().any(|e| e["target"] == "get_current_time" && e["revision"] == "rev-1"), "{api}");
+    assert!(items.iter().all(|e| e["project"] == "lab"));
+    assert_eq!(reqwest::Client::new().get(format!("{}/api/v1/auditevents", gw.base)).bearer_auth(BOB).send().await.unwrap().status(), 403, "bob has no audit grant");
 
     let metrics = reqwest::get(format!("{}/metrics", gw.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="time",target="get_current_time",method="tools/call",outcome="ok"}"#), "{metrics}");
