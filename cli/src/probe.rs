@@ -3,6 +3,8 @@
 //!
 //! Exit codes: 0 pass, 1 transport or auth failure (cannot connect, 401/403, timeout),
 //! 2 contract failure (an expected tool missing, a tool call that errs or returns `isError`).
+//! On a gated project (only `begin_session` listed) it calls `begin_session` first when `--tool`
+//! or `--expect-tools` asks for what is behind the gate.
 
 use std::io::Write;
 use std::time::Instant;
@@ -145,6 +147,30 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
         }
         Err(e) => {
             p.step("tools/list", started, Err((Failure::Contract, e.to_string())));
+        }
+    }
+    // A gated project shows only `begin_session` until it is called; open the gate when a tool
+    // behind it is asked for, as an agent would.
+    let gated = p.report.tools == ["begin_session"];
+    if gated && (a.tool.as_deref().is_some_and(|t| t != "begin_session") || !a.expect_tools.is_empty()) {
+        let started = Instant::now();
+        let r = match client.call_tool(CallToolRequestParams::new("begin_session")).await {
+            Ok(res) if res.is_error != Some(true) => Ok("gate opened".to_string()),
+            Ok(res) => Err((Failure::Contract, format!("begin_session returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default()))),
+            Err(e) => Err((Failure::Contract, format!("begin_session: {e}"))),
+        };
+        if p.step("gate", started, r) {
+            let started = Instant::now();
+            match client.list_all_tools().await {
+                Ok(tools) => {
+                    p.report.tools = tools.iter().map(|t| t.name.to_string()).collect();
+                    let n = p.report.tools.len();
+                    p.step("tools/list", started, Ok(format!("{n} tool(s) after the gate: {}", p.report.tools.join(", "))));
+                }
+                Err(e) => {
+                    p.step("tools/list", started, Err((Failure::Contract, e.to_string())));
+                }
+            }
         }
     }
     if !a.expect_tools.is_empty() {

@@ -384,3 +384,74 @@ fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
     assert_eq!((bad, good, unauth), (401, 202, 401));
     assert!(clock, "the webhook did not trigger a deploy");
 }
+
+/// The issue's "done when": `mcpctl serve` on examples/homelab (local runtime: mcp-server-time
+/// via uvx, server-everything via npx) serves the homelab MCP endpoint to `mcpctl test mcp` and
+/// to the official Python SDK with the demo token, and the audit log shows the calls.
+#[test]
+fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_audits() {
+    use std::io::BufRead;
+    let python = match std::env::var("MCPCTL_PEER_PYTHON") {
+        Ok(p) => p,
+        Err(_) if std::env::var_os("CI").is_some() => panic!("MCPCTL_PEER_PYTHON is not set: CI must run the real peers (source .ci/peers.sh)"),
+        Err(_) => return eprintln!("SKIPPED: MCPCTL_PEER_PYTHON is not set (source .ci/peers.sh)"),
+    };
+    let env = Env::new();
+    let (bare, work) = remote_and_work(&env, Some(&homelab()));
+    assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
+    let url = format!("file://{}", bare.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--cache-dir"])
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_string();
+        }
+    };
+    let endpoint = format!("http://{addr}/projects/homelab/mcp");
+    let demo = "mcpctl_pat_demo_homelab_0123456789abcdef";
+    let test_mcp = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["test", "mcp", &endpoint, "-o", "json"]).args(args).env("NO_COLOR", "1").output().unwrap()
+    };
+    // The first start downloads the servers (uvx, npx): retry for up to 3 minutes.
+    let mut passed = None;
+    for _ in 0..60 {
+        let out = test_mcp(&["--token", demo, "--tool", "time__get_current_time", "--args", r#"{"timezone":"UTC"}"#, "--timeout", "20s"]);
+        if out.status.success() {
+            passed = Some(String::from_utf8_lossy(&out.stdout).to_string());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+    let wrong_token = test_mcp(&["--token", "mcpctl_pat_wrong"]).status.code();
+    let missing_tool = test_mcp(&["--token", demo, "--expect-tools", "no_such_tool"]).status.code();
+    let py = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/tests/fixtures/mcp_client.py"))
+        .args(["--url", &endpoint, "--token", demo, "--call", "begin_session"])
+        .output()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the audit batch lingers 200 ms
+    let audit = env.run(&work, &["get", "auditevents", "--project", "homelab", "-o", "json"]);
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+
+    let report: serde_json::Value = serde_json::from_str(&passed.expect("`mcpctl test mcp` never passed against homelab")).unwrap();
+    assert_eq!(report["passed"], true);
+    assert!(report["steps"].as_array().unwrap().iter().any(|s| s["step"] == "gate"), "{report}");
+    assert_eq!((wrong_token, missing_tool), (Some(1), Some(2)));
+    let py_out: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&py.stderr)));
+    assert!(py.status.success(), "{py_out}");
+    assert!(py_out["call"]["content"][0]["text"].as_str().unwrap().contains("home lab"), "{py_out}");
+    let events: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let events = events.as_array().unwrap();
+    assert!(events.iter().any(|e| e["method"] == "tools/call" && e["target"] == "get_current_time" && e["token"] == "claude-desktop" && e["outcome"] == "ok"), "{events:?}");
+    assert!(events.iter().any(|e| e["target"] == "begin_session"), "{events:?}");
+}
