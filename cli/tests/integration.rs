@@ -455,3 +455,47 @@ fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_aud
     assert!(events.iter().any(|e| e["method"] == "tools/call" && e["target"] == "get_current_time" && e["token"] == "claude-desktop" && e["outcome"] == "ok"), "{events:?}");
     assert!(events.iter().any(|e| e["target"] == "begin_session"), "{events:?}");
 }
+
+/// `mcpctl gateway` alone follows the database another process deploys into.
+#[test]
+fn gateway_alone_follows_the_database() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "repo");
+    assert!(env.run(&repo, &["apply", "-q"]).status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["gateway", "--listen", "127.0.0.1:0", "--poll", "100ms"])
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let addr = loop {
+        let line = lines.next().expect("gateway printed its address").unwrap();
+        printed.push(line.clone());
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_string();
+        }
+    };
+    let before = http(&addr, "POST", "/projects/lab2/mcp", &[], "{}").0;
+    let homelab_unauth = http(&addr, "POST", "/projects/homelab/mcp", &[("Content-Type", "application/json")], "{}");
+    // Another process deploys a new project; the gateway picks it up.
+    std::fs::write(repo.join("projects/lab2.yaml"), "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: lab2}\nspec: {servers: [time], public: true}\n").unwrap();
+    assert!(env.run(&repo, &["apply", "-q"]).status.success());
+    let mut after = 0;
+    for _ in 0..100 {
+        after = http(&addr, "POST", "/projects/lab2/mcp", &[("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")], r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#).0;
+        if after == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+    assert!(printed.iter().any(|l| l.contains("homelab: http://")), "{printed:?}");
+    assert_eq!(before, 404);
+    assert_eq!(homelab_unauth.0, 401);
+    assert_eq!(after, 200, "the new public project was not served");
+}

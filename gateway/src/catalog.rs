@@ -137,3 +137,50 @@ impl Catalog {
         (Catalog { state: Arc::new(state), projects, revision }, upstreams)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ServerSpec {
+        serde_json::from_value(serde_json::to_value(saphyr_free(yaml)).unwrap()).unwrap()
+    }
+
+    /// Tiny `key: value` specs without pulling the YAML loader into unit tests.
+    fn saphyr_free(flat: &str) -> serde_json::Map<String, serde_json::Value> {
+        flat.split(',').filter(|kv| !kv.trim().is_empty()).map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.trim().to_string(), serde_json::Value::String(v.trim().to_string()))
+        }).collect()
+    }
+
+    #[test]
+    fn how_each_kind_of_server_is_reached() {
+        let local = Reach { local_stdio: true, kube_namespace: None };
+        let standalone = Reach { local_stdio: false, kube_namespace: Some("mcp".into()) };
+        assert_eq!(target("t", &spec("command=uvx"), &local), Target::Stdio);
+        assert!(matches!(target("t", &spec("command=uvx"), &standalone), Target::Unavailable(r) if r.contains("mcpctl serve")));
+        assert_eq!(target("d", &spec("url=http://x/mcp"), &standalone), Target::Http("http://x/mcp".into()));
+        assert!(matches!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Unavailable(r) if r.contains("legacy")));
+        assert_eq!(target("f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-f.mcp.svc:8080/mcp".into()));
+        assert!(matches!(target("f", &spec("image=i,transport=stdio"), &standalone), Target::Unavailable(r) if r.contains("pod attach")));
+        assert!(matches!(target("f", &spec("image=i"), &local), Target::Unavailable(r) if r.contains("kubernetes")));
+    }
+
+    #[test]
+    fn names_are_prefixed_unless_a_single_server_project_opts_out() {
+        let view = |servers: &[&str], prefix_tools: bool| ProjectView {
+            name: "p".into(),
+            spec: serde_json::from_value(serde_json::json!({"servers": servers, "prefixTools": prefix_tools})).unwrap(),
+            servers: servers.iter().map(|s| ServerRef { name: (*s).into(), key: (*s).into() }).collect(),
+            prompts: Vec::new(),
+        };
+        let two = view(&["time", "web"], true);
+        assert_eq!(two.join(&two.servers[1], "fetch"), "web__fetch");
+        assert_eq!(two.split("web__fetch__x").map(|(s, n)| (s.name.as_str(), n)), Some(("web", "fetch__x")));
+        assert!(two.split("nope__x").is_none() && two.split("plain").is_none());
+        let one = view(&["time"], false);
+        assert_eq!(one.join(&one.servers[0], "now"), "now");
+        assert_eq!(one.split("now").map(|(s, n)| (s.name.as_str(), n)), Some(("time", "now")));
+    }
+}

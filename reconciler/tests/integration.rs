@@ -212,3 +212,45 @@ proptest! {
         prop_assert!(plan(&desired, &stored, "a").is_empty());
     }
 }
+
+#[tokio::test]
+async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
+    use mcpctl_reconciler::audit::{AuditEvent, AuditFilter};
+    for (store, _guard) in stores().await {
+        let backend = store.backend();
+        let event = |i: i64| AuditEvent {
+            id: 0,
+            at: format!("2026-11-25T10:{:02}:{:02}.000Z", i / 60, i % 60),
+            project: if i % 2 == 0 { "a".into() } else { "b".into() },
+            token: if i % 3 == 0 { "ci".into() } else { "alice".into() },
+            token_prefix: "0123456789ab".into(),
+            session: "-".into(),
+            method: "tools/call".into(),
+            server: "time".into(),
+            target: "get_current_time".into(),
+            duration_us: 1000 + i,
+            outcome: if i == 7 { "error".into() } else { "ok".into() },
+            error: (i == 7).then(|| "upstream exited".to_string()),
+            revision: "abc123".into(),
+        };
+        // 120 events: three multi-row INSERTs in one transaction.
+        let events: Vec<AuditEvent> = (0..120).map(event).collect();
+        store.insert_audit(&events).await.unwrap();
+        let all = store.audit_events(&AuditFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), 120, "{backend:?}");
+        assert_eq!(all[0].duration_us, 1119, "{backend:?}: newest first");
+        let failed = all.iter().find(|e| e.outcome == "error").unwrap();
+        assert_eq!(failed.error.as_deref(), Some("upstream exited"));
+        let a_ci = store.audit_events(&AuditFilter { project: Some("a".into()), token: Some("ci".into()), limit: 1000, ..Default::default() }).await.unwrap();
+        assert_eq!(a_ci.len(), 20, "{backend:?}: i even and divisible by 3");
+        let recent = store.audit_events(&AuditFilter { since: Some("2026-11-25T10:01:50.000Z".into()), limit: 5, ..Default::default() }).await.unwrap();
+        assert_eq!(recent.iter().map(|e| e.duration_us).collect::<Vec<_>>(), [1119, 1118, 1117, 1116, 1115], "{backend:?}");
+
+        // Gate openings: recorded once per (project, subject), updated on reopening.
+        assert_eq!(store.gate_opened_at("a", "sha256:x").await.unwrap(), None);
+        store.open_gate("a", "sha256:x").await.unwrap();
+        store.open_gate("a", "sha256:x").await.unwrap();
+        assert!(store.gate_opened_at("a", "sha256:x").await.unwrap().is_some(), "{backend:?}");
+        assert_eq!(store.gate_opened_at("b", "sha256:x").await.unwrap(), None);
+    }
+}
