@@ -80,8 +80,11 @@ struct Lists {
 struct Calls {
     /// Callers with a request in flight, oldest first.
     inflight: Vec<(u64, Peer<RoleServer>)>,
-    /// Upstream progress token → (caller, the caller's token).
-    progress: HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>,
+    /// Upstream progress token → the ordered forwarder of that call's progress.
+    progress: HashMap<ProgressToken, tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>>,
+    /// Progress that arrived before its call was registered (the upstream may answer with
+    /// progress before `send` returns); bounded, oldest dropped.
+    early: std::collections::VecDeque<ProgressNotificationParam>,
 }
 
 /// One server as the gateway sees it.
@@ -345,9 +348,28 @@ impl Upstream {
         let mut guard = InFlight { up: self, id, progress: None };
         let options = PeerRequestOptions::with_timeout(timeout);
         let handle = conn.peer.send_request_with_option(request, options).await.map_err(|e| unavailable(e.to_string()))?;
+        // Progress is forwarded in order by one task per call, which is drained before the
+        // result is returned (so a caller sees every progress before the answer).
+        let mut forwarder = None;
         if let Some(token) = ctx.meta.get_progress_token() {
-            self.calls.lock().expect("calls lock").progress.insert(handle.progress_token.clone(), (ctx.peer.clone(), token));
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
+            {
+                let mut calls = self.calls.lock().expect("calls lock");
+                let early: Vec<_> = calls.early.iter().filter(|p| p.progress_token == handle.progress_token).cloned().collect();
+                calls.early.retain(|p| p.progress_token != handle.progress_token);
+                for p in early {
+                    let _ = tx.send(p);
+                }
+                calls.progress.insert(handle.progress_token.clone(), tx);
+            }
             guard.progress = Some(handle.progress_token.clone());
+            let downstream = ctx.peer.clone();
+            forwarder = Some(tokio::spawn(async move {
+                while let Some(mut p) = rx.recv().await {
+                    p.progress_token = token.clone();
+                    let _ = downstream.notify_progress(p).await;
+                }
+            }));
         }
         let (req_id, peer) = (handle.id.clone(), handle.peer.clone());
         let result = tokio::select! {
@@ -359,6 +381,9 @@ impl Upstream {
             _ = conn.closed.cancelled() => Err(ServiceError::TransportClosed),
         };
         drop(guard);
+        if let Some(f) = forwarder {
+            let _ = tokio::time::timeout(Duration::from_secs(5), f).await;
+        }
         result.map_err(|e| match e {
             ServiceError::McpError(e) => e,
             ServiceError::Timeout { timeout } => McpError::internal_error(format!("server `{}` did not answer within {timeout:?}", self.key), None),
@@ -488,11 +513,17 @@ impl ClientHandler for UpstreamClient {
 
     async fn on_progress(&self, params: ProgressNotificationParam, _ctx: NotificationContext<RoleClient>) {
         let Some(up) = self.up() else { return };
-        let target = up.calls.lock().expect("calls lock").progress.get(&params.progress_token).cloned();
-        if let Some((peer, token)) = target {
-            let mut params = params;
-            params.progress_token = token;
-            let _ = peer.notify_progress(params).await;
+        let mut calls = up.calls.lock().expect("calls lock");
+        match calls.progress.get(&params.progress_token) {
+            Some(tx) => {
+                let _ = tx.send(params);
+            }
+            None => {
+                if calls.early.len() >= 256 {
+                    calls.early.pop_front();
+                }
+                calls.early.push_back(params);
+            }
         }
     }
 
