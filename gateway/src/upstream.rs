@@ -85,6 +85,8 @@ struct Calls {
     /// Progress that arrived before its call was registered (the upstream may answer with
     /// progress before `send` returns); bounded, oldest dropped.
     early: std::collections::VecDeque<ProgressNotificationParam>,
+    /// The caller of the call that finished last (log messages processed after the answer).
+    last: Option<Peer<RoleServer>>,
 }
 
 /// One server as the gateway sees it.
@@ -233,7 +235,10 @@ struct InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let mut c = self.up.calls.lock().expect("calls lock");
-        c.inflight.retain(|(i, _)| *i != self.id);
+        if let Some(pos) = c.inflight.iter().position(|(i, _)| *i == self.id) {
+            let (_, peer) = c.inflight.remove(pos);
+            c.last = Some(peer);
+        }
         if let Some(p) = &self.progress {
             c.progress.remove(p);
         }
@@ -380,6 +385,11 @@ impl Upstream {
             }
             _ = conn.closed.cancelled() => Err(ServiceError::TransportClosed),
         };
+        if forwarder.is_some() {
+            // The client hands notifications to their handlers concurrently with the answer:
+            // give progress the upstream sent before answering a moment to land.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         drop(guard);
         if let Some(f) = forwarder {
             let _ = tokio::time::timeout(Duration::from_secs(5), f).await;
@@ -394,7 +404,8 @@ impl Upstream {
 
     /// The caller of the newest call in flight.
     fn current_caller(&self) -> Option<Peer<RoleServer>> {
-        self.calls.lock().expect("calls lock").inflight.last().map(|(_, p)| p.clone())
+        let c = self.calls.lock().expect("calls lock");
+        c.inflight.last().map(|(_, p)| p.clone()).or_else(|| c.last.clone())
     }
 
     /// Tools, cached until the upstream says they changed.
