@@ -103,6 +103,31 @@ pub async fn run(a: TestMcpArgs) -> Result<(), CliError> {
     }
 }
 
+type Client = rmcp::service::RunningService<rmcp::RoleClient, ClientConfig>;
+
+/// `tools/list` as a step; the names go into the report.
+async fn list_tools(client: &Client, p: &mut Probe, after: &str) {
+    let started = Instant::now();
+    let r = match client.list_all_tools().await {
+        Ok(tools) => {
+            p.report.tools = tools.iter().map(|t| t.name.to_string()).collect();
+            Ok(format!("{} tool(s){after}: {}", p.report.tools.len(), p.report.tools.join(", ")))
+        }
+        Err(e) => Err((Failure::Contract, e.to_string())),
+    };
+    p.step("tools/list", started, r);
+}
+
+/// Call a tool; its content as JSON, or a contract failure (an error or `isError`).
+async fn call(client: &Client, req: CallToolRequestParams) -> Result<String, (Failure, String)> {
+    let tool = req.name.to_string();
+    match client.call_tool(req).await {
+        Ok(res) if res.is_error == Some(true) => Err((Failure::Contract, format!("{tool} returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default()))),
+        Ok(res) => Ok(serde_json::to_string(&res.content).unwrap_or_default()),
+        Err(e) => Err((Failure::Contract, format!("{tool}: {e}"))),
+    }
+}
+
 async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>, p: &mut Probe) {
     if !a.no_health {
         if let Some(h) = health_url(&a.url) {
@@ -138,39 +163,15 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
     let detail = format!("{} (protocol {})", p.report.server.clone().unwrap_or_default(), p.report.protocol_version.clone().unwrap_or_default());
     p.step("initialize", started, Ok(detail));
 
-    let started = Instant::now();
-    match client.list_all_tools().await {
-        Ok(tools) => {
-            p.report.tools = tools.iter().map(|t| t.name.to_string()).collect();
-            let n = p.report.tools.len();
-            p.step("tools/list", started, Ok(format!("{n} tool(s): {}", p.report.tools.join(", "))));
-        }
-        Err(e) => {
-            p.step("tools/list", started, Err((Failure::Contract, e.to_string())));
-        }
-    }
+    list_tools(&client, p, "").await;
     // A gated project shows only `begin_session` until it is called; open the gate when a tool
     // behind it is asked for, as an agent would.
     let gated = p.report.tools == ["begin_session"];
     if gated && (a.tool.as_deref().is_some_and(|t| t != "begin_session") || !a.expect_tools.is_empty()) {
         let started = Instant::now();
-        let r = match client.call_tool(CallToolRequestParams::new("begin_session")).await {
-            Ok(res) if res.is_error != Some(true) => Ok("gate opened".to_string()),
-            Ok(res) => Err((Failure::Contract, format!("begin_session returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default()))),
-            Err(e) => Err((Failure::Contract, format!("begin_session: {e}"))),
-        };
+        let r = call(&client, CallToolRequestParams::new("begin_session")).await.map(|_| "gate opened".to_string());
         if p.step("gate", started, r) {
-            let started = Instant::now();
-            match client.list_all_tools().await {
-                Ok(tools) => {
-                    p.report.tools = tools.iter().map(|t| t.name.to_string()).collect();
-                    let n = p.report.tools.len();
-                    p.step("tools/list", started, Ok(format!("{n} tool(s) after the gate: {}", p.report.tools.join(", "))));
-                }
-                Err(e) => {
-                    p.step("tools/list", started, Err((Failure::Contract, e.to_string())));
-                }
-            }
+            list_tools(&client, p, " after the gate").await;
         }
     }
     if !a.expect_tools.is_empty() {
@@ -182,11 +183,7 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
         let started = Instant::now();
         let mut req = CallToolRequestParams::new(tool.clone());
         req.arguments = Some(args);
-        let r = match client.call_tool(req).await {
-            Ok(res) if res.is_error == Some(true) => Err((Failure::Contract, format!("{tool} returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default()))),
-            Ok(res) => Ok(format!("{tool} → {}", serde_json::to_string(&res.content).unwrap_or_default())),
-            Err(e) => Err((Failure::Contract, format!("{tool}: {e}"))),
-        };
+        let r = call(&client, req).await.map(|content| format!("{tool} → {content}"));
         p.step("tools/call", started, r);
     }
     let _ = client.cancel().await;

@@ -317,6 +317,20 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
 }
 
 /// A minimal HTTP/1.1 exchange over std's TcpStream (the CLI crate has no HTTP client).
+/// Read a server's stdout up to `listening on http://ADDR`: the address and the lines so far.
+fn listening(child: &mut std::process::Child) -> (String, Vec<String>) {
+    use std::io::BufRead;
+    let mut printed = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        printed.push(line.clone());
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            return (a.to_string(), printed);
+        }
+    }
+    panic!("the server exited without printing its address: {printed:?}");
+}
+
 fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -335,7 +349,6 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
 
 #[test]
 fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
-    use std::io::BufRead;
     let env = Env::new();
     let (bare, work) = remote_and_work(&env, Some(&homelab()));
     assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
@@ -353,13 +366,7 @@ fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_string();
-        }
-    };
+    let (addr, _) = listening(&mut child);
     let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
     let wait_for = |path: &str| {
         for _ in 0..100 {
@@ -390,7 +397,6 @@ fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
 /// to the official Python SDK with the demo token, and the audit log shows the calls.
 #[test]
 fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_audits() {
-    use std::io::BufRead;
     let python = match std::env::var("MCPCTL_PEER_PYTHON") {
         Ok(p) => p,
         Err(_) if std::env::var_os("CI").is_some() => panic!("MCPCTL_PEER_PYTHON is not set: CI must run the real peers (source .ci/peers.sh)"),
@@ -409,13 +415,7 @@ fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_aud
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_string();
-        }
-    };
+    let (addr, _) = listening(&mut child);
     let endpoint = format!("http://{addr}/projects/homelab/mcp");
     let demo = "mcpctl_pat_demo_homelab_0123456789abcdef";
     let test_mcp = |args: &[&str]| {
@@ -459,7 +459,6 @@ fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_aud
 /// `mcpctl gateway` alone follows the database another process deploys into.
 #[test]
 fn gateway_alone_follows_the_database() {
-    use std::io::BufRead;
     let env = Env::new();
     let repo = env.copy(&homelab(), "repo");
     assert!(env.run(&repo, &["apply", "-q"]).status.success());
@@ -470,15 +469,7 @@ fn gateway_alone_follows_the_database() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    let addr = loop {
-        let line = lines.next().expect("gateway printed its address").unwrap();
-        printed.push(line.clone());
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_string();
-        }
-    };
+    let (addr, printed) = listening(&mut child);
     let before = http(&addr, "POST", "/projects/lab2/mcp", &[], "{}").0;
     let homelab_unauth = http(&addr, "POST", "/projects/homelab/mcp", &[("Content-Type", "application/json")], "{}");
     // Another process deploys a new project; the gateway picks it up.
