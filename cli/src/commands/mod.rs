@@ -1,0 +1,83 @@
+//! One module per command family; this one dispatches a parsed command line to them and holds
+//! what they share (loading the repo, opening the store, who is acting).
+
+mod logs;
+mod publish;
+mod read;
+mod repo;
+mod serve;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use reconciler::Store;
+use schema::DesiredState;
+
+use crate::args::*;
+use crate::render;
+use crate::CliError;
+
+type Result<T = ()> = std::result::Result<T, CliError>;
+
+pub async fn run(cli: Cli) -> Result {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => repo::validate(g, a),
+        Command::Plan(a) => repo::plan(g, a).await,
+        Command::Apply(a) => repo::apply(g, a).await,
+        Command::Get(a) => read::get(g, a).await,
+        Command::Describe(a) => read::describe(g, a).await,
+        Command::Reconcile(a) => serve::reconcile(g, a).await,
+        Command::History(a) => read::history(g, a).await,
+        Command::Serve(a) => serve::serve(g, a).await,
+        Command::Gateway(a) => serve::gateway_only(g, a).await,
+        Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
+        Command::Logs(a) => logs::logs(a),
+        Command::Status(a) => read::status(g, a).await,
+        Command::Create(a) => crate::authoring::create(g, a),
+        Command::Edit(a) => crate::authoring::edit(g, a),
+        Command::Delete(a) => crate::authoring::delete(g, a),
+        Command::Push(a) => publish::push(g, a).await,
+        Command::Rollback(a) => publish::rollback(g, a),
+        Command::Schema => {
+            let schema = schema::json_schema::document_schema();
+            let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
+            writeln!(anstream::stdout(), "{text}").context("writing output")?;
+            Ok(())
+        }
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mcpctl", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Read and validate the repo; print problems and fail if there are any.
+pub(crate) fn load_repo(repo: &Path) -> Result<DesiredState> {
+    let files = reconciler::read_dir(repo).with_context(|| format!("reading repo {}", repo.display()))?;
+    schema::check(&files).map_err(|diags| {
+        render::diagnostics(&diags);
+        CliError::Invalid(diags.len())
+    })
+}
+
+fn default_database_url() -> anyhow::Result<String> {
+    let dir = dirs::data_dir().context("no data directory for this user; pass --database-url")?;
+    Ok(reconciler::store::sqlite_url(&dir.join("mcpctl").join("mcpctl.db")))
+}
+
+async fn open_store(g: &Global) -> anyhow::Result<Store> {
+    let url = match &g.database_url {
+        Some(u) => u.clone(),
+        None => default_database_url()?,
+    };
+    Ok(Store::connect(&url).await?)
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("{user} (mcpctl cli)")
+}

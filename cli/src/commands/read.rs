@@ -1,0 +1,143 @@
+//! Read commands: `get` (resources and `auditevents`), `describe`, `history` and `status`.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use reconciler::{plan::StoredResource, Store};
+use schema::{Kind, Resource};
+
+use super::{open_store, Result};
+use crate::args::*;
+use crate::render;
+
+pub(super) fn parse_kind(s: &str) -> anyhow::Result<Kind> {
+    Ok(s.parse::<Kind>()?)
+}
+
+pub(super) async fn select(store: &Store, kind: Option<Kind>, name: Option<&str>, project: Option<&str>) -> anyhow::Result<Vec<(StoredResource, Resource)>> {
+    let rows = match kind {
+        Some(k) => store.resources_of(k, project).await?,
+        None => {
+            let mut all = store.resources().await?;
+            if let Some(p) = project {
+                all.retain(|r| r.key.project == p);
+            }
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            all
+        }
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        if name.is_some_and(|n| n != row.key.name) {
+            continue;
+        }
+        let res = Resource::from_body(&row.body).with_context(|| format!("decoding stored {}", row.key))?;
+        out.push((row, res));
+    }
+    Ok(out)
+}
+
+pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
+    if matches!(a.kind.to_ascii_lowercase().as_str(), "auditevents" | "auditevent" | "audit") {
+        return audit_events(g, a).await;
+    }
+    let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
+    let store = open_store(g).await?;
+    let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
+    if let (Some(k), Some(n), true) = (kind, &a.name, items.is_empty()) {
+        return Err(anyhow::anyhow!("{} `{n}` not found{}", k, a.project.as_ref().map(|p| format!(" in project `{p}`")).unwrap_or_default()).into());
+    }
+    let mut out = anstream::stdout();
+    match a.output {
+        GetFormat::Table => render::table(&mut out, kind, &items),
+        GetFormat::Yaml => items.iter().try_for_each(|(_, r)| write!(out, "{}", schema::emit::yaml_document(&r.to_json()))),
+        GetFormat::Json => {
+            let list: Vec<serde_json::Value> = items.iter().map(|(_, r)| r.to_json()).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list).expect("json"))
+        }
+    }
+    .context("writing output")?;
+    Ok(())
+}
+
+pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
+    let kind = parse_kind(&a.kind)?;
+    let store = open_store(g).await?;
+    let items = select(&store, Some(kind), Some(&a.name), a.project.as_deref()).await?;
+    let (row, res) = match items.len() {
+        0 => return Err(anyhow::anyhow!("{kind} `{}` not found", a.name).into()),
+        1 => items.into_iter().next().expect("one item"),
+        _ => return Err(anyhow::anyhow!("{kind} `{}` exists in several projects; pass -p PROJECT", a.name).into()),
+    };
+    let related = select(&store, None, None, None).await?;
+    render::describe(&mut anstream::stdout(), &row, &res, &related).context("writing output")?;
+    Ok(())
+}
+
+pub(super) async fn history(g: &Global, a: HistoryArgs) -> Result {
+    let store = open_store(g).await?;
+    let deploys = store.deploys(a.limit).await.context("reading deploys")?;
+    let mut out = anstream::stdout();
+    match a.output {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&deploys).expect("json")),
+        TextOrJson::Text => render::history(&mut out, &deploys),
+    }
+    .context("writing output")?;
+    Ok(())
+}
+
+pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
+    let store = open_store(g).await?;
+    let last = store.deploys(1).await.context("reading deploys")?.into_iter().next();
+    let good = store.last_good_deploy().await.context("reading deploys")?;
+    let drift = store.drift().await.context("reading drift")?;
+    let servers: Vec<serde_json::Value> = store
+        .server_status()
+        .await
+        .context("reading server status")?
+        .into_iter()
+        .map(|(runtime, server, state, updated)| serde_json::json!({"runtime": runtime, "server": server, "status": state, "updatedAt": updated}))
+        .collect();
+    let status = serde_json::json!({
+        "deployed": good.as_ref().map(|d| &d.revision),
+        "deployedAt": good.as_ref().map(|d| &d.finished_at),
+        "lastAttempted": last.as_ref().map(|d| &d.revision),
+        "lastOutcome": last.as_ref().map(|d| &d.outcome),
+        "lastError": last.as_ref().and_then(|d| d.error.as_ref()),
+        "drift": if drift.is_empty() { None } else { Some(&drift) },
+        "servers": servers,
+    });
+    let mut out = anstream::stdout();
+    match a.output {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status).expect("json")),
+        TextOrJson::Text => render::status(&mut out, &status),
+    }
+    .context("writing output")?;
+    Ok(())
+}
+
+pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
+    let since = match &a.since {
+        None => None,
+        Some(s) => Some(match humantime::parse_duration(s) {
+            Ok(d) => (chrono::Utc::now() - chrono::Duration::from_std(d).context("--since is too long")?).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| anyhow::anyhow!("--since `{s}`: expected a duration (1h, 30m) or an RFC 3339 time"))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }),
+    };
+    let store = open_store(g).await?;
+    let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
+    let events = store.audit_events(&filter).await.context("reading the audit log")?;
+    let mut out = anstream::stdout();
+    match a.output {
+        GetFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events).expect("json")),
+        GetFormat::Yaml => write!(out, "{}", schema::emit::yaml_document(&serde_json::to_value(&events).expect("json"))),
+        GetFormat::Table => render::audit(&mut out, &events),
+    }
+    .context("writing output")?;
+    Ok(())
+}
+

@@ -1,0 +1,193 @@
+//! Long-running commands: `reconcile` (follow a branch), `serve` (reconciler + gateway) and
+//! `gateway` (the gateway alone, following the database).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::logs::log_dir;
+use super::{open_store, Result};
+use crate::args::*;
+
+/// Build the reconciler of `reconcile` and `serve`; runtimes only for a long-running loop.
+pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<Option<reconciler::runtime::local::Attach>>) -> anyhow::Result<reconciler::Reconciler> {
+    use reconciler::{Reconciler, RepoSource, Settings};
+    let store = open_store(g).await?;
+    let cache_dir = match a.cache_dir.clone() {
+        Some(d) => d,
+        None => dirs::cache_dir().context("no cache directory; pass --cache-dir")?.join("mcpctl").join("repos"),
+    };
+    let allowed_signers = match &a.allowed_signers {
+        Some(f) => Some(reconciler::signature::AllowedSigners::load(f).context("loading --allowed-signers")?),
+        None => None,
+    };
+    let source = RepoSource::parse(&g.repo.to_string_lossy());
+    let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
+    let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
+    let Some(attach) = runtimes else { return Ok(r) };
+    if a.runtime != RuntimeKind::None {
+        let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
+        if let Some(attach) = attach {
+            local = local.with_attach(attach);
+        }
+        r = r.with_runtime(reconciler::runtime::Runtime::Local(local));
+    }
+    if a.runtime == RuntimeKind::Kubernetes {
+        let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secret_resolver(a)?);
+        r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(kube_rt));
+    }
+    Ok(r)
+}
+
+pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
+    use reconciler::Outcome;
+    let a = &ra.lp;
+    let mut r = build_reconciler(g, a, (!ra.once).then_some(None)).await?;
+    if ra.once {
+        let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
+        let mut out = anstream::stdout();
+        match &outcome {
+            Outcome::Deployed { sha, summary } => writeln!(out, "deployed {} ({summary})", &sha[..12]),
+            Outcome::Invalid { sha, errors } => {
+                writeln!(out, "commit {} is invalid; nothing changed:", &sha[..12]).context("writing output")?;
+                return Err(anyhow::anyhow!("{errors}").into());
+            }
+            Outcome::UpToDate { sha: Some(sha) } => writeln!(out, "up to date at {}", &sha[..12]),
+            Outcome::UpToDate { sha: None } => writeln!(out, "branch `{}` has no commit yet", a.branch),
+            Outcome::Drift { sha, summary, reverted } => writeln!(out, "drift from {} ({summary}){}", &sha[..12], if *reverted { ", reverted" } else { ", reported only" }),
+        }
+        .context("writing output")?;
+        return Ok(());
+    }
+    eprintln!("reconciling {} (branch {}, every {}, self-heal {}); Ctrl-C stops", g.repo.display(), a.branch, humantime::format_duration(a.interval), if a.no_self_heal { "off" } else { "on" });
+    let (_handle, pokes) = reconciler::controller::channel();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    r.run(pokes, shutdown).await.context("reconcile loop")?;
+    Ok(())
+}
+
+pub(super) fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
+    Ok(match &a.age_identity {
+        Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
+        None => reconciler::secrets::SecretResolver::none(),
+    })
+}
+
+/// Gateway options from the command line.
+pub(super) fn gateway_options(h: &HttpArgs) -> gateway::Options {
+    let mut mcp = gateway::McpSettings { public_url: h.public_url.clone(), max_body_bytes: h.max_body_bytes, ..Default::default() };
+    mcp.allowed_origins.extend(h.allowed_origins.iter().cloned());
+    if h.allowed_hosts.iter().any(|x| x == "*") {
+        mcp.allowed_hosts.clear();
+    } else if !h.allowed_hosts.is_empty() {
+        mcp.allowed_hosts = h.allowed_hosts.clone();
+    }
+    gateway::Options { mcp, ..Default::default() }
+}
+
+/// Print what a gateway serves.
+pub(super) fn print_urls(addr: std::net::SocketAddr, projects: &[String], webhook: bool) -> anyhow::Result<()> {
+    let mut out = anstream::stdout();
+    writeln!(out, "  MCP endpoints (http://{addr}/projects/<project>/mcp once deployed):")?;
+    for p in projects {
+        writeln!(out, "    {p}: http://{addr}/projects/{p}/mcp")?;
+    }
+    writeln!(out, "  REST API: http://{addr}/api/v1/   OpenAPI: http://{addr}/api/openapi.json")?;
+    writeln!(out, "  health: http://{addr}/healthz, http://{addr}/readyz   metrics: http://{addr}/metrics")?;
+    if webhook {
+        writeln!(out, "  git webhook: POST http://{addr}/api/v1/hooks/git")?;
+    }
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()?;
+    Ok(())
+}
+
+pub(super) fn sorted_projects(state: &gateway::AppState) -> Vec<String> {
+    let mut v: Vec<String> = state.catalog().projects.keys().cloned().collect();
+    v.sort();
+    v
+}
+
+pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
+    let store = open_store(g).await?;
+    let webhook_secret = match &a.webhook_secret_file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_string()),
+        None => None,
+    };
+    let (handle, pokes) = reconciler::controller::channel();
+    let mut opts = gateway_options(&a.http);
+    opts.poke = Some(handle);
+    opts.webhook_secret = webhook_secret.clone();
+    opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()) };
+    let state = gateway::AppState::with_options(store, opts);
+    let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = deployed.clone();
+    let r = build_reconciler(g, &a.lp, Some(Some(state.attach()))).await?.on_change(move || notify.notify_one());
+    let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    state.reload().await.context("loading the deployed state")?;
+    writeln!(anstream::stdout(), "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
+    print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
+    let reloader = state.clone();
+    tokio::spawn(async move {
+        loop {
+            deployed.notified().await;
+            if let Err(e) = reloader.reload().await {
+                tracing::error!(error = %e, "gateway reload failed; the previous state stays in force");
+            }
+        }
+    });
+    tokio::spawn(health_loop(state.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    let gw = tokio::spawn(gateway::serve(listener, state, stopped(stop_rx.clone())));
+    let rc = tokio::spawn(r.run(pokes, stopped(stop_rx)));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    rc.await.context("reconciler task")?.context("reconcile loop")?;
+    gw.await.context("gateway task")?.context("gateway")?;
+    Ok(())
+}
+
+/// Reconnect HTTP upstreams every 30 s (their health shows in metrics and status).
+pub(super) async fn health_loop(state: std::sync::Arc<gateway::AppState>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        state.upstreams.reconnect_http().await;
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub(super) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
+    let store = open_store(g).await?;
+    let mut opts = gateway_options(&a.http);
+    opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone() };
+    let state = gateway::AppState::with_options(store, opts);
+    state.reload().await.context("loading the deployed state")?;
+    let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll)).context("writing output")?;
+    print_urls(addr, &sorted_projects(&state), false).context("writing output")?;
+    tokio::spawn(gateway::follow(state.clone(), a.poll));
+    let shutdown = shutdown_signal();
+    gateway::serve(listener, state, shutdown).await.context("gateway")?;
+    Ok(())
+}

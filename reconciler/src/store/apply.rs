@@ -1,0 +1,162 @@
+//! The `resources` table: reading what is applied, and applying a plan in one transaction.
+
+use std::str::FromStr;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use schema::{Kind, ResourceKey};
+
+use super::deploys::insert_deploy;
+use super::{now, Deploy, DeployMeta, Store, StoreError};
+use crate::plan::{body_hash, fingerprint, Action, Plan, StoredResource};
+
+/// Rows per multi-row INSERT (8 parameters each; well under SQLite's limit).
+const INSERT_BATCH: usize = 200;
+
+impl Store {
+    /// Every stored resource, hashes recomputed from bodies.
+    ///
+    /// # Errors
+    /// On a database error or a row whose kind this build does not know.
+    pub async fn resources(&self) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources ORDER BY kind, project, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Stored resources of one kind (and optionally one project).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn resources_of(&self, kind: Kind, project: Option<&str>) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = match project {
+            Some(p) => sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources WHERE kind = $1 AND project = $2 ORDER BY project, name")
+                .bind(kind.as_str())
+                .bind(p)
+                .fetch_all(&self.pool)
+                .await?,
+            None => sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources WHERE kind = $1 ORDER BY project, name")
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?,
+        };
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Apply `plan` atomically and record the deploy.
+    ///
+    /// `progress` is called with (done, total) as changes are written.
+    ///
+    /// # Errors
+    /// [`StoreError::StoreMoved`] when the store no longer matches the plan's base; any database
+    /// error. In both cases nothing is changed and a `failed` deploy is recorded.
+    pub async fn apply(&self, plan: &Plan, meta: &DeployMeta, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Deploy, StoreError> {
+        let started = now();
+        match self.apply_tx(plan, meta, &started, progress).await {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                // Best effort: the apply already failed; a failure to record it must not hide why.
+                let _ = self.record(meta, &started, "failed", plan.summary, Some(&e.to_string())).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn apply_tx(&self, plan: &Plan, meta: &DeployMeta, started: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Deploy, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Take the write lock first: serializes concurrent appliers on both backends.
+        sqlx::query("UPDATE store_meta SET value = value WHERE key = 'lock'").execute(&mut *tx).await?;
+        let rows = sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources")
+            .fetch_all(&mut *tx)
+            .await?;
+        let current: Vec<StoredResource> = rows.iter().map(stored_from_row).collect::<Result<_, _>>()?;
+        let actual = fingerprint(&current);
+        if actual != plan.base_fingerprint {
+            return Err(StoreError::StoreMoved { planned: plan.base_fingerprint.clone(), actual });
+        }
+        let total = plan.changes.len();
+        let ts = now();
+        let mut done = 0;
+        let mut inserts = Vec::new();
+        for c in &plan.changes {
+            match c.action {
+                Action::Delete => {
+                    sqlx::query("DELETE FROM resources WHERE kind = $1 AND project = $2 AND name = $3")
+                        .bind(c.kind.as_str())
+                        .bind(c.project.clone().unwrap_or_default())
+                        .bind(&c.name)
+                        .execute(&mut *tx)
+                        .await?;
+                    done += 1;
+                    progress(done, total);
+                }
+                Action::Update => {
+                    let body = c.desired.as_ref().map(|d| d.to_string()).unwrap_or_default();
+                    sqlx::query("UPDATE resources SET body = $1, hash = $2, source = $3, revision = $4, updated_at = $5 WHERE kind = $6 AND project = $7 AND name = $8")
+                        .bind(&body)
+                        .bind(body_hash(&body))
+                        .bind(c.source.clone())
+                        .bind(&meta.revision)
+                        .bind(&ts)
+                        .bind(c.kind.as_str())
+                        .bind(c.project.clone().unwrap_or_default())
+                        .bind(&c.name)
+                        .execute(&mut *tx)
+                        .await?;
+                    done += 1;
+                    progress(done, total);
+                }
+                Action::Create => inserts.push(c),
+            }
+        }
+        for batch in inserts.chunks(INSERT_BATCH) {
+            let mut sql = String::from("INSERT INTO resources (kind, project, name, body, hash, source, revision, updated_at) VALUES ");
+            for i in 0..batch.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${},${},${},${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8));
+            }
+            let mut q = sqlx::query(&sql);
+            for c in batch {
+                let body = c.desired.as_ref().map(|d| d.to_string()).unwrap_or_default();
+                let hash = body_hash(&body);
+                q = q
+                    .bind(c.kind.as_str())
+                    .bind(c.project.clone().unwrap_or_default())
+                    .bind(c.name.clone())
+                    .bind(body)
+                    .bind(hash)
+                    .bind(c.source.clone())
+                    .bind(meta.revision.clone())
+                    .bind(ts.clone());
+            }
+            q.execute(&mut *tx).await?;
+            done += batch.len();
+            progress(done, total);
+        }
+        let outcome = if plan.is_empty() { "unchanged" } else { "applied" };
+        let deploy = insert_deploy(&mut tx, meta, started, outcome, plan.summary, None).await?;
+        tx.commit().await?;
+        Ok(deploy)
+    }
+}
+
+fn stored_from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let project: String = row.try_get("project")?;
+    let name: String = row.try_get("name")?;
+    let body: String = row.try_get("body")?;
+    let kind = Kind::from_str(&kind).map_err(|e| StoreError::Corrupt { key: format!("{kind}/{name}"), message: e.to_string() })?;
+    Ok(StoredResource {
+        key: ResourceKey::new(kind, Some(&project).filter(|p| !p.is_empty()).map(|p| p.as_str()), &name),
+        hash: body_hash(&body),
+        body,
+        source: row.try_get("source")?,
+        revision: row.try_get("revision")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

@@ -1,0 +1,128 @@
+//! The `deploys` table: the history of applies, failed ones included, and what is in force.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{now, Store, StoreError};
+use crate::plan::Summary;
+
+/// Who/what an apply is for.
+#[derive(Debug, Clone, Default)]
+pub struct DeployMeta {
+    pub revision: String,
+    pub actor: String,
+    pub message: Option<String>,
+    /// The commit deployed, when the revision is a git commit.
+    pub commit: Option<crate::source::CommitInfo>,
+}
+
+/// One row of the deploy history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deploy {
+    pub id: i64,
+    pub revision: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// `applied`, `unchanged` or `failed`.
+    pub outcome: String,
+    pub summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
+}
+
+impl Store {
+    /// Record a finished attempt with its outcome in its own transaction.
+    pub(super) async fn record(&self, meta: &DeployMeta, started: &str, outcome: &str, summary: Summary, error: Option<&str>) -> Result<Deploy, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let d = insert_deploy(&mut tx, meta, started, outcome, summary, error).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// Record a deploy that never reached the database (e.g. an invalid commit).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn record_failure(&self, meta: &DeployMeta, error: &str) -> Result<Deploy, StoreError> {
+        self.record(meta, &now(), "failed", Summary::default(), Some(error)).await
+    }
+
+    /// The newest deploy whose outcome is `applied` or `unchanged`: what is in force.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn last_good_deploy(&self) -> Result<Option<Deploy>, StoreError> {
+        let rows = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at FROM deploys WHERE outcome <> 'failed' ORDER BY id DESC LIMIT 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.first().map(deploy_from_row).transpose()
+    }
+
+    /// The newest `limit` deploys, newest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn deploys(&self, limit: i64) -> Result<Vec<Deploy>, StoreError> {
+        let rows = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at FROM deploys ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(deploy_from_row).collect()
+    }
+}
+
+pub(super) async fn insert_deploy(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    meta: &DeployMeta,
+    started: &str,
+    outcome: &str,
+    summary: Summary,
+    error: Option<&str>,
+) -> Result<Deploy, StoreError> {
+    let finished = now();
+    let summary_json = serde_json::to_string(&summary).expect("summary serializes");
+    let row = sqlx::query("INSERT INTO deploys (revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at")
+        .bind(&meta.revision)
+        .bind(&meta.actor)
+        .bind(meta.message.clone())
+        .bind(started)
+        .bind(&finished)
+        .bind(outcome)
+        .bind(&summary_json)
+        .bind(error.map(str::to_string))
+        .bind(meta.commit.as_ref().map(|c| c.author.clone()))
+        .bind(meta.commit.as_ref().map(|c| c.committer.clone()))
+        .bind(meta.commit.as_ref().map(|c| c.time.clone()))
+        .fetch_one(&mut **tx)
+        .await?;
+    deploy_from_row(&row)
+}
+
+fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
+    let summary: String = row.try_get("summary")?;
+    Ok(Deploy {
+        id: row.try_get("id")?,
+        revision: row.try_get("revision")?,
+        actor: row.try_get("actor")?,
+        message: row.try_get("message")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        outcome: row.try_get("outcome")?,
+        summary: serde_json::from_str(&summary).unwrap_or_default(),
+        error: row.try_get("error")?,
+        author: row.try_get("author")?,
+        committer: row.try_get("committer")?,
+        committed_at: row.try_get("committed_at")?,
+    })
+}

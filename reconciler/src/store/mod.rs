@@ -1,0 +1,132 @@
+//! The runtime database: the `Store` handle, its errors, and opening/migrating SQLite or Postgres.
+//! SQLite (embedded default) and Postgres share one code path through sqlx's `Any` driver; only
+//! the migrations differ. Each table's jobs live in a child module: resources and apply
+//! (`apply`), the deploy history (`deploys`), what the reconciler reports (`status`) and the
+//! gateway's own rows (`gateway`).
+//!
+//! # Guarantees
+//! A plan is applied in one transaction, after checking that the store still has the fingerprint
+//! the plan was computed against; concurrent writers are serialized by a lock row, so two applies
+//! cannot interleave. On any failure nothing changes (the failure itself is recorded as a deploy).
+
+mod apply;
+mod deploys;
+mod gateway;
+mod status;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+pub use deploys::{Deploy, DeployMeta};
+
+/// Error from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL `{0}` (use sqlite://… or postgres://…)")]
+    UnsupportedUrl(String),
+    #[error("cannot open database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir { path: String, #[source] source: std::io::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("the store changed since the plan was made (plan fingerprint {planned}, store now {actual}); plan again")]
+    StoreMoved { planned: String, actual: String },
+    #[error("stored row {key} is corrupt: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+/// Which database is behind the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the runtime database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `url`.
+    ///
+    /// # Errors
+    /// Unsupported URL, unreachable server, or a failed migration.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite && !url.contains(":memory:") {
+            if let Some(path) = sqlite_path(&url) {
+                if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+                }
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+        }
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(15));
+        if backend == Backend::Sqlite {
+            // One writer at a time is SQLite's model; a single connection also makes `:memory:`
+            // databases behave as one database.
+            opts = opts.max_connections(1).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        } else {
+            opts = opts.max_connections(8);
+        }
+        let pool = opts.connect(&url).await.map_err(StoreError::Connect)?;
+        if backend == Backend::Sqlite && !url.contains(":memory:") {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The file path inside a `sqlite://` URL.
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty()).then(|| path.to_string())
+}
+
+/// `sqlite://` URL of a file path.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
+}
