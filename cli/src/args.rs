@@ -191,9 +191,15 @@ pub struct LoopArgs {
     #[arg(long)]
     pub no_self_heal: bool,
     /// Deploy only commits SSH-signed by a key in this allowed-signers file
-    /// (`principal keytype key`, as for `ssh-keygen -Y verify`); others are refused and recorded.
+    /// (`principal [options] keytype key`, as for `ssh-keygen -Y verify`; `namespaces`,
+    /// `valid-after`, `valid-before` are honoured, `cert-authority` is refused) that descend from
+    /// the last deployed commit; others are refused and recorded as failed deploys.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// Deploy a commit with no resources even though resources are deployed (without it such a
+    /// commit is refused and recorded as failed, so emptying the repo cannot delete everything).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Where servers run: `local` child processes; `kubernetes` (image servers as Deployments in
     /// --namespace, command servers still local); or `none` (only the database).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]

@@ -67,7 +67,7 @@ async fn measure(remote: bool, commits: usize) -> Vec<Duration> {
     };
     let url = mcpctl_reconciler::store::sqlite_url(&dir.path().join("state.db"));
     let store = Store::connect(&url).await.unwrap();
-    let settings = Settings { source, branch: "main".into(), cache_dir: dir.path().join("cache"), interval: Duration::from_secs(3600), self_heal: true, allowed_signers: None };
+    let settings = Settings { source, branch: "main".into(), cache_dir: dir.path().join("cache"), interval: Duration::from_secs(3600), self_heal: true, allowed_signers: None, allow_empty: false };
     let r = Reconciler::new(store.clone(), settings).await.unwrap();
     let (handle, pokes) = controller::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

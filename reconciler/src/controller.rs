@@ -10,6 +10,16 @@
 //! `failed` deploy with its errors, the store stays at the last good commit, and that commit is not
 //! tried again until the branch moves. Every interval the store is compared with the last good
 //! commit; drift is recorded and, with self-heal on, reverted.
+//!
+//! A commit is refused (recorded as `failed`, last good state kept) when, in this order:
+//! - a signed-commit policy is set and the commit's signature is not accepted (checked before any
+//!   blob of the commit is read);
+//! - a signed-commit policy is set and the commit does not descend from the last good deploy (a
+//!   force-push back to an older signed commit would otherwise undo later commits, e.g. a token
+//!   revocation; `mcpctl rollback` makes a new commit on top, so it is not affected);
+//! - it is invalid;
+//! - its desired state is empty while the store is not, unless [`Settings::allow_empty`] (a commit
+//!   that deletes every file would otherwise delete every resource, tokens included).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,8 +69,11 @@ pub struct Settings {
     pub interval: Duration,
     /// Revert out-of-band changes (default on).
     pub self_heal: bool,
-    /// When set, only commits SSH-signed by one of these keys are deployed.
+    /// When set, only commits SSH-signed by one of these keys, descending from the last good
+    /// deploy, are deployed.
     pub allowed_signers: Option<crate::signature::AllowedSigners>,
+    /// Deploy a commit with no resources even when the store has some (default off: refused).
+    pub allow_empty: bool,
 }
 
 /// Pokes the loop from outside (webhook route, tests).
@@ -153,28 +166,33 @@ impl Reconciler {
     }
 
     async fn deploy(&mut self, sha: String) -> Result<Outcome, ReconcileError> {
-        let (files, info) = read_git_tree(self.repo.repository(), &sha)?;
-        let meta = meta_for(&info, "mcpctl reconcile", None);
-        if let Some(allowed) = &self.settings.allowed_signers {
-            if let Err(e) = crate::signature::verify_commit(self.repo.repository(), &sha, allowed) {
-                let errors = format!("refused by the signed-commit policy: {e}");
-                warn!(errors = %errors, "commit refused; keeping the last good state");
-                self.store.record_failure(&meta, &errors).await?;
-                self.last_attempted = Some(sha.clone());
-                return Ok(Outcome::Invalid { sha, errors });
+        // Only the commit object until the policy has accepted it: no blob is read before.
+        let meta = meta_for(&commit_info(self.repo.repository(), &sha)?, "mcpctl reconcile", None);
+        if self.settings.allowed_signers.is_some() {
+            let good = self.store.last_good_deploy().await?.map(|d| d.revision);
+            let allowed = self.settings.allowed_signers.as_ref().expect("checked");
+            let refusal = match crate::signature::verify_commit(self.repo.repository(), &sha, allowed) {
+                Err(e) => Some(e.to_string()),
+                Ok(_) => not_descending(self.repo.repository(), good.as_deref(), &sha),
+            };
+            if let Some(e) = refusal {
+                return self.refuse(sha, &meta, format!("refused by the signed-commit policy: {e}"), "commit refused").await;
             }
         }
+        let (files, _) = read_git_tree(self.repo.repository(), &sha)?;
         let desired = match schema::check(&files) {
             Ok(d) => d,
-            Err(diags) => {
-                let errors = diags.to_string();
-                warn!(errors = %errors, "commit is invalid; keeping the last good state");
-                self.store.record_failure(&meta, &errors).await?;
-                self.last_attempted = Some(sha.clone());
-                return Ok(Outcome::Invalid { sha, errors });
-            }
+            Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
         };
         let stored = self.store.resources().await?;
+        if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
+            let errors = format!(
+                "commit {} has no resources while {} are deployed; refusing to delete them all (pass --allow-empty to reconcile/serve if that is intended)",
+                &sha[..12.min(sha.len())],
+                stored.len()
+            );
+            return self.refuse(sha, &meta, errors, "commit would empty the store").await;
+        }
         let p = plan(&desired, &stored, &sha);
         match self.store.apply(&p, &meta, &|_, _| {}).await {
             Ok(_) => {}
@@ -189,6 +207,15 @@ impl Reconciler {
         self.last_attempted = Some(sha.clone());
         self.last_good = Some((sha.clone(), desired));
         Ok(Outcome::Deployed { sha, summary: p.summary })
+    }
+
+    /// Record a refused commit as a failed deploy; the store keeps the last good state and the
+    /// commit is not tried again until the branch moves.
+    async fn refuse(&mut self, sha: String, meta: &DeployMeta, errors: String, what: &str) -> Result<Outcome, ReconcileError> {
+        warn!(errors = %errors, "{what}; keeping the last good state");
+        self.store.record_failure(meta, &errors).await?;
+        self.last_attempted = Some(sha.clone());
+        Ok(Outcome::Invalid { sha, errors })
     }
 
     async fn check_drift(&mut self) -> Result<Outcome, ReconcileError> {
@@ -207,9 +234,7 @@ impl Reconciler {
         if !self.settings.self_heal {
             return Ok(Outcome::Drift { sha, summary: p.summary, reverted: false });
         }
-        let (files, info) = read_git_tree(self.repo.repository(), &sha)?;
-        drop(files);
-        let meta = meta_for(&info, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
+        let meta = meta_for(&commit_info(self.repo.repository(), &sha)?, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
         self.store.apply(&p, &meta, &|_, _| {}).await?;
         self.store.set_drift("").await?;
         Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
@@ -293,6 +318,43 @@ fn meta_for(info: &CommitInfo, actor: &str, message: Option<String>) -> DeployMe
         message: Some(message.unwrap_or_else(|| info.message.clone())),
         commit: Some(info.clone()),
     }
+}
+
+/// Why `sha` may not follow the last good deploy `good`, if it may not: it must be that commit or
+/// a descendant of it. Deploys not made from a commit (`mcpctl apply`) do not constrain.
+fn not_descending(repo: &git2::Repository, good: Option<&str>, sha: &str) -> Option<String> {
+    let good = good?;
+    let good_oid = git2::Oid::from_str(good).ok().filter(|_| good.len() == 40)?;
+    let short = |s: &str| s[..12.min(s.len())].to_string();
+    let tip = match git2::Oid::from_str(sha) {
+        Ok(t) if t == good_oid => return None,
+        Ok(t) => t,
+        Err(e) => return Some(format!("`{sha}` is not a commit id: {}", e.message())),
+    };
+    match repo.graph_descendant_of(tip, good_oid) {
+        Ok(true) => None,
+        Ok(false) => Some(format!(
+            "commit {} does not descend from the last deployed commit {} (a force-push to older or unrelated history?); make a new commit on top of {}, e.g. with `mcpctl rollback`",
+            short(sha),
+            short(good),
+            short(good)
+        )),
+        Err(e) => Some(format!("cannot check that commit {} descends from the last deployed commit {}: {}", short(sha), short(good), e.message())),
+    }
+}
+
+/// Facts about commit `sha` from the commit object alone (no tree or blob is read), in the form
+/// [`read_git_tree`] gives them.
+fn commit_info(repo: &git2::Repository, sha: &str) -> Result<CommitInfo, SourceError> {
+    let commit = git2::Oid::from_str(sha).and_then(|o| repo.find_commit(o)).map_err(|_| SourceError::NoSuchRevision(sha.to_string()))?;
+    let sig = |s: git2::Signature<'_>| format!("{} <{}>", s.name().unwrap_or(""), s.email().unwrap_or(""));
+    Ok(CommitInfo {
+        sha: commit.id().to_string(),
+        author: sig(commit.author()),
+        committer: sig(commit.committer()),
+        message: commit.message().unwrap_or("").trim().to_string(),
+        time: chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default().to_rfc3339(),
+    })
 }
 
 /// Watch a git dir's refs and objects; each change sends a (coalesced) event.

@@ -22,7 +22,7 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
         None => None,
     };
     let source = RepoSource::parse(&g.repo.to_string_lossy());
-    let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers };
+    let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers, allow_empty: a.allow_empty };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
     let Some(attach) = runtimes else { return Ok(r) };
     if a.runtime != RuntimeKind::None {
