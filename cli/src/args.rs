@@ -46,7 +46,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in the runtime database.
     Plan(PlanArgs),
-    /// Apply the repo (or a saved plan) to the runtime database in one transaction.
+    /// Apply the repo (or a saved plan) to the runtime database in one transaction. On a terminal
+    /// the plan is shown and confirmed first (--auto-approve skips that); a result that deletes
+    /// every stored resource is refused unless --allow-empty.
     Apply(ApplyArgs),
     /// List resources from the runtime database.
     Get(GetArgs),
@@ -77,9 +79,12 @@ pub enum Command {
     Edit(TargetArgs),
     /// Remove a resource's file from the repo (a file holding only that resource).
     Delete(TargetArgs),
-    /// Validate, show the plan, commit every change in the repo and push it to `origin`.
+    /// Validate, show the plan, commit and push to `origin`. Stages new resource files (.yaml,
+    /// .yml, .json) and changes to tracked files; never a file holding a private key
+    /// (AGE-SECRET-KEY-, PRIVATE KEY header). What is left out is listed.
     Push(PushArgs),
     /// Commit the tree of an earlier commit on top of the branch and push it (history is kept).
+    /// Refused when the work tree has uncommitted changes it would discard, unless --force.
     Rollback(RollbackArgs),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
@@ -285,9 +290,16 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// A plan saved by `mcpctl plan -o FILE`; applied exactly, refused if the store moved since.
     pub plan: Option<PathBuf>,
-    /// Don't print the plan before applying.
+    /// Don't print the plan before applying (it is still shown when asking).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Don't ask for confirmation on a terminal (without a terminal apply never asks).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Apply even when the result deletes every resource in the store (an empty or wrong `-C`
+    /// directory, or a plan that deletes everything); refused without it.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -385,4 +397,7 @@ pub struct RollbackArgs {
     /// Only commit; do not push.
     #[arg(long)]
     pub no_push: bool,
+    /// Roll back even though the work tree has uncommitted changes (they are discarded).
+    #[arg(long)]
+    pub force: bool,
 }

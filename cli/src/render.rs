@@ -287,19 +287,31 @@ pub fn audit(out: &mut impl Write, events: &[reconciler::audit::AuditEvent]) -> 
         writeln!(
             out,
             "{:<19}  {:<12} {:<16} {:<14} {:<12} {:<28} {:>9.1}  {} {}{}",
-            e.at.get(..19).unwrap_or(&e.at).replace('T', " "),
-            e.project,
-            e.token,
-            e.method,
-            e.server,
-            e.target,
+            escape_controls(e.at.get(..19).unwrap_or(&e.at)).replace('T', " "),
+            escape_controls(&e.project),
+            escape_controls(&e.token),
+            escape_controls(&e.method),
+            escape_controls(&e.server),
+            escape_controls(&e.target),
             e.duration_us as f64 / 1000.0,
-            paint(style, &format!("{:<7}", e.outcome)),
-            short(&e.revision),
-            e.error.as_deref().map(|x| format!("  {x}")).unwrap_or_default(),
+            paint(style, &format!("{:<7}", escape_controls(&e.outcome))),
+            escape_controls(short(&e.revision)),
+            e.error.as_deref().map(|x| format!("  {}", escape_controls(x))).unwrap_or_default(),
         )?;
     }
     Ok(())
+}
+
+/// `text` with control characters (escape sequences, carriage returns, newlines) and invisible
+/// direction/format marks written as Rust escapes (`\u{1b}`, `\r`, `\n`), so a value chosen by
+/// a caller (a tool name, an upstream error) cannot move the cursor, rewrite earlier lines or
+/// reorder the table on the terminal of whoever reads the audit log.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars().map(|c| if hidden(c) { c.escape_default().to_string() } else { c.to_string() }).collect::<String>().into()
 }
 
 /// The deploy history as a table.

@@ -104,6 +104,13 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// Whether applying this plan to a store of `stored` resources leaves it empty: every stored
+    /// resource deleted and nothing created. The mass-deletion guard of `apply` and the
+    /// reconciler refuses that unless allowed explicitly.
+    pub fn empties_store(&self, stored: usize) -> bool {
+        stored > 0 && self.changes.iter().all(|c| c.action == Action::Delete) && self.changes.len() == stored
+    }
 }
 
 /// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.

@@ -1,5 +1,11 @@
 //! Writing to the repo from the CLI: commit the worktree, push, and roll back by committing an old
 //! tree on top (history is never rewritten).
+//!
+//! # Guarantees
+//! [`commit_all`] stages only resource files (`.yaml`, `.yml`, `.json` outside dot-directories)
+//! and changes to files git already tracks, and never a file whose content holds a private key
+//! (`AGE-SECRET-KEY-`, `-----BEGIN … PRIVATE KEY`); what it leaves out is returned so the caller
+//! can say so. [`rollback`] refuses to run over uncommitted changes it would discard unless forced.
 
 use std::path::Path;
 
@@ -18,6 +24,51 @@ pub enum PublishError {
     Rejected { refname: String, message: String },
     #[error("HEAD is not on a branch")]
     DetachedHead,
+    #[error("the work tree has uncommitted changes that rollback would discard: {}; commit or stash them, or pass --force", .0.join(", "))]
+    Dirty(Vec<String>),
+    #[error("staged file(s) hold a private key and must not be committed: {}; unstage them (`git restore --staged <file>`)", .0.join(", "))]
+    StagedSecret(Vec<String>),
+    #[error("the repository has no work tree")]
+    Bare,
+}
+
+/// Why [`commit_all`] did not stage a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeftOutReason {
+    /// Untracked and not a resource file.
+    NotAResourceFile,
+    /// The content holds a private key.
+    PrivateKey,
+}
+
+impl std::fmt::Display for LeftOutReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeftOutReason::NotAResourceFile => "not a resource file (.yaml, .yml, .json)",
+            LeftOutReason::PrivateKey => "holds a private key (AGE-SECRET-KEY- or a PRIVATE KEY header)",
+        })
+    }
+}
+
+/// What [`commit_all`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The new commit, or `None` when nothing was left to commit.
+    pub sha: Option<String>,
+    /// Changed files not staged, with why, sorted by path.
+    pub left_out: Vec<(String, LeftOutReason)>,
+}
+
+/// A path `push` may add when untracked: a resource file outside dot-directories.
+fn is_stageable_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    (lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")) && !path.split('/').any(|p| p.starts_with('.'))
+}
+
+/// Whether `bytes` hold a private key: an age identity or a PEM/OpenSSH/PGP private key block.
+pub fn holds_private_key(bytes: &[u8]) -> bool {
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    has(b"AGE-SECRET-KEY-") || (has(b"-----BEGIN ") && has(b"PRIVATE KEY"))
 }
 
 fn signature(repo: &git2::Repository) -> Result<git2::Signature<'static>, git2::Error> {
@@ -49,28 +100,100 @@ fn commit_tree(repo: &git2::Repository, tree: &git2::Tree<'_>, message: &str) ->
     Ok(oid.to_string())
 }
 
-/// Stage every change in the worktree (adds, edits, deletions) and commit it.
+/// Stage the changes `push` may publish and commit them: untracked resource files, edits and
+/// deletions of tracked files; never a file holding a private key.
 ///
 /// # Errors
-/// [`PublishError::NothingToCommit`] when nothing changed; git failures.
-pub fn commit_all(dir: &Path, message: &str) -> Result<String, PublishError> {
+/// [`PublishError::StagedSecret`] when a file already staged (by `git add`) holds a private key;
+/// git failures. Nothing to commit is not an error: `sha` is `None`.
+pub fn commit_all(dir: &Path, message: &str) -> Result<Committed, PublishError> {
     let repo = git2::Repository::open(dir)?;
+    let workdir = repo.workdir().ok_or(PublishError::Bare)?.to_path_buf();
     let mut index = repo.index()?;
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"], None)?;
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    let mut left_out = Vec::new();
+    let mut staged_secrets = Vec::new();
+    for e in repo.statuses(Some(&mut opts))?.iter() {
+        let Some(path) = e.path().map(str::to_string) else { continue };
+        let st = e.status();
+        if st.intersects(git2::Status::INDEX_NEW | git2::Status::INDEX_MODIFIED | git2::Status::INDEX_TYPECHANGE | git2::Status::INDEX_RENAMED) {
+            let staged = index.get_path(Path::new(&path), 0).and_then(|entry| repo.find_blob(entry.id).ok());
+            if staged.is_some_and(|b| holds_private_key(b.content())) {
+                staged_secrets.push(path.clone());
+            }
+        }
+        if st.contains(git2::Status::WT_DELETED) {
+            index.remove_path(Path::new(&path))?;
+        } else if st.intersects(git2::Status::WT_NEW | git2::Status::WT_MODIFIED | git2::Status::WT_TYPECHANGE) {
+            if st.contains(git2::Status::WT_NEW) && !is_stageable_path(&path) {
+                left_out.push((path, LeftOutReason::NotAResourceFile));
+                continue;
+            }
+            let content = std::fs::read(workdir.join(&path)).unwrap_or_default();
+            if holds_private_key(&content) {
+                left_out.push((path, LeftOutReason::PrivateKey));
+                continue;
+            }
+            index.add_path(Path::new(&path))?;
+        }
+    }
+    if !staged_secrets.is_empty() {
+        return Err(PublishError::StagedSecret(staged_secrets));
+    }
+    left_out.sort();
     index.write()?;
     let tree = repo.find_tree(index.write_tree()?)?;
-    commit_tree(&repo, &tree, message)
+    let sha = match commit_tree(&repo, &tree, message) {
+        Ok(sha) => Some(sha),
+        Err(PublishError::NothingToCommit) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Committed { sha, left_out })
+}
+
+/// Files rollback's checkout would overwrite: changes to tracked files (staged or not), and
+/// untracked files at a path the restored tree has.
+fn would_discard(repo: &git2::Repository, target: &git2::Tree<'_>) -> Result<Vec<String>, PublishError> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    let tracked = git2::Status::INDEX_NEW
+        | git2::Status::INDEX_MODIFIED
+        | git2::Status::INDEX_DELETED
+        | git2::Status::INDEX_RENAMED
+        | git2::Status::INDEX_TYPECHANGE
+        | git2::Status::WT_MODIFIED
+        | git2::Status::WT_DELETED
+        | git2::Status::WT_TYPECHANGE
+        | git2::Status::WT_RENAMED
+        | git2::Status::CONFLICTED;
+    let mut files = Vec::new();
+    for e in repo.statuses(Some(&mut opts))?.iter() {
+        let Some(path) = e.path() else { continue };
+        let st = e.status();
+        if st.intersects(tracked) || (st.contains(git2::Status::WT_NEW) && target.get_path(Path::new(path)).is_ok()) {
+            files.push(path.to_string());
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Make a new commit on HEAD whose tree is that of `sha`, and update the worktree to it.
 ///
 /// # Errors
-/// When `sha` is unknown or the tree is already HEAD's.
-pub fn rollback(dir: &Path, sha: &str) -> Result<String, PublishError> {
+/// When `sha` is unknown, the tree is already HEAD's, or (unless `force`) the work tree has
+/// changes the checkout would discard ([`PublishError::Dirty`], listing them).
+pub fn rollback(dir: &Path, sha: &str, force: bool) -> Result<String, PublishError> {
     let repo = git2::Repository::open(dir)?;
     let target = repo.revparse_single(sha).and_then(|o| o.peel_to_commit()).map_err(|_| PublishError::NoSuchCommit(sha.to_string()))?;
     let tree = target.tree()?;
+    if !force {
+        let dirty = would_discard(&repo, &tree)?;
+        if !dirty.is_empty() {
+            return Err(PublishError::Dirty(dirty));
+        }
+    }
     let short = &target.id().to_string()[..12];
     let summary = target.summary().unwrap_or("").to_string();
     let new = commit_tree(&repo, &tree, &format!("Roll back to {short}\n\nRestores the tree of {short} ({summary})."))?;

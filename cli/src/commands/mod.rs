@@ -69,12 +69,22 @@ fn default_database_url() -> anyhow::Result<String> {
     Ok(reconciler::store::sqlite_url(&dir.join("mcpctl").join("mcpctl.db")))
 }
 
+fn database_url(g: &Global) -> anyhow::Result<String> {
+    match &g.database_url {
+        Some(u) => Ok(u.clone()),
+        None => default_database_url(),
+    }
+}
+
+/// Open the database, creating it if needed (commands that write: `apply`, `reconcile`, …).
 async fn open_store(g: &Global) -> anyhow::Result<Store> {
-    let url = match &g.database_url {
-        Some(u) => u.clone(),
-        None => default_database_url()?,
-    };
-    Ok(Store::connect(&url).await?)
+    Ok(Store::connect(&database_url(g)?).await?)
+}
+
+/// Open the database only if it exists (commands that read): a first `mcpctl get` or a mistyped
+/// `--database-url` must not leave an empty database behind, nor show an empty one as if real.
+async fn open_existing_store(g: &Global) -> anyhow::Result<Store> {
+    Ok(Store::connect_existing(&database_url(g)?).await?)
 }
 
 fn actor() -> String {

@@ -2,23 +2,25 @@
 
 use anyhow::Context;
 
-use super::{load_repo, open_store, Result};
+use super::{load_repo, open_existing_store, Result};
 use crate::args::*;
 use crate::render;
 
 pub(super) async fn push(g: &Global, a: PushArgs) -> Result {
     let desired = load_repo(&g.repo)?;
     // Show what the push will deploy, when the target store is reachable.
-    if let Ok(store) = open_store(g).await {
+    if let Ok(store) = open_existing_store(g).await {
         if let Ok(stored) = store.resources().await {
             let p = reconciler::plan(&desired, &stored, "push");
             render::plan_text(&mut anstream::stdout(), &p).context("writing output")?;
         }
     }
-    match reconciler::publish::commit_all(&g.repo, &a.message) {
-        Ok(sha) => render::ok_line(&format!("committed {}", &sha[..12])),
-        Err(reconciler::publish::PublishError::NothingToCommit) => {}
-        Err(e) => return Err(anyhow::Error::from(e).context("commit failed").into()),
+    let committed = reconciler::publish::commit_all(&g.repo, &a.message).context("commit failed")?;
+    for (path, why) in &committed.left_out {
+        eprintln!("left out {path}: {why}");
+    }
+    if let Some(sha) = &committed.sha {
+        render::ok_line(&format!("committed {}", &sha[..12]));
     }
     let branch = reconciler::publish::push(&g.repo).context("push failed")?;
     render::ok_line(&format!("pushed {branch} to origin"));
@@ -26,7 +28,7 @@ pub(super) async fn push(g: &Global, a: PushArgs) -> Result {
 }
 
 pub(super) fn rollback(g: &Global, a: RollbackArgs) -> Result {
-    let sha = reconciler::publish::rollback(&g.repo, &a.sha).context("rollback failed")?;
+    let sha = reconciler::publish::rollback(&g.repo, &a.sha, a.force).context("rollback failed")?;
     render::ok_line(&format!("committed {} restoring the tree of {}", &sha[..12], a.sha));
     if !a.no_push {
         let branch = reconciler::publish::push(&g.repo).context("push failed")?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use reconciler::{plan::StoredResource, Store};
 use schema::{Kind, Resource};
 
-use super::{open_store, Result};
+use super::{open_existing_store, Result};
 use crate::args::*;
 use crate::render;
 
@@ -43,7 +43,7 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
         return audit_events(g, a).await;
     }
     let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
-    let store = open_store(g).await?;
+    let store = open_existing_store(g).await?;
     let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
     if let (Some(k), Some(n), true) = (kind, &a.name, items.is_empty()) {
         return Err(anyhow::anyhow!("{} `{n}` not found{}", k, a.project.as_ref().map(|p| format!(" in project `{p}`")).unwrap_or_default()).into());
@@ -63,7 +63,7 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
 
 pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
     let kind = parse_kind(&a.kind)?;
-    let store = open_store(g).await?;
+    let store = open_existing_store(g).await?;
     let items = select(&store, Some(kind), Some(&a.name), a.project.as_deref()).await?;
     let (row, res) = match items.len() {
         0 => return Err(anyhow::anyhow!("{kind} `{}` not found", a.name).into()),
@@ -76,7 +76,7 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
 }
 
 pub(super) async fn history(g: &Global, a: HistoryArgs) -> Result {
-    let store = open_store(g).await?;
+    let store = open_existing_store(g).await?;
     let deploys = store.deploys(a.limit).await.context("reading deploys")?;
     let mut out = anstream::stdout();
     match a.output {
@@ -88,7 +88,7 @@ pub(super) async fn history(g: &Global, a: HistoryArgs) -> Result {
 }
 
 pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
-    let store = open_store(g).await?;
+    let store = open_existing_store(g).await?;
     let last = store.deploys(1).await.context("reading deploys")?.into_iter().next();
     let good = store.last_good_deploy().await.context("reading deploys")?;
     let drift = store.drift().await.context("reading drift")?;
@@ -128,7 +128,7 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }),
     };
-    let store = open_store(g).await?;
+    let store = open_existing_store(g).await?;
     let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
     let events = store.audit_events(&filter).await.context("reading the audit log")?;
     let mut out = anstream::stdout();

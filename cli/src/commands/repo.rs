@@ -1,11 +1,11 @@
 //! `validate`, `plan` and `apply`: the repo against the runtime database.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use reconciler::{DeployMeta, Plan, Store};
+use reconciler::{DeployMeta, Plan, Store, StoredResource};
 use schema::Resource;
 
 use super::{actor, load_repo, open_store, Result};
@@ -84,15 +84,83 @@ pub(super) fn read_plan(path: &Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+/// Check that what a saved plan leaves in the store is a valid desired state, as if it came
+/// from a repo: the stored resources it does not touch, plus the bodies it writes. A plan file is
+/// user input like a repo, so a hand-edited plan (say, a plaintext secret) meets the same rules.
+fn check_plan_result(path: &Path, plan: &Plan, stored: &[StoredResource]) -> Result {
+    let touched: std::collections::HashSet<_> = plan.changes.iter().map(|c| c.key()).collect();
+    let mut resources = Vec::new();
+    for row in stored.iter().filter(|r| !touched.contains(&r.key)) {
+        resources.push(Resource::from_body(&row.body).with_context(|| format!("decoding stored {}", row.key))?);
+    }
+    for body in plan.changes.iter().filter_map(|c| c.desired.as_ref()) {
+        resources.push(Resource::from_body(&body.to_string()).with_context(|| format!("{}: decoding a change", path.display()))?);
+    }
+    schema::validate(resources).map(drop).map_err(|diags| {
+        render::diagnostics(&diags);
+        render::error_line(&format!("{}: applying this plan would leave an invalid state; nothing was changed", path.display()));
+        CliError::Invalid(diags.len())
+    })
+}
+
+/// What `apply` does with a plan before writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Apply without asking.
+    Proceed,
+    /// Show the plan and ask y/N first.
+    Ask,
+    /// The plan would delete every stored resource and `--allow-empty` was not given.
+    RefuseEmpty,
+}
+
+/// The decision, pure so it is unit-tested: the mass-deletion guard holds on every path; the
+/// question is asked only on a terminal, for a plan with changes, without `--auto-approve`.
+pub(crate) fn gate(plan_has_changes: bool, empties_store: bool, allow_empty: bool, interactive: bool, auto_approve: bool) -> Gate {
+    if empties_store && !allow_empty {
+        Gate::RefuseEmpty
+    } else if plan_has_changes && interactive && !auto_approve {
+        Gate::Ask
+    } else {
+        Gate::Proceed
+    }
+}
+
+/// Ask `question [y/N]` on the terminal; only `y`/`yes` is a yes.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    let mut out = anstream::stdout();
+    write!(out, "{question} [y/N] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
 pub(super) async fn apply(g: &Global, a: ApplyArgs) -> Result {
     let (plan, store) = match &a.plan {
         Some(path) => (read_plan(path)?, open_store(g).await?),
         None => make_plan(g).await?,
     };
+    let stored = store.resources().await.context("reading the store")?;
+    if let Some(path) = &a.plan {
+        check_plan_result(path, &plan, &stored)?;
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let decision = gate(!plan.is_empty(), plan.empties_store(stored.len()), a.allow_empty, interactive, a.auto_approve);
+    if decision == Gate::RefuseEmpty {
+        let what = match &a.plan {
+            Some(p) => format!("the plan {} deletes", p.display()),
+            None => format!("the repo {} has no resources, so applying it would delete", g.repo.display()),
+        };
+        return Err(anyhow::anyhow!("{what} all {} resources in the store (tokens included); nothing was changed. Check -C/the plan, or pass --allow-empty if that is intended", stored.len()).into());
+    }
     let mut out = anstream::stdout();
-    if !a.quiet && !plan.is_empty() {
+    if (!a.quiet || decision == Gate::Ask) && !plan.is_empty() {
         render::plan_text(&mut out, &plan).context("writing output")?;
         writeln!(out).context("writing output")?;
+    }
+    if decision == Gate::Ask && !confirm("Apply these changes?").context("reading the answer")? {
+        return Err(anyhow::anyhow!("apply cancelled; nothing was changed").into());
     }
     let bar = render::progress(plan.changes.len());
     let meta = DeployMeta { revision: plan.revision.clone(), actor: actor(), message: None, commit: None };
@@ -101,4 +169,27 @@ pub(super) async fn apply(g: &Global, a: ApplyArgs) -> Result {
     let deploy = result.context("apply failed; nothing was changed")?;
     render::apply_done(&mut out, &plan, &deploy).context("writing output")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{gate, Gate};
+
+    #[test]
+    fn apply_asks_only_on_a_terminal_and_never_empties_the_store_unasked() {
+        // (changes, empties, allow_empty, interactive, auto_approve) → decision
+        let cases = [
+            ((true, false, false, true, false), Gate::Ask),
+            ((true, false, false, true, true), Gate::Proceed),
+            ((true, false, false, false, false), Gate::Proceed),
+            ((false, false, false, true, false), Gate::Proceed),
+            ((true, true, false, false, true), Gate::RefuseEmpty),
+            ((true, true, false, true, false), Gate::RefuseEmpty),
+            ((true, true, true, true, false), Gate::Ask),
+            ((true, true, true, false, false), Gate::Proceed),
+        ];
+        for ((c, e, ae, i, aa), want) in cases {
+            assert_eq!(gate(c, e, ae, i, aa), want, "changes={c} empties={e} allow_empty={ae} interactive={i} auto_approve={aa}");
+        }
+    }
 }

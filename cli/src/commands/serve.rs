@@ -111,12 +111,20 @@ pub(super) fn sorted_projects(state: &gateway::AppState) -> Vec<String> {
     v
 }
 
+/// The webhook's shared secret from its file, trimmed. An empty (or blank) file is refused: a
+/// secret that every request matches would let anyone trigger reconciles.
+fn read_webhook_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the webhook secret file {}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        anyhow::bail!("the webhook secret file {} is empty; put a long random secret in it (e.g. `openssl rand -hex 32`) or drop --webhook-secret-file", path.display());
+    }
+    Ok(secret.to_string())
+}
+
 pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
+    let webhook_secret = a.webhook_secret_file.as_deref().map(read_webhook_secret).transpose()?;
     let store = open_store(g).await?;
-    let webhook_secret = match &a.webhook_secret_file {
-        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_string()),
-        None => None,
-    };
     let (handle, pokes) = reconciler::controller::channel();
     let mut opts = gateway_options(&a.http);
     opts.poke = Some(handle);

@@ -29,6 +29,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot open database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("no database at {path}: run `mcpctl apply` first")]
+    NoDatabase { path: String },
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir { path: String, #[source] source: std::io::Error },
     #[error("database migration failed: {0}")]
@@ -66,6 +68,20 @@ impl Store {
     /// # Errors
     /// Unsupported URL, unreachable server, or a failed migration.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::open(url, true).await
+    }
+
+    /// Open the database at `url` only if it exists: for commands that read, so that a wrong
+    /// `--database-url` or a first `mcpctl get` does not leave an empty database behind.
+    /// (A Postgres database is never created by mcpctl; this matters for SQLite files.)
+    ///
+    /// # Errors
+    /// [`StoreError::NoDatabase`] when the SQLite file does not exist; as [`Store::connect`].
+    pub async fn connect_existing(url: &str) -> Result<Store, StoreError> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, create: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -76,13 +92,20 @@ impl Store {
         };
         let mut url = url.to_string();
         if backend == Backend::Sqlite && !url.contains(":memory:") {
-            if let Some(path) = sqlite_path(&url) {
+            if let Some(path) = sqlite_path(&url).filter(|_| !create) {
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(StoreError::NoDatabase { path });
+                }
+            }
+            if let Some(path) = sqlite_path(&url).filter(|_| create) {
                 if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
                 }
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                let mode = if create { "mode=rwc" } else { "mode=rw" };
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(mode);
             }
         }
         let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(15));
