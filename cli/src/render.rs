@@ -33,7 +33,9 @@ pub fn ok_line(msg: &str) {
 pub fn diagnostics(diags: &Diagnostics) {
     let mut err = anstream::stderr();
     for d in diags.iter() {
-        let _ = writeln!(err, "{}", paint(BOLD, &format!("{}:{}:{}:", d.file, d.line, d.column)) + " " + &d.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default() + &paint(RED, &d.message));
+        // Line 0: no position (a resource read from the store or a saved plan, not from YAML).
+        let at = if d.line == 0 { format!("{}:", d.file) } else { format!("{}:{}:{}:", d.file, d.line, d.column) };
+        let _ = writeln!(err, "{}", paint(BOLD, &at) + " " + &d.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default() + &paint(RED, &d.message));
     }
 }
 

@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "integration/safety.rs"]
+mod safety;
+
 struct Env {
     dir: tempfile::TempDir,
 }

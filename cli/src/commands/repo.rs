@@ -97,6 +97,17 @@ fn check_plan_result(path: &Path, plan: &Plan, stored: &[StoredResource]) -> Res
         resources.push(Resource::from_body(&body.to_string()).with_context(|| format!("{}: decoding a change", path.display()))?);
     }
     schema::validate(resources).map(drop).map_err(|diags| {
+        // Point at the plan file for what the plan writes; the rest is what the store holds.
+        let written: std::collections::HashSet<String> = plan.changes.iter().filter(|c| c.desired.is_some()).map(|c| c.key().to_string()).collect();
+        let file: std::sync::Arc<str> = path.display().to_string().into();
+        let diags = schema::Diagnostics(
+            diags.0.into_iter().map(|mut d| {
+                if d.subject.as_ref().is_some_and(|s| written.contains(s)) {
+                    d.file = file.clone();
+                }
+                d
+            }).collect(),
+        );
         render::diagnostics(&diags);
         render::error_line(&format!("{}: applying this plan would leave an invalid state; nothing was changed", path.display()));
         CliError::Invalid(diags.len())
