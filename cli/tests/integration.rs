@@ -143,6 +143,7 @@ fn unknown_kinds_and_missing_resources_are_errors() {
     let o = env.run(&repo, &["get", "sever"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("unknown kind `sever` (did you mean `Server`?)"), "{}", text(&o));
+    assert!(env.run(&repo, &["apply"]).status.success());
     let o = env.run(&repo, &["describe", "server", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("Server `nope` not found"));
