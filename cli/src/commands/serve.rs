@@ -50,7 +50,7 @@ pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
         match &outcome {
             Outcome::Deployed { sha, summary } => writeln!(out, "deployed {} ({summary})", &sha[..12]),
             Outcome::Invalid { sha, errors } => {
-                writeln!(out, "commit {} is invalid; nothing changed:", &sha[..12]).context("writing output")?;
+                writeln!(out, "commit {} was not deployed; nothing changed:", &sha[..12]).context("writing output")?;
                 return Err(anyhow::anyhow!("{errors}").into());
             }
             Outcome::UpToDate { sha: Some(sha) } => writeln!(out, "up to date at {}", &sha[..12]),

@@ -210,3 +210,80 @@ fn audit_table_escapes_control_characters_and_json_keeps_them() {
     let events: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(events[0]["target"], "get\u{1b}[2J\u{1b}[1;1Hall clear\rfake");
 }
+
+#[test]
+fn reconcile_refuses_a_commit_that_empties_the_repo_unless_allowed() {
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "gitrepo");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "homelab"]);
+    let good = git(&repo, &["rev-parse", "HEAD"]);
+    let cache = env.dir.path().join("cache");
+    let once = ["reconcile", "--once", "--cache-dir", cache.to_str().unwrap()];
+    assert!(env.run(&repo, &once).status.success());
+    let before = env.run(&repo, &["get", "all", "-o", "json"]).stdout;
+
+    git(&repo, &["rm", "-q", "-r", "."]);
+    git(&repo, &["commit", "-q", "-m", "oops: everything deleted"]);
+    let o = env.run(&repo, &once);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("has no resources while") && text(&o).contains("--allow-empty"), "{}", text(&o));
+    assert_eq!(env.run(&repo, &["get", "all", "-o", "json"]).stdout, before, "the store was emptied");
+    let s: serde_json::Value = serde_json::from_slice(&env.run(&repo, &["status", "-o", "json"]).stdout).unwrap();
+    assert_eq!((s["deployed"].as_str(), s["lastOutcome"].as_str()), (Some(good.as_str()), Some("failed")));
+
+    // Meant it: with --allow-empty, the next commit is deployed.
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "yes, really"]);
+    let o = env.run(&repo, &[&once[..], &["--allow-empty"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let all: serde_json::Value = serde_json::from_slice(&env.run(&repo, &["get", "all", "-o", "json"]).stdout).unwrap();
+    assert_eq!(all, serde_json::json!([]));
+}
+
+#[test]
+fn an_allowed_signers_file_with_cert_authority_is_refused_naming_the_line() {
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "gitrepo");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let signers = env.dir.path().join("allowed_signers");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINILM1dJdIehtbYVYttWx+ixFoYBOU624FONXelaol6V";
+    std::fs::write(&signers, format!("# team\ndev@example.com {key}\n*@example.com cert-authority {key}\n")).unwrap();
+    let o = env.run(&repo, &["reconcile", "--once", "--allowed-signers", signers.to_str().unwrap(), "--cache-dir", env.dir.path().join("cache").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("allowed signers line 3: `cert-authority` is not supported"), "{}", text(&o));
+}
+
+#[test]
+fn reconcile_refuses_a_branch_reset_to_an_older_signed_commit() {
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "gitrepo");
+    let key = env.dir.path().join("signing-key");
+    let made = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "dev", "-f"]).arg(&key).status().unwrap();
+    assert!(made.success());
+    let signers = env.dir.path().join("allowed_signers");
+    std::fs::write(&signers, format!("dev@example.com namespaces=\"git\" {}", std::fs::read_to_string(key.with_extension("pub")).unwrap())).unwrap();
+    let signing = format!("user.signingkey={}", key.display());
+    let commit = |msg: &str| {
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["-c", "gpg.format=ssh", "-c", &signing, "commit", "-q", "-S", "-m", msg]);
+        git(&repo, &["rev-parse", "HEAD"])
+    };
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let old = commit("homelab");
+    let cache = env.dir.path().join("cache");
+    let once = ["reconcile", "--once", "--allowed-signers", signers.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    assert!(env.run(&repo, &once).status.success());
+    std::fs::write(repo.join("bob.yaml"), "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n").unwrap();
+    let revoked = commit("add bob");
+    let o = env.run(&repo, &once);
+    assert!(o.status.success(), "{}", text(&o));
+
+    git(&repo, &["reset", "-q", "--hard", &old]);
+    let o = env.run(&repo, &once);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains(&format!("does not descend from the last deployed commit {}", &revoked[..12])), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&env.run(&repo, &["status", "-o", "json"]).stdout).unwrap();
+    assert_eq!(s["deployed"].as_str(), Some(revoked.as_str()));
+    assert!(env.run(&repo, &["get", "user", "bob"]).status.success(), "the store went back to the older commit");
+}
