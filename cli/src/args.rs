@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The repo (current directory, or -C DIR) holds the desired state as YAML; `plan` shows what
 /// would change in the runtime database and `apply` makes it so, atomically.
 ///
-/// Exit codes: 0 success (or no changes), 1 error (invalid input, database failure),
-/// 2 changes present (`plan --detailed-exitcode` only).
+/// Exit codes: 0 success (or no changes), 1 error (invalid input, database failure, or a
+/// refusal: an apply that would empty the store, a commit not deployed, a read command without a
+/// database, a rollback over uncommitted edits), 2 changes present (`plan --detailed-exitcode`).
 #[derive(Debug, Parser)]
 #[command(name = "mcpctl", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -288,7 +289,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan saved by `mcpctl plan -o FILE`; applied exactly, refused if the store moved since.
+    /// A plan saved by `mcpctl plan -o FILE`; validated again, applied exactly, refused if the
+    /// store moved since.
     pub plan: Option<PathBuf>,
     /// Don't print the plan before applying (it is still shown when asking).
     #[arg(short, long)]
