@@ -65,10 +65,27 @@ fn is_stageable_path(path: &str) -> bool {
     (lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")) && !path.split('/').any(|p| p.starts_with('.'))
 }
 
-/// Whether `bytes` hold a private key: an age identity or a PEM/OpenSSH/PGP private key block.
+/// Whether `bytes` hold a private key: an age identity (`AGE-SECRET-KEY-…`) or a PEM, OpenSSH or
+/// PGP private key header (`-----BEGIN [… ]PRIVATE KEY[ BLOCK]-----`), anywhere in the file (also
+/// inside a YAML comment or string).
 pub fn holds_private_key(bytes: &[u8]) -> bool {
-    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    has(b"AGE-SECRET-KEY-") || (has(b"-----BEGIN ") && has(b"PRIVATE KEY"))
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    if find(bytes, b"AGE-SECRET-KEY-").is_some() {
+        return true;
+    }
+    let mut rest = bytes;
+    while let Some(at) = find(rest, BEGIN) {
+        let label = &rest[at + BEGIN.len()..];
+        if let Some(end) = find(label, b"-----") {
+            let label = &label[..end];
+            if label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK") {
+                return true;
+            }
+        }
+        rest = &rest[at + BEGIN.len()..];
+    }
+    false
 }
 
 fn signature(repo: &git2::Repository) -> Result<git2::Signature<'static>, git2::Error> {
@@ -233,5 +250,43 @@ pub fn push(dir: &Path) -> Result<String, PublishError> {
         Some((_, m)) if m.contains("fast") || m.contains("fetch first") => Err(PublishError::NonFastForward),
         Some((refname, message)) => Err(PublishError::Rejected { refname, message }),
         None => Ok(branch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{holds_private_key, is_stageable_path};
+
+    #[test]
+    fn private_keys_are_recognised_and_age_ciphertext_is_not() {
+        for key in [
+            "AGE-SECRET-KEY-1QQQQ",
+            "# key: AGE-SECRET-KEY-1QQQQ",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n",
+            "x: |\n  -----BEGIN RSA PRIVATE KEY-----\n",
+            "-----BEGIN PRIVATE KEY-----",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+        ] {
+            assert!(holds_private_key(key.as_bytes()), "{key}");
+        }
+        for fine in [
+            "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----",
+            "-----BEGIN PUBLIC KEY-----",
+            "systemPrompt: never print a PRIVATE KEY\n-----BEGIN CERTIFICATE-----",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        ] {
+            assert!(!holds_private_key(fine.as_bytes()), "{fine}");
+        }
+    }
+
+    #[test]
+    fn only_resource_files_outside_dot_directories_are_stageable() {
+        for ok in ["servers/time.yaml", "a.yml", "plan.JSON", "projects/p/agents/x.yaml"] {
+            assert!(is_stageable_path(ok), "{ok}");
+        }
+        for no in ["key.txt", "README.md", ".mcpctl/identity.yaml", "x/.hidden.yaml", "id_ed25519"] {
+            assert!(!is_stageable_path(no), "{no}");
+        }
     }
 }

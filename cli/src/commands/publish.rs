@@ -16,8 +16,15 @@ pub(super) async fn push(g: &Global, a: PushArgs) -> Result {
         }
     }
     let committed = reconciler::publish::commit_all(&g.repo, &a.message).context("commit failed")?;
-    for (path, why) in &committed.left_out {
+    // Everything left out is named, up to a screenful (an untracked build directory can hold
+    // thousands of files); files holding a private key are always named.
+    const SHOWN: usize = 50;
+    let (keys, others): (Vec<_>, Vec<_>) = committed.left_out.iter().partition(|(_, why)| *why == reconciler::publish::LeftOutReason::PrivateKey);
+    for (path, why) in keys.iter().chain(others.iter().take(SHOWN)) {
         eprintln!("left out {path}: {why}");
+    }
+    if others.len() > SHOWN {
+        eprintln!("left out {} more files that are not resource files", others.len() - SHOWN);
     }
     if let Some(sha) = &committed.sha {
         render::ok_line(&format!("committed {}", &sha[..12]));
