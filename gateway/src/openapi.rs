@@ -34,7 +34,7 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "mcpctl gateway", description = "MCP per project, a read-only REST API over the deployed state (writes go through git), the git webhook, health and metrics."),
     paths(
-        crate::mcp::endpoint, crate::mcp::resource_metadata,
+        crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
