@@ -3,9 +3,11 @@
 
 pub mod kubernetes;
 pub mod local;
+pub mod run_as;
 
 pub use kubernetes::KubeRuntime;
 pub use local::{LocalRuntime, ProcessState, ServerStatus};
+pub use run_as::{RunAs, RunAsError};
 
 use schema::DesiredState;
 use tracing::warn;
