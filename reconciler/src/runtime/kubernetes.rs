@@ -37,7 +37,8 @@ pub const HTTP_PORT: u16 = 8080;
 /// Error talking to the API server.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
-    #[error("kubernetes API: {0}")]
+    /// Shown with URLs reduced to host and path (see [`super::redact_urls`]).
+    #[error("kubernetes API: {}", super::redact_urls(&.0.to_string()))]
     Api(#[from] kube::Error),
     #[error("server {server}: {source}")]
     Secret { server: String, #[source] source: crate::secrets::SecretError },

@@ -252,3 +252,19 @@ fn manifests_snapshot_for_an_http_server() {
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{"name": "mcp", "containerPort": 8080}]));
     assert_eq!(s.unwrap()["spec"], json!({"selector": {"app.kubernetes.io/instance": "mcp-docs"}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}));
 }
+
+#[tokio::test]
+async fn api_errors_are_reported_without_url_credentials() {
+    let desired = state(&doc("Server", "docs", None, "{image: i:1, transport: http}"));
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut rt = mcpctl_reconciler::runtime::Runtime::Kubernetes(KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp"));
+    let sync = tokio::spawn(async move { rt.sync(&desired).await });
+    let (_, send) = handle.next_request().await.expect("apply");
+    let failure = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+        "message": "calling webhook https://admin:hunter2@policy.internal:9443/validate?token=abc123: connection refused"});
+    send.send_response(Response::builder().status(500).body(Body::from(serde_json::to_vec(&failure).unwrap())).unwrap());
+    let statuses = sync.await.unwrap();
+    let shown = serde_json::to_string(&statuses).unwrap();
+    assert!(shown.contains("webhook https://policy.internal:9443/validate connection refused"), "{shown}");
+    assert!(!shown.contains("hunter2") && !shown.contains("abc123") && !shown.contains("admin"), "{shown}");
+}
