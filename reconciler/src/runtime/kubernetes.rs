@@ -370,7 +370,7 @@ async fn apply_deployment(api: &Api<Deployment>, name: &str, d: &Value, pp: &Pat
     match api.patch(name, pp, &Patch::Apply(d)).await {
         Err(kube::Error::Api(status)) if status.code == 422 => {
             let existing = api.get_opt(name).await?;
-            let theirs = existing.as_ref().map(|e| serde_json::to_value(&e.spec.as_ref().map(|s| &s.selector)).unwrap_or_default());
+            let theirs = existing.as_ref().map(|e| serde_json::to_value(e.spec.as_ref().map(|s| &s.selector)).unwrap_or_default());
             let ours = json!(&d["spec"]["selector"]);
             if theirs.is_some_and(|t| t != ours) {
                 warn!(deployment = name, "selector changed; deleting and re-creating the Deployment");

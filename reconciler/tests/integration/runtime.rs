@@ -200,7 +200,7 @@ fn children_get_the_allowlist_and_their_declared_env_only() {
 #[test]
 fn run_as_starts_children_as_that_user_with_its_home() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc_geteuid() } != 0 {
+    if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED run_as_starts_children_as_that_user_with_its_home: needs root to switch users");
         return;
     }
@@ -212,11 +212,6 @@ fn run_as_starts_children_as_that_user_with_its_home() {
     assert_eq!(env.get("HOME").map(String::as_str), Some(nobody.home.to_str().unwrap()));
     assert_eq!(env.get("USER").map(String::as_str), Some("nobody"));
     assert!(!env.contains_key("MCPCTL_TEST_SENTINEL"));
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 #[test]
