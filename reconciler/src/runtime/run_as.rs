@@ -102,8 +102,11 @@ impl RunAs {
         mode & 0o004 != 0
     }
 
-    /// Set this user's identity on `cmd`: groups, gid then uid, applied in the child before exec.
+    /// Set this user's identity on `cmd`: groups, gid then uid, applied in the child before exec;
+    /// the working directory becomes the user's home (or `/` when it has none), since `mcpctl`'s
+    /// own may not be readable by that user.
     pub fn apply(&self, cmd: &mut tokio::process::Command) {
+        cmd.current_dir(if self.home.is_dir() { self.home.as_path() } else { Path::new("/") });
         let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
         // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
         // calls on memory allocated before the fork.

@@ -132,8 +132,8 @@ const PARENT_SECRETS: &[(&str, &str)] = &[
 
 /// Run [`child_env_probe`] in a fresh copy of this test binary (a real parent process whose
 /// environment holds [`PARENT_SECRETS`]; no `set_var` in this multi-threaded one), optionally
-/// with `--run-as user`; returns the probe child's environment, uid and groups.
-fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u32>) {
+/// with `--run-as user`; returns the probe child's environment, uid, groups and working directory.
+fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u32>, String) {
     let dir = tempfile::tempdir().unwrap();
     // The probe may run as another user: let it write its report here.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
@@ -151,11 +151,11 @@ fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u
     let mut ids = ids.lines();
     let uid = ids.next().unwrap().trim().parse().unwrap();
     let groups = ids.next().unwrap().split_whitespace().map(|g| g.parse().unwrap()).collect();
-    (env, uid, groups)
+    (env, uid, groups, ids.next().unwrap().to_string())
 }
 
 /// The parent side of [`probe_child_env`]: a `LocalRuntime` made the way `mcpctl serve` makes it,
-/// whose one server writes its initial environment (`/proc/$$/environ`), `id -u` and `id -G`.
+/// whose one server writes its initial environment (`/proc/$$/environ`), `id -u`, `id -G` and `pwd`.
 #[tokio::test]
 #[ignore = "run by probe_child_env in a re-executed copy of this binary"]
 async fn child_env_probe() {
@@ -168,7 +168,7 @@ async fn child_env_probe() {
     if let Ok(user) = std::env::var("MCPCTL_TEST_RUN_AS") {
         rt = rt.with_run_as(mcpctl_reconciler::runtime::RunAs::resolve(&user).unwrap());
     }
-    let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; mv {out}.tmp {out}; exec cat");
+    let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; pwd >> {out}.tmp; mv {out}.tmp {out}; exec cat");
     let spec = format!("{{command: sh, args: [\"-c\", '{script}'], env: [{{name: DECLARED, value: from-spec}}, {{name: TZ, value: Europe/Paris}}]}}");
     rt.sync(&state(&(doc("Project", "p", None, "{servers: [probe]}") + &doc("Server", "probe", Some("p"), &spec)))).await;
     for _ in 0..200 {
@@ -183,7 +183,7 @@ async fn child_env_probe() {
 
 #[test]
 fn children_get_the_allowlist_and_their_declared_env_only() {
-    let (env, _, _) = probe_child_env(None);
+    let (env, _, _, _) = probe_child_env(None);
     for (k, _) in PARENT_SECRETS {
         assert!(!env.contains_key(*k), "{k} leaked into the child: {env:?}");
     }
@@ -205,12 +205,14 @@ fn run_as_starts_children_as_that_user_with_its_home() {
         return;
     }
     let nobody = mcpctl_reconciler::runtime::RunAs::lookup("nobody").unwrap();
-    let (env, uid, groups) = probe_child_env(Some("nobody"));
+    let (env, uid, groups, cwd) = probe_child_env(Some("nobody"));
     assert_eq!(uid, nobody.uid);
     assert_eq!(groups.iter().copied().collect::<std::collections::BTreeSet<u32>>(), nobody.groups.iter().copied().collect(), "groups are nobody's, root's dropped");
     assert!(!groups.contains(&0), "{groups:?}");
     assert_eq!(env.get("HOME").map(String::as_str), Some(nobody.home.to_str().unwrap()));
     assert_eq!(env.get("USER").map(String::as_str), Some("nobody"));
+    let home_or_root = if nobody.home.is_dir() { nobody.home.to_str().unwrap() } else { "/" };
+    assert_eq!(cwd, home_or_root, "runs in its home (or /), not in mcpctl's directory");
     assert!(!env.contains_key("MCPCTL_TEST_SENTINEL"));
 }
 
