@@ -1,5 +1,5 @@
 //! The local runtime: stdio servers (`command`, or `packageName` via npx/uvx) run as supervised
-//! child processes with restart backoff; stderr is captured to a log file per server.
+//! child processes with restart backoff; stderr is captured to a log file per server (mode 0600).
 //!
 //! # Guarantees
 //! [`LocalRuntime::sync`] is idempotent: running servers whose spec is unchanged are left alone,
@@ -18,6 +18,11 @@
 //! (`MCPCTL_GIT_TOKEN`, `MCPCTL_DATABASE_URL`, cloud credentials, proxies with passwords …)
 //! reaches a server. With [`LocalRuntime::with_run_as`] children run as that user, with its
 //! `HOME`, `USER` and `LOGNAME`.
+//!
+//! Making a runtime also makes this process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): a child
+//! running as the same user could otherwise read `mcpctl`'s whole environment from
+//! `/proc/<ppid>/environ`, or its memory (decrypted secrets, the age identity) through ptrace. It
+//! also means no core dumps.
 //!
 //! # Caveats
 //! `image` servers need the Kubernetes runtime and `url` servers run elsewhere; both are reported,
@@ -149,6 +154,7 @@ pub fn command_line(spec: &ServerSpec) -> Result<(String, Vec<String>), String> 
 impl LocalRuntime {
     /// A runtime writing logs under `log_dir`.
     pub fn new(log_dir: PathBuf) -> Self {
+        forbid_same_user_inspection();
         let inherited = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).filter(|(k, _)| INHERITED_ENV.contains(&k.as_str())).collect();
         Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none(), attach: None, inherited, run_as: None }
     }
@@ -265,6 +271,27 @@ impl LocalRuntime {
     }
 }
 
+/// Make this process non-dumpable, so that processes of the same user (the children) cannot read
+/// its `/proc/<pid>/environ` or attach to it. Idempotent; a failure is logged, not fatal.
+fn forbid_same_user_inspection() {
+    // SAFETY: PR_SET_DUMPABLE with 0 has no memory effects.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        warn!(error = %std::io::Error::last_os_error(), "cannot make mcpctl non-dumpable; children of the same user can read its environment");
+    }
+}
+
+/// Open (create) a server's log for appending, readable by `mcpctl`'s user only: a server's stderr
+/// may hold what it was given, and other servers (possibly of other projects) run on this machine.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    // A log made by an older version may be group- or world-readable.
+    if f.metadata()?.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
+}
+
 fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
     status.lock().expect("status lock").state = state;
 }
@@ -284,7 +311,7 @@ async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, statu
     }
     let mut failures: u32 = 0;
     loop {
-        let log_file = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+        let log_file = match open_log(&log) {
             Ok(f) => f,
             Err(e) => return set(&status, ProcessState::Failed { reason: format!("cannot open {}: {e}", log.display()) }),
         };

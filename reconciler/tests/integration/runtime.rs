@@ -33,6 +33,9 @@ async fn servers_are_started_restarted_changed_and_stopped() {
     rt.sync(&state(&server("v1"))).await;
     let pid = running_pid(&rt, "worker").await;
     let remote = rt.status().into_iter().find(|s| s.name == "remote").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(logs.path().join("worker.log")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the log is readable by other users");
     assert!(matches!(remote.state, ProcessState::External { .. }), "{remote:?}");
 
     // Same spec: untouched.
@@ -134,11 +137,34 @@ const PARENT_SECRETS: &[(&str, &str)] = &[
 /// environment holds [`PARENT_SECRETS`]; no `set_var` in this multi-threaded one), optionally
 /// with `--run-as user`; returns the probe child's environment, uid, groups and working directory.
 fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u32>, String) {
+    let (env, uid, groups, cwd, _) = probe(run_as, false);
+    (env, uid, groups, cwd)
+}
+
+/// [`probe_child_env`], optionally with the parent itself running as `nobody` (when this test
+/// runs as root; else as this user), so that parent and child share a uid. The last value says
+/// whether the child could read the parent's `/proc/<ppid>/environ`.
+fn probe(run_as: Option<&str>, parent_as_nobody: bool) -> (HashMap<String, String>, u32, Vec<u32>, String, bool) {
     let dir = tempfile::tempdir().unwrap();
     // The probe may run as another user: let it write its report here.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let out = dir.path().join("env.txt");
-    let mut parent = std::process::Command::new(std::env::current_exe().unwrap());
+    let mut exe = std::env::current_exe().unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    if parent_as_nobody && root {
+        // A copy nobody can execute (the target dir may be under a private home).
+        let copy = dir.path().join("probe-parent");
+        std::fs::copy(&exe, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        exe = copy;
+    }
+    let mut parent = std::process::Command::new(&exe);
+    if parent_as_nobody && root {
+        let nobody = mcpctl_reconciler::runtime::RunAs::lookup("nobody").unwrap();
+        std::os::unix::process::CommandExt::uid(&mut parent, nobody.uid);
+        std::os::unix::process::CommandExt::gid(&mut parent, nobody.gid);
+        parent.current_dir("/");
+    }
     parent.args(["runtime::child_env_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MCPCTL_TEST_ENV_OUT", &out).envs(PARENT_SECRETS.iter().copied());
     if let Some(u) = run_as {
         parent.env("MCPCTL_TEST_RUN_AS", u);
@@ -151,7 +177,9 @@ fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u
     let mut ids = ids.lines();
     let uid = ids.next().unwrap().trim().parse().unwrap();
     let groups = ids.next().unwrap().split_whitespace().map(|g| g.parse().unwrap()).collect();
-    (env, uid, groups, ids.next().unwrap().to_string())
+    let cwd = ids.next().unwrap().to_string();
+    let parent_readable = ids.next().unwrap() == "parent-readable";
+    (env, uid, groups, cwd, parent_readable)
 }
 
 /// The parent side of [`probe_child_env`]: a `LocalRuntime` made the way `mcpctl serve` makes it,
@@ -168,7 +196,7 @@ async fn child_env_probe() {
     if let Ok(user) = std::env::var("MCPCTL_TEST_RUN_AS") {
         rt = rt.with_run_as(mcpctl_reconciler::runtime::RunAs::resolve(&user).unwrap());
     }
-    let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; pwd >> {out}.tmp; mv {out}.tmp {out}; exec cat");
+    let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; pwd >> {out}.tmp; if cat /proc/$PPID/environ > /dev/null 2>&1; then echo parent-readable; else echo parent-denied; fi >> {out}.tmp; mv {out}.tmp {out}; exec cat");
     let spec = format!("{{command: sh, args: [\"-c\", '{script}'], env: [{{name: DECLARED, value: from-spec}}, {{name: TZ, value: Europe/Paris}}]}}");
     rt.sync(&state(&(doc("Project", "p", None, "{servers: [probe]}") + &doc("Server", "probe", Some("p"), &spec)))).await;
     for _ in 0..200 {
@@ -195,6 +223,13 @@ fn children_get_the_allowlist_and_their_declared_env_only() {
     let allowed = |k: &str| mcpctl_reconciler::runtime::local::INHERITED_ENV.contains(&k) || k == "DECLARED";
     let extra: Vec<&String> = env.keys().filter(|k| !allowed(k)).collect();
     assert!(extra.is_empty(), "variables outside the allowlist: {extra:?}");
+}
+
+#[test]
+fn a_child_of_the_same_user_cannot_read_the_parents_environment() {
+    let (env, _, _, _, parent_readable) = probe(None, true);
+    assert!(!env.contains_key("MCPCTL_GIT_TOKEN"));
+    assert!(!parent_readable, "the child read /proc/<ppid>/environ of mcpctl");
 }
 
 #[test]
