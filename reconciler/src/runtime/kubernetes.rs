@@ -180,7 +180,7 @@ pub fn manifests(project: Option<&str>, name: &str, spec: &ServerSpec, namespace
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": selector(project, name)},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(container)},
         }
     });
     let service = http.then(|| {
@@ -192,6 +192,15 @@ pub fn manifests(project: Option<&str>, name: &str, spec: &ServerSpec, namespace
         })
     });
     Some((deployment, service))
+}
+
+/// The pod of a server: its one container, no API token (a server has no business with the
+/// Kubernetes API, and the namespace's default service account could read other projects'
+/// Secrets), no environment variables describing the other Services of the namespace, and no
+/// privilege escalation (setuid binaries) inside the container.
+fn pod_spec(mut container: Value) -> Value {
+    container["securityContext"] = json!({"allowPrivilegeEscalation": false});
+    json!({"automountServiceAccountToken": false, "enableServiceLinks": false, "containers": [container]})
 }
 
 /// One image server of a desired state.

@@ -52,7 +52,8 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
             "selector": {"matchLabels": {"app.kubernetes.io/instance": "mcp-fetch"}},
             "template": {
                 "metadata": {"labels": global_labels("fetch")},
-                "spec": {"containers": [{"name": "server", "image": "ghcr.io/example/fetch:1.2", "args": ["--verbose"], "env": [{"name": "MODE", "value": "fast"}], "resources": {"limits": {"cpu": "250m"}}, "stdin": true, "tty": false}]}
+                "spec": {"automountServiceAccountToken": false, "enableServiceLinks": false,
+                    "containers": [{"name": "server", "image": "ghcr.io/example/fetch:1.2", "args": ["--verbose"], "env": [{"name": "MODE", "value": "fast"}], "resources": {"limits": {"cpu": "250m"}}, "stdin": true, "tty": false, "securityContext": {"allowPrivilegeEscalation": false}}]}
             }
         }
     });
@@ -131,6 +132,7 @@ async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_sec
         assert_eq!(d["metadata"]["labels"], labels);
         assert_eq!(d["spec"]["selector"], json!({"matchLabels": {"app.kubernetes.io/instance": obj}}));
         assert_eq!(d["spec"]["template"]["metadata"]["labels"], labels);
+        assert_eq!(d["spec"]["template"]["spec"]["automountServiceAccountToken"], false, "no API token in a server's pod");
         assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": format!("{obj}-env"), "key": "TOKEN"}}}]));
         send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": obj}, "status": {"readyReplicas": 1}})).unwrap())).unwrap());
         let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": obj, "namespace": "mcp", "labels": labels},
