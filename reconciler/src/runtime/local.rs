@@ -91,8 +91,8 @@ pub type Attach = Arc<dyn Fn(&str, tokio::process::ChildStdin, tokio::process::C
 /// * `SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS`: the CA bundle of the machine, so that
 ///   `npx -y`/`uvx` can fetch packages where TLS goes through a local CA.
 ///
-/// None of them carries a credential (the CA variables are paths to public certificates). Proxies (`HTTPS_PROXY` …) are left out on purpose: their
-/// URLs often hold a password.
+/// None of them carries a credential (the CA variables are paths to public certificates).
+/// Proxies (`HTTPS_PROXY` …) are left out on purpose: their URLs often hold a password.
 pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
 
 /// Supervises the local processes of every stdio server.
