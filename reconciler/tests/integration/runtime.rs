@@ -145,6 +145,19 @@ fn probe_child_env(run_as: Option<&str>) -> (HashMap<String, String>, u32, Vec<u
 /// runs as root; else as this user), so that parent and child share a uid. The last value says
 /// whether the child could read the parent's `/proc/<ppid>/environ`.
 fn probe(run_as: Option<&str>, parent_as_nobody: bool) -> (HashMap<String, String>, u32, Vec<u32>, String, bool) {
+    let text = probe_report(run_as, parent_as_nobody);
+    let (env, ids) = text.split_once("--ids--\n").unwrap_or_else(|| panic!("probe report: {text}"));
+    let env: HashMap<String, String> = env.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut ids = ids.lines();
+    let uid = ids.next().unwrap().trim().parse().unwrap();
+    let groups = ids.next().unwrap().split_whitespace().map(|g| g.parse().unwrap()).collect();
+    let cwd = ids.next().unwrap().to_string();
+    let parent_readable = ids.next().unwrap() == "parent-readable";
+    (env, uid, groups, cwd, parent_readable)
+}
+
+/// The raw report of the probe: what its child wrote, or `run-as-error: …`.
+fn probe_report(run_as: Option<&str>, parent_as_nobody: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     // The probe may run as another user: let it write its report here.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
@@ -171,15 +184,7 @@ fn probe(run_as: Option<&str>, parent_as_nobody: bool) -> (HashMap<String, Strin
     }
     let done = parent.output().unwrap();
     assert!(done.status.success(), "probe parent failed: {}\n{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
-    let text = std::fs::read_to_string(&out).unwrap();
-    let (env, ids) = text.split_once("--ids--\n").unwrap();
-    let env: HashMap<String, String> = env.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let mut ids = ids.lines();
-    let uid = ids.next().unwrap().trim().parse().unwrap();
-    let groups = ids.next().unwrap().split_whitespace().map(|g| g.parse().unwrap()).collect();
-    let cwd = ids.next().unwrap().to_string();
-    let parent_readable = ids.next().unwrap() == "parent-readable";
-    (env, uid, groups, cwd, parent_readable)
+    std::fs::read_to_string(&out).unwrap()
 }
 
 /// The parent side of [`probe_child_env`]: a `LocalRuntime` made the way `mcpctl serve` makes it,
@@ -194,7 +199,10 @@ async fn child_env_probe() {
     let dir = tempfile::tempdir().unwrap();
     let mut rt = LocalRuntime::new(dir.path().join("logs"));
     if let Ok(user) = std::env::var("MCPCTL_TEST_RUN_AS") {
-        rt = rt.with_run_as(mcpctl_reconciler::runtime::RunAs::resolve(&user).unwrap());
+        match mcpctl_reconciler::runtime::RunAs::resolve(&user) {
+            Ok(u) => rt = rt.with_run_as(u),
+            Err(e) => return std::fs::write(&out, format!("run-as-error: {e}")).unwrap(),
+        }
     }
     let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; pwd >> {out}.tmp; if cat /proc/$PPID/environ > /dev/null 2>&1; then echo parent-readable; else echo parent-denied; fi >> {out}.tmp; mv {out}.tmp {out}; exec cat");
     let spec = format!("{{command: sh, args: [\"-c\", '{script}'], env: [{{name: DECLARED, value: from-spec}}, {{name: TZ, value: Europe/Paris}}]}}");
@@ -249,6 +257,17 @@ fn run_as_starts_children_as_that_user_with_its_home() {
     let home_or_root = if nobody.home.is_dir() { nobody.home.to_str().unwrap() } else { "/" };
     assert_eq!(cwd, home_or_root, "runs in its home (or /), not in mcpctl's directory");
     assert!(!env.contains_key("MCPCTL_TEST_SENTINEL"));
+}
+
+#[test]
+fn run_as_is_refused_when_not_root() {
+    // As root, the parent runs as nobody and asks to run children as root.
+    let report = if unsafe { libc::geteuid() } == 0 {
+        probe_report(Some("root"), true)
+    } else {
+        format!("run-as-error: {}", mcpctl_reconciler::runtime::RunAs::resolve("root").unwrap_err())
+    };
+    assert!(report.starts_with("run-as-error: --run-as `root` needs mcpctl to run as root to switch users (running as uid "), "{report}");
 }
 
 #[test]
