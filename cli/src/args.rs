@@ -213,6 +213,10 @@ pub struct LoopArgs {
     /// age identity file used to decrypt env values from secrets (held in memory only).
     #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
     pub age_identity: Option<PathBuf>,
+    /// Run local servers as this user (name or uid): its uid, gid, groups and HOME. Needs root.
+    /// Keep the --age-identity file unreadable by that user (a warning says when it is not).
+    #[arg(long, env = "MCPCTL_RUN_AS", value_name = "USER")]
+    pub run_as: Option<String>,
     /// Namespace for the kubernetes runtime (kubeconfig or in-cluster credentials).
     #[arg(long, default_value = "mcpctl")]
     pub namespace: String,

@@ -84,7 +84,8 @@ fn server_key(res: &Resource) -> String {
     }
 }
 
-/// How `spec` is reached from a gateway with `reach`.
+/// How `spec` is reached from a gateway with `reach`; `name` is the server key (`project/server`, or
+/// `server` for a global one), which names its Kubernetes Service.
 pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
     if let Some(url) = &spec.url {
         return match spec.effective_transport() {
@@ -94,7 +95,10 @@ pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
     }
     if spec.image.is_some() {
         return match (&reach.kube_namespace, spec.effective_transport()) {
-            (Some(ns), Transport::Http) => Target::Http(reconciler::runtime::kubernetes::service_url(name, ns)),
+            (Some(ns), Transport::Http) => {
+                let (project, server) = reconciler::runtime::kubernetes::split_key(name);
+                Target::Http(reconciler::runtime::kubernetes::service_url(project, server, ns))
+            }
             (Some(_), _) => Target::Unavailable("stdio image servers need pod attach, which is not built yet; serve Streamable HTTP from the image".into()),
             (None, _) => Target::Unavailable("image servers run on the kubernetes runtime (--runtime kubernetes)".into()),
         };
@@ -113,7 +117,7 @@ impl Catalog {
         for res in state.of_kind(Kind::Server) {
             if let Some(spec) = state.server_spec(res) {
                 let timeout = spec.timeout_seconds.map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(u64::from(s)));
-                upstreams.push((server_key(res), target(res.name(), &spec, reach), timeout));
+                upstreams.push((server_key(res), target(&server_key(res), &spec, reach), timeout));
             }
         }
         let mut projects = HashMap::new();
@@ -163,6 +167,7 @@ mod tests {
         assert_eq!(target("d", &spec("url=http://x/mcp"), &standalone), Target::Http("http://x/mcp".into()));
         assert!(matches!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Unavailable(r) if r.contains("legacy")));
         assert_eq!(target("f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-f.mcp.svc:8080/mcp".into()));
+        assert_eq!(target("p/f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-p-f.mcp.svc:8080/mcp".into()));
         assert!(matches!(target("f", &spec("image=i,transport=stdio"), &standalone), Target::Unavailable(r) if r.contains("pod attach")));
         assert!(matches!(target("f", &spec("image=i"), &local), Target::Unavailable(r) if r.contains("kubernetes")));
     }

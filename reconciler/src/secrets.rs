@@ -49,6 +49,11 @@ impl SecretResolver {
         Ok(r)
     }
 
+    /// The identity file this resolver was loaded from, if any.
+    pub fn identity_path(&self) -> Option<&Path> {
+        self.identity_text.as_ref().map(|_| Path::new(&self.path))
+    }
+
     /// A resolver with no identity: every lookup fails with [`SecretError::NoIdentity`].
     pub fn none() -> SecretResolver {
         SecretResolver { identity_text: None, path: String::new() }

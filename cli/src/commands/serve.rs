@@ -27,6 +27,9 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
     let Some(attach) = runtimes else { return Ok(r) };
     if a.runtime != RuntimeKind::None {
         let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
+        if let Some(user) = &a.run_as {
+            local = local.with_run_as(reconciler::runtime::RunAs::resolve(user)?);
+        }
         if let Some(attach) = attach {
             local = local.with_attach(attach);
         }

@@ -1,5 +1,5 @@
 //! The local runtime: stdio servers (`command`, or `packageName` via npx/uvx) run as supervised
-//! child processes with restart backoff; stderr is captured to a log file per server.
+//! child processes with restart backoff; stderr is captured to a log file per server (mode 0600).
 //!
 //! # Guarantees
 //! [`LocalRuntime::sync`] is idempotent: running servers whose spec is unchanged are left alone,
@@ -12,6 +12,17 @@
 //! Env values from secrets are decrypted at start with the installation's age identity and handed
 //! to the process only: never stored, logged or shown (a changed value restarts the process; only a
 //! hash of the values is kept to notice that).
+//!
+//! A child's environment is built, not inherited: the few variables of [`INHERITED_ENV`] that
+//! `mcpctl` itself has, then the server's declared `env` (which wins). Nothing else of the parent
+//! (`MCPCTL_GIT_TOKEN`, `MCPCTL_DATABASE_URL`, cloud credentials, proxies with passwords …)
+//! reaches a server. With [`LocalRuntime::with_run_as`] children run as that user, with its
+//! `HOME`, `USER` and `LOGNAME`.
+//!
+//! Making a runtime also makes this process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): a child
+//! running as the same user could otherwise read `mcpctl`'s whole environment from
+//! `/proc/<ppid>/environ`, or its memory (decrypted secrets, the age identity) through ptrace. It
+//! also means no core dumps.
 //!
 //! # Caveats
 //! `image` servers need the Kubernetes runtime and `url` servers run elsewhere; both are reported,
@@ -27,6 +38,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::watch;
 use tracing::{info, warn};
+
+use super::run_as::RunAs;
 
 use schema::spec::{Runner, ServerSpec};
 use schema::{DesiredState, Kind};
@@ -66,12 +79,46 @@ struct Supervised {
 /// `project/name` for a server inside a project), its stdin and its stdout.
 pub type Attach = Arc<dyn Fn(&str, tokio::process::ChildStdin, tokio::process::ChildStdout) + Send + Sync>;
 
+/// The variables a child takes from `mcpctl`'s own environment, when set. Everything else is
+/// dropped; a server that needs more declares it in its `env`.
+///
+/// * `PATH`: finding the program, and `npx`/`uvx` finding `node`/`python`;
+/// * `HOME`: caches of npx/uvx and per-user config (replaced by the `--run-as` user's home);
+/// * `USER`, `LOGNAME`: who the process runs as (replaced under `--run-as`);
+/// * `LANG`, `LC_ALL`, `LC_CTYPE`: text encoding of arguments, files and output;
+/// * `TZ`: the local time zone (time servers answer in it);
+/// * `TMPDIR`: where temporary files go;
+/// * `SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS`: the CA bundle of the machine, so that
+///   `npx -y`/`uvx` can fetch packages where TLS goes through a local CA.
+///
+/// None of them carries a credential (the CA variables are paths to public certificates).
+/// Proxies (`HTTPS_PROXY` …) are left out on purpose: their URLs often hold a password.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
+
 /// Supervises the local processes of every stdio server.
 pub struct LocalRuntime {
     log_dir: PathBuf,
     servers: HashMap<String, Supervised>,
     secrets: crate::secrets::SecretResolver,
     attach: Option<Attach>,
+    /// The allowlisted part of the parent's environment, taken once at construction.
+    inherited: Vec<(String, String)>,
+    run_as: Option<Arc<RunAs>>,
+}
+
+/// The child environment: `inherited` (filtered to [`INHERITED_ENV`]), the `run_as` user's
+/// identity over it, then `declared` over both. Pure.
+pub fn child_env(inherited: &[(String, String)], run_as: Option<&RunAs>, declared: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = inherited.iter().filter(|(k, _)| INHERITED_ENV.contains(&k.as_str())).cloned().collect();
+    if let Some(u) = run_as {
+        out.retain(|(k, _)| !matches!(k.as_str(), "HOME" | "USER" | "LOGNAME"));
+        out.push(("HOME".into(), u.home.display().to_string()));
+        out.push(("USER".into(), u.name.clone()));
+        out.push(("LOGNAME".into(), u.name.clone()));
+    }
+    out.retain(|(k, _)| !declared.iter().any(|(d, _)| d == k));
+    out.extend(declared.iter().cloned());
+    out
 }
 
 /// A process's environment, or why it cannot be built (never containing a secret value).
@@ -107,7 +154,26 @@ pub fn command_line(spec: &ServerSpec) -> Result<(String, Vec<String>), String> 
 impl LocalRuntime {
     /// A runtime writing logs under `log_dir`.
     pub fn new(log_dir: PathBuf) -> Self {
-        Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none(), attach: None }
+        forbid_same_user_inspection();
+        let inherited = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).filter(|(k, _)| INHERITED_ENV.contains(&k.as_str())).collect();
+        Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none(), attach: None, inherited, run_as: None }
+    }
+
+    /// Run every child as `user` (resolved with [`RunAs::resolve`]). Warns when the age identity
+    /// file is readable by that user: a server could then decrypt every secret of the repo.
+    pub fn with_run_as(mut self, user: RunAs) -> Self {
+        info!(user = %user.name, uid = user.uid, gid = user.gid, "local servers run as this user");
+        self.run_as = Some(Arc::new(user));
+        self.warn_if_identity_exposed();
+        self
+    }
+
+    fn warn_if_identity_exposed(&self) {
+        if let (Some(user), Some(path)) = (&self.run_as, self.secrets.identity_path()) {
+            if user.can_read(path) {
+                warn!(user = %user.name, identity = %path.display(), "the age identity file is readable by the --run-as user: servers could decrypt every secret; make it readable by mcpctl's user only (chmod 600)");
+            }
+        }
     }
 
     /// Hand each started process's stdin/stdout to `attach` (the gateway's upstream connections).
@@ -119,6 +185,7 @@ impl LocalRuntime {
     /// Decrypt env values from secrets with `secrets`.
     pub fn with_secrets(mut self, secrets: crate::secrets::SecretResolver) -> Self {
         self.secrets = secrets;
+        self.warn_if_identity_exposed();
         self
     }
 
@@ -196,17 +263,41 @@ impl LocalRuntime {
         let (stop, stop_rx) = watch::channel(false);
         let st = status.clone();
         let attach = self.attach.clone();
-        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx, attach).await });
+        let env = env.map(|declared| child_env(&self.inherited, self.run_as.as_deref(), &declared));
+        let run_as = self.run_as.clone();
+        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx, attach, run_as).await });
         let key = status.lock().expect("status lock").name.clone();
         self.servers.insert(key, Supervised { spec_hash, stop, status, task });
     }
+}
+
+/// Make this process non-dumpable, so that processes of the same user (the children) cannot read
+/// its `/proc/<pid>/environ` or attach to it. Idempotent; a failure is logged, not fatal.
+fn forbid_same_user_inspection() {
+    // SAFETY: PR_SET_DUMPABLE with 0 has no memory effects.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        warn!(error = %std::io::Error::last_os_error(), "cannot make mcpctl non-dumpable; children of the same user can read its environment");
+    }
+}
+
+/// Open (create) a server's log for appending, readable by `mcpctl`'s user only: a server's stderr
+/// may hold what it was given, and other servers (possibly of other projects) run on this machine.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    // A log made by an older version may be group- or world-readable.
+    if f.metadata()?.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
     status.lock().expect("status lock").state = state;
 }
 
-async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>, attach: Option<Attach>) {
+#[allow(clippy::too_many_arguments)]
+async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>, attach: Option<Attach>, run_as: Option<Arc<RunAs>>) {
     let (program, args) = match command_line(&spec) {
         Ok(c) => c,
         Err(reason) => return set(&status, ProcessState::External { reason }),
@@ -220,17 +311,21 @@ async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, statu
     }
     let mut failures: u32 = 0;
     loop {
-        let log_file = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+        let log_file = match open_log(&log) {
             Ok(f) => f,
             Err(e) => return set(&status, ProcessState::Failed { reason: format!("cannot open {}: {e}", log.display()) }),
         };
         let mut cmd = Command::new(&program);
         cmd.args(&args)
+            .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(log_file)
             .kill_on_drop(true);
+        if let Some(user) = &run_as {
+            user.apply(&mut cmd);
+        }
         let started = tokio::time::Instant::now();
         let exit = match cmd.spawn() {
             Ok(mut child) => {

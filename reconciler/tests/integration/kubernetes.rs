@@ -40,19 +40,20 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
 
     let apply = "?&force=true&fieldManager=mcpctl";
     let ns = "/apis/apps/v1/namespaces/mcp/deployments";
-    let (docs_d, docs_s) = manifests("docs", &state(&repo).resolve(mcpctl_schema_kind(), "docs", None).map(server_spec).unwrap(), "mcp").unwrap();
+    let (docs_d, docs_s) = manifests(None, "docs", &state(&repo).resolve(mcpctl_schema_kind(), "docs", None).map(server_spec).unwrap(), "mcp").unwrap();
     // Servers in key order: docs, then fetch. `local` is not an image server.
     expect(&mut handle, Method::PATCH, &format!("{ns}/mcp-docs{apply}"), Some(docs_d), json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}})).await;
     expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/services/mcp-docs{apply}"), docs_s, json!({"metadata": {"name": "mcp-docs"}})).await;
     let fetch_body = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "mcp-fetch", "namespace": "mcp", "labels": {"app.kubernetes.io/managed-by": "mcpctl", "app.kubernetes.io/name": "mcp-fetch", "mcpctl.io/server": "fetch"}},
+        "metadata": {"name": "mcp-fetch", "namespace": "mcp", "labels": global_labels("fetch")},
         "spec": {
             "replicas": 2,
-            "selector": {"matchLabels": {"mcpctl.io/server": "fetch"}},
+            "selector": {"matchLabels": {"app.kubernetes.io/instance": "mcp-fetch"}},
             "template": {
-                "metadata": {"labels": {"app.kubernetes.io/managed-by": "mcpctl", "app.kubernetes.io/name": "mcp-fetch", "mcpctl.io/server": "fetch"}},
-                "spec": {"containers": [{"name": "server", "image": "ghcr.io/example/fetch:1.2", "args": ["--verbose"], "env": [{"name": "MODE", "value": "fast"}], "resources": {"limits": {"cpu": "250m"}}, "stdin": true, "tty": false}]}
+                "metadata": {"labels": global_labels("fetch")},
+                "spec": {"automountServiceAccountToken": false, "enableServiceLinks": false,
+                    "containers": [{"name": "server", "image": "ghcr.io/example/fetch:1.2", "args": ["--verbose"], "env": [{"name": "MODE", "value": "fast"}], "resources": {"limits": {"cpu": "250m"}}, "stdin": true, "tty": false, "securityContext": {"allowPrivilegeEscalation": false}}]}
             }
         }
     });
@@ -71,13 +72,165 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
     assert_eq!(got, [("docs".to_string(), 1, 1), ("fetch".to_string(), 2, 0)]);
 }
 
+fn global_labels(server: &str) -> Value {
+    json!({"app.kubernetes.io/managed-by": "mcpctl", "app.kubernetes.io/name": server, "app.kubernetes.io/instance": format!("mcp-{server}"), "mcpctl.dev/server": server})
+}
+
+fn project_labels(project: &str, server: &str) -> Value {
+    json!({"app.kubernetes.io/managed-by": "mcpctl", "app.kubernetes.io/name": server, "app.kubernetes.io/instance": format!("mcp-{project}-{server}"),
+        "mcpctl.dev/server": server, "mcpctl.dev/project": project})
+}
+
+/// An age identity made by `age-keygen` in `dir`, and `values` encrypted to it by the `age` CLI.
+fn age_fixture(dir: &std::path::Path, values: &[&str]) -> (std::path::PathBuf, Vec<String>) {
+    let identity = dir.join("id.txt");
+    let out = std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().expect("age-keygen (Debian package age)");
+    assert!(out.status.success());
+    let recipient = String::from_utf8_lossy(&out.stderr).split_whitespace().last().unwrap().to_string();
+    let armored = values
+        .iter()
+        .map(|v| {
+            let mut age = std::process::Command::new("age").args(["-r", &recipient, "-a"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            use std::io::Write;
+            age.stdin.take().unwrap().write_all(v.as_bytes()).unwrap();
+            String::from_utf8(age.wait_with_output().unwrap().stdout).unwrap()
+        })
+        .collect();
+    (identity, armored)
+}
+
+const OK_STATUS: fn() -> Value = || json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
+
+#[tokio::test]
+async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, armored) = age_fixture(dir.path(), &["alpha-secret", "beta-secret", "global-secret"]);
+    let server = "{image: ghcr.io/example/fs:1, transport: http, env: [{name: TOKEN, valueFrom: {secretRef: {name: keys, key: token}}}]}";
+    let secret = |v: &str| format!("{{data: {{token: {v:?}}}}}");
+    let repo = doc("Project", "alpha", None, "{servers: [fs]}")
+        + &doc("Project", "beta", None, "{servers: [fs]}")
+        + &doc("Server", "fs", Some("alpha"), server)
+        + &doc("Server", "fs", Some("beta"), server)
+        + &doc("Secret", "keys", Some("alpha"), &secret(&armored[0]))
+        + &doc("Secret", "keys", Some("beta"), &secret(&armored[1]))
+        // A global secret of the same name: a project's own secret wins over it.
+        + &doc("Secret", "keys", None, &secret(&armored[2]));
+    let desired = state(&repo);
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp").with_secrets(mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap());
+    let sync = tokio::spawn(async move { rt.sync(&desired).await });
+
+    let apply = "?&force=true&fieldManager=mcpctl";
+    for (project, value) in [("alpha", "alpha-secret"), ("beta", "beta-secret")] {
+        let obj = format!("mcp-{project}-fs");
+        let labels = project_labels(project, "fs");
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{obj}-env"), "namespace": "mcp", "labels": labels}, "type": "Opaque", "stringData": {"TOKEN": value}});
+        expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/secrets/{obj}-env{apply}"), Some(secret), json!({"metadata": {"name": format!("{obj}-env")}})).await;
+        let (req, send) = handle.next_request().await.expect("the deployment");
+        assert_eq!(req.uri().path_and_query().unwrap().as_str(), format!("/apis/apps/v1/namespaces/mcp/deployments/{obj}{apply}"));
+        let d: Value = serde_json::from_slice(&req.into_body().collect_bytes().await.unwrap()).unwrap();
+        assert_eq!(d["metadata"]["labels"], labels);
+        assert_eq!(d["spec"]["selector"], json!({"matchLabels": {"app.kubernetes.io/instance": obj}}));
+        assert_eq!(d["spec"]["template"]["metadata"]["labels"], labels);
+        assert_eq!(d["spec"]["template"]["spec"]["automountServiceAccountToken"], false, "no API token in a server's pod");
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": format!("{obj}-env"), "key": "TOKEN"}}}]));
+        send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": obj}, "status": {"readyReplicas": 1}})).unwrap())).unwrap());
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": obj, "namespace": "mcp", "labels": labels},
+            "spec": {"selector": {"app.kubernetes.io/instance": obj}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}});
+        expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/services/{obj}{apply}"), Some(service), json!({"metadata": {"name": obj}})).await;
+    }
+    // Objects an older mcpctl made under the shared name `mcp-fs` are pruned by label.
+    let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
+    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"])).await;
+    expect(&mut handle, Method::DELETE, "/apis/apps/v1/namespaces/mcp/deployments/mcp-fs?", None, OK_STATUS()).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"])).await;
+    expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-fs?", None, OK_STATUS()).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &["mcp-alpha-fs-env", "mcp-beta-fs-env", "mcp-fs-env"])).await;
+    // Already gone (404) is fine.
+    let (req, send) = handle.next_request().await.expect("delete mcp-fs-env");
+    assert_eq!((req.method(), req.uri().path()), (&Method::DELETE, "/api/v1/namespaces/mcp/secrets/mcp-fs-env"));
+    send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+
+    let readiness = sync.await.unwrap().unwrap();
+    let got: Vec<(String, String, i32)> = readiness.into_iter().map(|r| (r.server, r.object, r.ready)).collect();
+    assert_eq!(got, [("alpha/fs".to_string(), "mcp-alpha-fs".to_string(), 1), ("beta/fs".to_string(), "mcp-beta-fs".to_string(), 1)]);
+}
+
+#[test]
+fn a_secret_of_another_project_is_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, armored) = age_fixture(dir.path(), &["alpha-only"]);
+    let repo = doc("Project", "alpha", None, "{}") + &doc("Project", "beta", None, "{}") + &doc("Secret", "keys", Some("alpha"), &format!("{{data: {{token: {:?}}}}}", armored[0]));
+    let desired = state(&repo);
+    let resolver = mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap();
+    let r: schema::spec::SecretKeyRef = serde_json::from_value(json!({"name": "keys", "key": "token"})).unwrap();
+    assert_eq!(resolver.resolve(&desired, Some("alpha"), &r).unwrap(), "alpha-only");
+    for project in [Some("beta"), None] {
+        let e = resolver.resolve(&desired, project, &r).unwrap_err();
+        assert!(matches!(e, mcpctl_reconciler::secrets::SecretError::NotFound(_)), "{project:?}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn colliding_object_names_are_refused_and_their_objects_pruned() {
+    // Global `a-b` and project a's `b` would both be `mcp-a-b`.
+    let repo = doc("Project", "a", None, "{servers: [b]}") + &doc("Server", "a-b", None, "{image: i:1, transport: http}") + &doc("Server", "b", Some("a"), "{image: i:2, transport: http}");
+    let desired = state(&repo);
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp");
+    let sync = tokio::spawn(async move { rt.sync(&desired).await });
+    let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
+    // Nothing is applied; the object one of them had is deleted.
+    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-a-b"])).await;
+    expect(&mut handle, Method::DELETE, "/apis/apps/v1/namespaces/mcp/deployments/mcp-a-b?", None, OK_STATUS()).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-a-b"])).await;
+    expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-a-b?", None, OK_STATUS()).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &[])).await;
+    let readiness = sync.await.unwrap().unwrap();
+    assert_eq!(readiness.len(), 2);
+    for r in &readiness {
+        let e = r.error.as_deref().unwrap_or_default();
+        assert!(e.contains("`mcp-a-b` is shared by servers a-b, a/b"), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_with_the_old_selector_is_recreated() {
+    let repo = doc("Server", "docs", None, "{image: ghcr.io/example/docs:3, transport: http}");
+    let desired = state(&repo);
+    let (d, _) = manifests(None, "docs", &server_spec(desired.resolve(schema::Kind::Server, "docs", None).unwrap()), "mcp").unwrap();
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp");
+    let sync = tokio::spawn(async move { rt.sync(&desired).await });
+    let apply = "?&force=true&fieldManager=mcpctl";
+    let path = "/apis/apps/v1/namespaces/mcp/deployments/mcp-docs";
+    let (req, send) = handle.next_request().await.expect("apply");
+    assert_eq!(req.uri().path_and_query().unwrap().as_str(), format!("{path}{apply}"));
+    let invalid = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Invalid", "code": 422,
+        "message": "Deployment.apps mcp-docs is invalid: spec.selector: Invalid value: field is immutable"});
+    send.send_response(Response::builder().status(422).body(Body::from(serde_json::to_vec(&invalid).unwrap())).unwrap());
+    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mcp-docs"}, "spec": {"selector": {"matchLabels": {"mcpctl.io/server": "docs"}}, "template": {}}});
+    expect(&mut handle, Method::GET, path, None, old).await;
+    expect(&mut handle, Method::DELETE, &format!("{path}?"), None, OK_STATUS()).await;
+    expect(&mut handle, Method::PATCH, &format!("{path}{apply}"), Some(d), json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}})).await;
+    let (req, send) = handle.next_request().await.expect("service");
+    assert_eq!(req.uri().path(), "/api/v1/namespaces/mcp/services/mcp-docs");
+    send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": "mcp-docs"}})).unwrap())).unwrap());
+    let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
+    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-docs"])).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-docs"])).await;
+    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &[])).await;
+    let readiness = sync.await.unwrap().unwrap();
+    assert_eq!(readiness[0].ready, 1);
+}
+
 #[test]
 fn env_secret_manifest_holds_the_values_under_managed_labels() {
-    let s = mcpctl_reconciler::runtime::kubernetes::env_secret("docs", "mcp", &[("KEY".into(), "v".into())]).unwrap();
-    assert_eq!(s["metadata"]["name"], "mcp-docs-env");
-    assert_eq!(s["metadata"]["labels"]["app.kubernetes.io/managed-by"], "mcpctl");
+    let s = mcpctl_reconciler::runtime::kubernetes::env_secret(Some("home"), "docs", "mcp", &[("KEY".into(), "v".into())]).unwrap();
+    assert_eq!(s["metadata"]["name"], "mcp-home-docs-env");
+    assert_eq!(s["metadata"]["labels"], project_labels("home", "docs"));
     assert_eq!(s["stringData"], json!({"KEY": "v"}));
-    assert!(mcpctl_reconciler::runtime::kubernetes::env_secret("docs", "mcp", &[]).is_none());
+    assert!(mcpctl_reconciler::runtime::kubernetes::env_secret(Some("home"), "docs", "mcp", &[]).is_none());
 }
 
 fn mcpctl_schema_kind() -> schema::Kind {
@@ -96,8 +249,24 @@ fn manifests_snapshot_for_an_http_server() {
     let desired = state(&(doc("Server", "docs", None, "{image: ghcr.io/example/docs:3, transport: http, env: [{name: KEY, valueFrom: {secretRef: {name: s, key: k}}}]}")
         + &doc("Secret", "s", None, "{data: {k: \"-----BEGIN AGE ENCRYPTED FILE-----\\nYQ\\n-----END AGE ENCRYPTED FILE-----\"}}")));
     let spec = server_spec(desired.resolve(schema::Kind::Server, "docs", None).unwrap());
-    let (d, s) = manifests("docs", &spec, "mcp").unwrap();
+    let (d, s) = manifests(None, "docs", &spec, "mcp").unwrap();
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "mcp-docs-env", "key": "KEY"}}}]));
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{"name": "mcp", "containerPort": 8080}]));
-    assert_eq!(s.unwrap()["spec"], json!({"selector": {"mcpctl.io/server": "docs"}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}));
+    assert_eq!(s.unwrap()["spec"], json!({"selector": {"app.kubernetes.io/instance": "mcp-docs"}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}));
+}
+
+#[tokio::test]
+async fn api_errors_are_reported_without_url_credentials() {
+    let desired = state(&doc("Server", "docs", None, "{image: i:1, transport: http}"));
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut rt = mcpctl_reconciler::runtime::Runtime::Kubernetes(KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp"));
+    let sync = tokio::spawn(async move { rt.sync(&desired).await });
+    let (_, send) = handle.next_request().await.expect("apply");
+    let failure = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+        "message": "calling webhook https://admin:hunter2@policy.internal:9443/validate?token=abc123: connection refused"});
+    send.send_response(Response::builder().status(500).body(Body::from(serde_json::to_vec(&failure).unwrap())).unwrap());
+    let statuses = sync.await.unwrap();
+    let shown = serde_json::to_string(&statuses).unwrap();
+    assert!(shown.contains("webhook https://policy.internal:9443/validate connection refused"), "{shown}");
+    assert!(!shown.contains("hunter2") && !shown.contains("abc123") && !shown.contains("admin"), "{shown}");
 }
