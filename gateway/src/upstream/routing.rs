@@ -1,0 +1,198 @@
+//! Which caller a message an upstream sends on its own (sampling, elicitation, `roots/list`, log
+//! messages) belongs to, on a session that every caller of the server shares.
+//!
+//! # Guarantees
+//! - **Exact when the transport says so.** A request that arrived on the response stream of one
+//!   of the gateway's requests (Streamable HTTP upstreams, SEP-2260) goes to the caller of that
+//!   request, and only to it.
+//! - **Otherwise only when unambiguous.** Every call in flight on the upstream, and every call
+//!   that ended within [`GRACE`] (messages the upstream sent just before its answer may be
+//!   handled just after it), must belong to one caller — one MCP session of one token of one
+//!   project, or one stateless request. Then the message goes to that caller.
+//! - **Never to someone else.** In every other case the message is refused ([`Unroutable`]):
+//!   a request gets a JSON-RPC error back, a notification is dropped; both are counted per server
+//!   and kind.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{LoggingLevel, RequestId};
+use rmcp::service::{InboundStreamOrigin, Peer, RoleServer};
+
+/// How long a finished call still counts as a possible owner of a message.
+pub const GRACE: Duration = Duration::from_millis(500);
+
+/// One downstream caller: a session of one token in one project, or one stateless request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallerKey(String);
+
+impl CallerKey {
+    /// The caller `subject` (token hash or `anonymous`) in `project`, on MCP session `session`,
+    /// or — without a session — one stateless request, different from every other.
+    pub fn new(project: &str, subject: &str, session: Option<&str>) -> Self {
+        static STATELESS: AtomicU64 = AtomicU64::new(0);
+        match session {
+            Some(s) => Self(format!("{project}\n{subject}\nsession:{s}")),
+            None => Self(format!("{project}\n{subject}\nrequest:{}", STATELESS.fetch_add(1, Ordering::Relaxed))),
+        }
+    }
+
+    /// Whether this caller has an MCP session (state such as a log level can be kept for it).
+    pub fn has_session(&self) -> bool {
+        self.0.rsplit('\n').next().is_some_and(|l| l.starts_with("session:"))
+    }
+}
+
+/// What an upstream sent on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Sampling,
+    Elicitation,
+    Roots,
+    Logging,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Sampling => "sampling",
+            Kind::Elicitation => "elicitation",
+            Kind::Roots => "roots",
+            Kind::Logging => "logging",
+        }
+    }
+}
+
+/// Why a message cannot be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unroutable {
+    #[error("no call is in flight on this server")]
+    NoCall,
+    #[error("calls of {0} different callers are in flight on this server")]
+    Ambiguous(usize),
+    #[error("it arrived on the stream of a request that is no longer in flight")]
+    UnknownStream,
+}
+
+/// Where a message goes: the caller's peer, and the caller's request it belongs to (so the
+/// gateway's server sends it on that request's stream).
+#[derive(Clone)]
+pub struct Destination<P> {
+    pub caller: CallerKey,
+    pub peer: P,
+    pub request: RequestId,
+}
+
+struct Call<P> {
+    id: u64,
+    to: Destination<P>,
+    /// The id of the gateway's request upstream, once sent.
+    upstream: Option<RequestId>,
+}
+
+/// The calls of one upstream: in flight, and recently ended.
+pub struct Calls<P> {
+    inflight: Vec<Call<P>>,
+    ended: VecDeque<(Instant, Call<P>)>,
+}
+
+impl<P> Default for Calls<P> {
+    fn default() -> Self {
+        Self { inflight: Vec::new(), ended: VecDeque::new() }
+    }
+}
+
+impl<P: Clone> Calls<P> {
+    pub fn begin(&mut self, id: u64, to: Destination<P>) {
+        self.inflight.push(Call { id, to, upstream: None });
+    }
+
+    /// The gateway's request `id` carries call `call` upstream as `upstream`.
+    pub fn sent(&mut self, call: u64, upstream: RequestId) {
+        if let Some(c) = self.inflight.iter_mut().find(|c| c.id == call) {
+            c.upstream = Some(upstream);
+        }
+    }
+
+    pub fn end(&mut self, call: u64, now: Instant) {
+        if let Some(pos) = self.inflight.iter().position(|c| c.id == call) {
+            let c = self.inflight.remove(pos);
+            self.ended.push_back((now, c));
+        }
+        self.prune(now);
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while self.ended.front().is_some_and(|(at, _)| now.duration_since(*at) > GRACE) {
+            self.ended.pop_front();
+        }
+    }
+
+    /// The one caller a message belongs to (see the module's guarantees).
+    ///
+    /// # Errors
+    /// [`Unroutable`] when there is no such caller or more than one.
+    pub fn associate(&mut self, origin: Option<&InboundStreamOrigin>, now: Instant) -> Result<Destination<P>, Unroutable> {
+        self.prune(now);
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
+            return self.inflight.iter().find(|c| c.upstream.as_ref() == Some(id)).map(|c| c.to.clone()).ok_or(Unroutable::UnknownStream);
+        }
+        let mut callers: Vec<&CallerKey> = self.inflight.iter().map(|c| &c.to.caller).chain(self.ended.iter().map(|(_, c)| &c.to.caller)).collect();
+        callers.sort_by(|a, b| a.0.cmp(&b.0));
+        callers.dedup();
+        match callers.len() {
+            0 => Err(Unroutable::NoCall),
+            1 => {
+                // The caller's newest call in flight, else its newest that ended.
+                let newest = self.inflight.last().map(|c| &c.to).or_else(|| self.ended.back().map(|(_, c)| &c.to));
+                Ok(newest.expect("one caller means one call").clone())
+            }
+            n => Err(Unroutable::Ambiguous(n)),
+        }
+    }
+
+    /// Whether the call to upstream request `id` is in flight (not yet known: the gateway may
+    /// still be recording the id it was sent with).
+    pub fn knows(&self, id: &RequestId) -> bool {
+        self.inflight.iter().any(|c| c.upstream.as_ref() == Some(id))
+    }
+}
+
+/// Log levels chosen by callers (`logging/setLevel`), kept at the gateway: a shared upstream's
+/// own level is never changed by a caller.
+#[derive(Default)]
+pub struct Levels {
+    levels: Mutex<HashMap<CallerKey, (LoggingLevel, Peer<RoleServer>)>>,
+}
+
+impl Levels {
+    /// Remember `level` for the session `caller` (whose peer is `peer`); forgets ended sessions.
+    pub fn set(&self, caller: CallerKey, level: LoggingLevel, peer: Peer<RoleServer>) {
+        let mut l = self.levels.lock().expect("levels lock");
+        l.retain(|_, (_, p)| !p.is_transport_closed());
+        l.insert(caller, (level, peer));
+    }
+
+    /// Whether a message of `level` should reach `caller` (every level until it chose one).
+    pub fn passes(&self, caller: &CallerKey, level: LoggingLevel) -> bool {
+        self.levels.lock().expect("levels lock").get(caller).is_none_or(|(min, _)| level as u8 >= *min as u8)
+    }
+}
+
+/// Messages refused per kind (for `/api/v1/status` and metrics).
+#[derive(Default)]
+pub struct Refused {
+    counts: Mutex<BTreeMap<Kind, u64>>,
+}
+
+impl Refused {
+    pub fn count(&self, kind: Kind) {
+        *self.counts.lock().expect("refused lock").entry(kind).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().expect("refused lock").iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect()
+    }
+}
