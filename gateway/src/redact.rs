@@ -40,7 +40,8 @@ pub fn urls(text: &str) -> String {
         let scheme_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))).map_or(0, |i| i + 1);
         let scheme = &before[scheme_start..];
         let after = &rest[pos + 3..];
-        let url_len = after.find(ends_url).unwrap_or(after.len());
+        // Sentence punctuation right after a URL (`… at http://h/x?k=v: refused`) is not part of it.
+        let url_len = after[..after.find(ends_url).unwrap_or(after.len())].trim_end_matches([':', '.', ';', '!']).len();
         if is_scheme(scheme) {
             out.push_str(&before[..scheme_start]);
             out.push_str(&redact_one(scheme, &after[..url_len]));

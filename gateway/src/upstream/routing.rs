@@ -196,3 +196,74 @@ impl Refused {
         self.counts.lock().expect("refused lock").iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(caller: &CallerKey, peer: &'static str, request: i64) -> Destination<&'static str> {
+        Destination { caller: caller.clone(), peer, request: RequestId::Number(request) }
+    }
+
+    fn keys() -> (CallerKey, CallerKey) {
+        (CallerKey::new("lab", "sha256:a", Some("s1")), CallerKey::new("lab", "sha256:b", Some("s2")))
+    }
+
+    #[test]
+    fn one_caller_in_flight_gets_it_two_callers_get_nothing() {
+        let (a, b) = keys();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        assert_eq!(calls.associate(None, now).err(), Some(Unroutable::NoCall));
+        calls.begin(1, to(&a, "A", 10));
+        calls.begin(2, to(&a, "A", 11));
+        let d = calls.associate(None, now).unwrap();
+        assert_eq!((d.peer, d.request), ("A", RequestId::Number(11)), "the caller's newest call");
+        calls.begin(3, to(&b, "B", 10));
+        assert_eq!(calls.associate(None, now).err(), Some(Unroutable::Ambiguous(2)));
+    }
+
+    #[test]
+    fn a_call_that_just_ended_still_counts_until_the_grace_passes() {
+        let (a, b) = keys();
+        let t0 = Instant::now();
+        let mut calls = Calls::default();
+        calls.begin(1, to(&a, "A", 1));
+        calls.end(1, t0);
+        assert_eq!(calls.associate(None, t0 + GRACE / 2).unwrap().peer, "A", "a message handled just after the answer");
+        calls.begin(2, to(&b, "B", 1));
+        assert_eq!(calls.associate(None, t0 + GRACE / 2).err(), Some(Unroutable::Ambiguous(2)), "A's straggler must not reach B");
+        assert_eq!(calls.associate(None, t0 + GRACE * 2).unwrap().peer, "B");
+        calls.end(2, t0 + GRACE * 2);
+        assert_eq!(calls.associate(None, t0 + GRACE * 4).err(), Some(Unroutable::NoCall), "nobody after the grace");
+    }
+
+    #[test]
+    fn the_stream_of_a_request_decides_exactly() {
+        let (a, b) = keys();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        calls.begin(1, to(&a, "A", 5));
+        calls.begin(2, to(&b, "B", 6));
+        calls.sent(1, RequestId::Number(100));
+        calls.sent(2, RequestId::Number(101));
+        let on = |id| InboundStreamOrigin::OutboundRequest(RequestId::Number(id));
+        assert_eq!(calls.associate(Some(&on(100)), now).unwrap().peer, "A");
+        assert_eq!(calls.associate(Some(&on(101)), now).unwrap().peer, "B");
+        assert!(calls.knows(&RequestId::Number(100)) && !calls.knows(&RequestId::Number(7)));
+        assert_eq!(calls.associate(Some(&on(7)), now).err(), Some(Unroutable::UnknownStream));
+        // The standalone stream carries no association: the ambiguity rule applies.
+        assert_eq!(calls.associate(Some(&InboundStreamOrigin::Unassociated), now).err(), Some(Unroutable::Ambiguous(2)));
+    }
+
+    #[test]
+    fn callers_differ_by_token_project_session_and_stateless_request() {
+        let k = CallerKey::new;
+        assert_eq!(k("p", "t", Some("s")), k("p", "t", Some("s")));
+        assert_ne!(k("p", "t", Some("s")), k("p", "u", Some("s")));
+        assert_ne!(k("p", "t", Some("s")), k("q", "t", Some("s")));
+        assert_ne!(k("p", "t", Some("s")), k("p", "t", Some("s2")));
+        assert_ne!(k("p", "t", None), k("p", "t", None), "each stateless request is its own caller");
+        assert!(k("p", "t", Some("s")).has_session() && !k("p", "t", None).has_session());
+    }
+}
