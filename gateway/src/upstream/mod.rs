@@ -34,7 +34,7 @@ pub mod routing;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::model::{
     CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ClientResult, CreateMessageRequestParams, CreateMessageResult,
@@ -50,7 +50,7 @@ use tracing::{info, warn};
 
 use crate::redact;
 pub use routing::{CallerKey, Kind, Unroutable};
-use routing::{Calls, Destination, Levels, Refused};
+use routing::{tagged, AtReceipt, Calls, Destination, Levels, Refused};
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,7 +219,7 @@ impl Upstreams {
         let up = self.entry(key);
         tokio::spawn(async move {
             let handler = UpstreamClient { up: Arc::downgrade(&up) };
-            match handler.serve((stdout, stdin)).await {
+            match handler.serve(tagged((stdout, stdin), Arc::downgrade(&up))).await {
                 Ok(running) => {
                     info!(server = %up.key, "upstream connected (stdio)");
                     let closed = CancellationToken::new();
@@ -267,7 +267,7 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.up.calls.lock().expect("calls lock").end(self.id, Instant::now());
+        self.up.calls.lock().expect("calls lock").end(self.id);
         if let Some(p) = &self.progress {
             self.up.progress.lock().expect("progress lock").progress.remove(p);
         }
@@ -338,7 +338,7 @@ impl Upstream {
                 if let Some(c) = self.conn.borrow().clone() {
                     return Ok(c);
                 }
-                let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone());
+                let transport = tagged(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone()), Arc::downgrade(self));
                 let handler = UpstreamClient { up: Arc::downgrade(self) };
                 match tokio::time::timeout(CONNECT_WAIT, handler.serve(transport)).await {
                     Ok(Ok(running)) => {
@@ -439,29 +439,40 @@ impl Upstream {
     ///
     /// # Errors
     /// [`Unroutable`] when the message belongs to no caller or cannot be told apart.
-    async fn associate(&self, kind: Kind, origin: Option<&InboundStreamOrigin>) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        let result = loop {
-            // Registered before checking, so an id recorded in between still wakes us.
-            let woken = self.sent.notified();
-            let decided = {
-                let mut calls = self.calls.lock().expect("calls lock");
-                let waiting = match origin {
-                    Some(InboundStreamOrigin::OutboundRequest(id)) => !calls.knows(id),
-                    _ => false,
-                };
-                (!waiting || tokio::time::Instant::now() >= deadline).then(|| calls.associate(origin, Instant::now()))
-            };
-            if let Some(result) = decided {
-                break result;
-            }
-            let _ = tokio::time::timeout_at(deadline, woken).await;
+    async fn associate(&self, kind: Kind, extensions: &rmcp::model::Extensions) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+        let origin = extensions.get::<InboundStreamOrigin>();
+        let result = match (origin, extensions.get::<AtReceipt>()) {
+            (Some(InboundStreamOrigin::OutboundRequest(_)), _) => self.associate_by_stream(origin).await,
+            (_, Some(AtReceipt(at_receipt))) => at_receipt.clone(),
+            (_, None) => self.calls.lock().expect("calls lock").associate(None),
         };
         if let Err(why) = &result {
             self.refused.count(kind);
             warn!(server = %self.key, kind = kind.as_str(), reason = %why, "upstream message refused: cannot associate it with one caller");
         }
         result
+    }
+
+    /// The call whose upstream request's response stream carried the message; waits (≤ 1 s) for
+    /// the id of a call just sent to be recorded.
+    async fn associate_by_stream(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            // Registered before checking, so an id recorded in between still wakes us.
+            let woken = self.sent.notified();
+            let decided = {
+                let calls = self.calls.lock().expect("calls lock");
+                let waiting = match origin {
+                    Some(InboundStreamOrigin::OutboundRequest(id)) => !calls.knows(id),
+                    _ => false,
+                };
+                (!waiting || tokio::time::Instant::now() >= deadline).then(|| calls.associate(origin))
+            };
+            if let Some(result) = decided {
+                return result;
+            }
+            let _ = tokio::time::timeout_at(deadline, woken).await;
+        }
     }
 
     /// Tools, cached until the upstream says they changed.
@@ -542,8 +553,7 @@ impl UpstreamClient {
     /// caller's request; refuse it when there is no such caller.
     async fn forward(&self, kind: Kind, mut request: ServerRequest, ctx: &RequestContext<RoleClient>) -> Result<ClientResult, McpError> {
         let up = self.up().ok_or_else(|| McpError::internal_error("the server is no longer deployed", None))?;
-        let origin = ctx.extensions.get::<InboundStreamOrigin>();
-        let to = up.associate(kind, origin).await.map_err(|why| McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None))?;
+        let to = up.associate(kind, &ctx.extensions).await.map_err(|why| McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None))?;
         request.extensions_mut().insert(OriginatingRequestId(to.request.clone()));
         let timeout = *up.timeout.read().expect("timeout lock");
         // A task of its own: rmcp would otherwise mark the request as originating from the
@@ -604,9 +614,9 @@ impl ClientHandler for UpstreamClient {
         }
     }
 
-    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _ctx: NotificationContext<RoleClient>) {
+    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, ctx: NotificationContext<RoleClient>) {
         let Some(up) = self.up() else { return };
-        if let Ok(to) = up.associate(Kind::Logging, None).await {
+        if let Ok(to) = up.associate(Kind::Logging, &ctx.extensions).await {
             if up.levels.passes(&to.caller, params.level) {
                 let _ = to.peer.notify_logging_message(params).await;
             }

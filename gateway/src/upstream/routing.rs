@@ -5,24 +5,26 @@
 //! - **Exact when the transport says so.** A request that arrived on the response stream of one
 //!   of the gateway's requests (Streamable HTTP upstreams, SEP-2260) goes to the caller of that
 //!   request, and only to it.
-//! - **Otherwise only when unambiguous.** Every call in flight on the upstream, and every call
-//!   that ended within [`GRACE`] (messages the upstream sent just before its answer may be
-//!   handled just after it), must belong to one caller — one MCP session of one token of one
-//!   project, or one stateless request. Then the message goes to that caller.
+//! - **Otherwise only when unambiguous.** Every call in flight on the upstream when the message
+//!   was *received* must belong to one caller — one MCP session of one token of one project, or
+//!   one stateless request. Then the message goes to that caller. The in-flight set is taken by
+//!   [`Tagged`], the transport wrapper, in the order the upstream wrote its messages: rmcp hands
+//!   notifications to their handler concurrently with later answers, so a log message written just
+//!   before an answer is still attributed to that answer's call, without any timing window.
 //! - **Never to someone else.** In every other case the message is refused ([`Unroutable`]):
 //!   a request gets a JSON-RPC error back, a notification is dropped; both are counted per server
 //!   and kind.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, Weak};
 
-use rmcp::model::{LoggingLevel, RequestId};
-use rmcp::service::{InboundStreamOrigin, Peer, RoleServer};
+use rmcp::model::{GetExtensions, JsonRpcMessage, LoggingLevel, RequestId, ServerNotification};
+use rmcp::service::{InboundStreamOrigin, Peer, RoleClient, RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::{IntoTransport, Transport};
 
-/// How long a finished call still counts as a possible owner of a message.
-pub const GRACE: Duration = Duration::from_millis(500);
+use super::Upstream;
 
 /// One downstream caller: a session of one token in one project, or one stateless request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,15 +94,14 @@ struct Call<P> {
     upstream: Option<RequestId>,
 }
 
-/// The calls of one upstream: in flight, and recently ended.
+/// The calls in flight on one upstream.
 pub struct Calls<P> {
     inflight: Vec<Call<P>>,
-    ended: VecDeque<(Instant, Call<P>)>,
 }
 
 impl<P> Default for Calls<P> {
     fn default() -> Self {
-        Self { inflight: Vec::new(), ended: VecDeque::new() }
+        Self { inflight: Vec::new() }
     }
 }
 
@@ -116,39 +117,25 @@ impl<P: Clone> Calls<P> {
         }
     }
 
-    pub fn end(&mut self, call: u64, now: Instant) {
-        if let Some(pos) = self.inflight.iter().position(|c| c.id == call) {
-            let c = self.inflight.remove(pos);
-            self.ended.push_back((now, c));
-        }
-        self.prune(now);
-    }
-
-    fn prune(&mut self, now: Instant) {
-        while self.ended.front().is_some_and(|(at, _)| now.duration_since(*at) > GRACE) {
-            self.ended.pop_front();
-        }
+    pub fn end(&mut self, call: u64) {
+        self.inflight.retain(|c| c.id != call);
     }
 
     /// The one caller a message belongs to (see the module's guarantees).
     ///
     /// # Errors
     /// [`Unroutable`] when there is no such caller or more than one.
-    pub fn associate(&mut self, origin: Option<&InboundStreamOrigin>, now: Instant) -> Result<Destination<P>, Unroutable> {
-        self.prune(now);
+    pub fn associate(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<P>, Unroutable> {
         if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
             return self.inflight.iter().find(|c| c.upstream.as_ref() == Some(id)).map(|c| c.to.clone()).ok_or(Unroutable::UnknownStream);
         }
-        let mut callers: Vec<&CallerKey> = self.inflight.iter().map(|c| &c.to.caller).chain(self.ended.iter().map(|(_, c)| &c.to.caller)).collect();
+        let mut callers: Vec<&CallerKey> = self.inflight.iter().map(|c| &c.to.caller).collect();
         callers.sort_by(|a, b| a.0.cmp(&b.0));
         callers.dedup();
         match callers.len() {
             0 => Err(Unroutable::NoCall),
-            1 => {
-                // The caller's newest call in flight, else its newest that ended.
-                let newest = self.inflight.last().map(|c| &c.to).or_else(|| self.ended.back().map(|(_, c)| &c.to));
-                Ok(newest.expect("one caller means one call").clone())
-            }
+            // The caller's newest call (its request's stream is the likeliest still open).
+            1 => Ok(self.inflight.last().expect("one caller means one call").to.clone()),
             n => Err(Unroutable::Ambiguous(n)),
         }
     }
@@ -197,6 +184,54 @@ impl Refused {
     }
 }
 
+/// The association of a message as it stood when the message was received (see [`Tagged`]).
+#[derive(Clone)]
+pub struct AtReceipt(pub Result<Destination<Peer<RoleServer>>, Unroutable>);
+
+/// The gateway's client transport towards an upstream, wrapped: every request and log message the
+/// upstream sends is marked, as it is read (in the upstream's order), with the caller it belongs
+/// to given the calls in flight at that moment ([`AtReceipt`] in the message's extensions).
+pub struct Tagged<T> {
+    inner: T,
+    up: Weak<Upstream>,
+}
+
+/// `transport` towards the upstream `up`, marking what it receives (see [`Tagged`]).
+pub fn tagged<E, A>(transport: impl IntoTransport<RoleClient, E, A>, up: Weak<Upstream>) -> Tagged<impl Transport<RoleClient, Error = E>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    Tagged { inner: transport.into_transport(), up }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for Tagged<T> {
+    type Error = T::Error;
+
+    fn send(&mut self, item: TxJsonRpcMessage<RoleClient>) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let mut message = self.inner.receive().await?;
+        let Some(up) = self.up.upgrade() else { return Some(message) };
+        let at_receipt = || AtReceipt(up.calls.lock().expect("calls lock").associate(None));
+        match &mut message {
+            JsonRpcMessage::Request(r) => {
+                r.request.extensions_mut().insert(at_receipt());
+            }
+            JsonRpcMessage::Notification(n) if matches!(n.notification, ServerNotification::LoggingMessageNotification(_)) => {
+                n.notification.extensions_mut().insert(at_receipt());
+            }
+            _ => {}
+        }
+        Some(message)
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,48 +247,36 @@ mod tests {
     #[test]
     fn one_caller_in_flight_gets_it_two_callers_get_nothing() {
         let (a, b) = keys();
-        let now = Instant::now();
         let mut calls = Calls::default();
-        assert_eq!(calls.associate(None, now).err(), Some(Unroutable::NoCall));
+        assert_eq!(calls.associate(None).err(), Some(Unroutable::NoCall));
         calls.begin(1, to(&a, "A", 10));
         calls.begin(2, to(&a, "A", 11));
-        let d = calls.associate(None, now).unwrap();
+        let d = calls.associate(None).unwrap();
         assert_eq!((d.peer, d.request), ("A", RequestId::Number(11)), "the caller's newest call");
         calls.begin(3, to(&b, "B", 10));
-        assert_eq!(calls.associate(None, now).err(), Some(Unroutable::Ambiguous(2)));
-    }
-
-    #[test]
-    fn a_call_that_just_ended_still_counts_until_the_grace_passes() {
-        let (a, b) = keys();
-        let t0 = Instant::now();
-        let mut calls = Calls::default();
-        calls.begin(1, to(&a, "A", 1));
-        calls.end(1, t0);
-        assert_eq!(calls.associate(None, t0 + GRACE / 2).unwrap().peer, "A", "a message handled just after the answer");
-        calls.begin(2, to(&b, "B", 1));
-        assert_eq!(calls.associate(None, t0 + GRACE / 2).err(), Some(Unroutable::Ambiguous(2)), "A's straggler must not reach B");
-        assert_eq!(calls.associate(None, t0 + GRACE * 2).unwrap().peer, "B");
-        calls.end(2, t0 + GRACE * 2);
-        assert_eq!(calls.associate(None, t0 + GRACE * 4).err(), Some(Unroutable::NoCall), "nobody after the grace");
+        assert_eq!(calls.associate(None).err(), Some(Unroutable::Ambiguous(2)));
+        calls.end(1);
+        calls.end(2);
+        assert_eq!(calls.associate(None).unwrap().peer, "B");
+        calls.end(3);
+        assert_eq!(calls.associate(None).err(), Some(Unroutable::NoCall), "nobody once every call ended");
     }
 
     #[test]
     fn the_stream_of_a_request_decides_exactly() {
         let (a, b) = keys();
-        let now = Instant::now();
         let mut calls = Calls::default();
         calls.begin(1, to(&a, "A", 5));
         calls.begin(2, to(&b, "B", 6));
         calls.sent(1, RequestId::Number(100));
         calls.sent(2, RequestId::Number(101));
         let on = |id| InboundStreamOrigin::OutboundRequest(RequestId::Number(id));
-        assert_eq!(calls.associate(Some(&on(100)), now).unwrap().peer, "A");
-        assert_eq!(calls.associate(Some(&on(101)), now).unwrap().peer, "B");
+        assert_eq!(calls.associate(Some(&on(100))).unwrap().peer, "A");
+        assert_eq!(calls.associate(Some(&on(101))).unwrap().peer, "B");
         assert!(calls.knows(&RequestId::Number(100)) && !calls.knows(&RequestId::Number(7)));
-        assert_eq!(calls.associate(Some(&on(7)), now).err(), Some(Unroutable::UnknownStream));
+        assert_eq!(calls.associate(Some(&on(7))).err(), Some(Unroutable::UnknownStream));
         // The standalone stream carries no association: the ambiguity rule applies.
-        assert_eq!(calls.associate(Some(&InboundStreamOrigin::Unassociated), now).err(), Some(Unroutable::Ambiguous(2)));
+        assert_eq!(calls.associate(Some(&InboundStreamOrigin::Unassociated)).err(), Some(Unroutable::Ambiguous(2)));
     }
 
     #[test]

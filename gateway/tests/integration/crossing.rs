@@ -113,10 +113,9 @@ async fn sampling_reaches_only_its_caller_and_ambiguity_is_refused_and_counted()
     let (bob, bob_inbox) = recording_client(&other, BOB, "bob").await;
     let sample = || call("everything__trigger-sampling-request", serde_json::json!({"prompt": "hello", "maxTokens": 5}));
 
-    // Bob has used the server; then Alice alone: her sampling request reaches her, not Bob.
+    // Bob has just used the server; then Alice alone: her sampling request reaches her, not Bob.
     let (ok, _) = outcome(bob.call_tool(call("everything__echo", serde_json::json!({"message": "b"}))).await);
     assert!(ok);
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let (ok, text) = outcome(alice.call_tool(sample()).await);
     assert!(ok && text.contains("answer from alice"), "{text}");
     assert_eq!(alice_inbox.sampling.lock().unwrap().len(), 1);
