@@ -366,7 +366,9 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         let what = Audited { method: "resources/subscribe", server: Some(server), target: &uri };
-        self.forward(&access, what, ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), &ctx).await.map(|_| ())
+        self.forward(&access, what, ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), &ctx).await?;
+        self.upstream(server)?.subscribed(&uri, access.caller_key(&self.project), ctx.peer.clone());
+        Ok(())
     }
 
     #[allow(deprecated)]
@@ -379,6 +381,12 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         let what = Audited { method: "resources/unsubscribe", server: Some(server), target: &uri };
+        // The upstream holds one subscription for every caller: end it only with the last one.
+        if !self.upstream(server)?.unsubscribed(&uri, &access.caller_key(&self.project)) {
+            let r = Ok(());
+            self.record(&access, what, Instant::now(), &r, false);
+            return r;
+        }
         self.forward(&access, what, ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(req)), &ctx).await.map(|_| ())
     }
 

@@ -118,6 +118,8 @@ pub struct Upstream {
     changes: broadcast::Sender<Change>,
     levels: Arc<Levels>,
     refused: Refused,
+    /// Resource URI → the callers subscribed to it (the upstream holds one subscription for all).
+    subscribers: Mutex<HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>>,
 }
 
 /// The registry of upstreams, keyed like the local runtime: `name`, or `project/name` for a
@@ -177,6 +179,7 @@ impl Upstreams {
                     changes: self.changes.clone(),
                     levels: self.levels.clone(),
                     refused: Refused::default(),
+                    subscribers: Mutex::new(HashMap::new()),
                 })
             })
             .clone()
@@ -475,6 +478,34 @@ impl Upstream {
         }
     }
 
+    /// Remember that `caller` (at `peer`) subscribed to `uri`.
+    pub fn subscribed(&self, uri: &str, caller: CallerKey, peer: Peer<RoleServer>) {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let v = subs.entry(uri.to_string()).or_default();
+        v.retain(|(k, p)| *k != caller && !p.is_transport_closed());
+        v.push((caller, peer));
+    }
+
+    /// Forget `caller`'s subscription to `uri`. Returns whether no other caller remains
+    /// subscribed — only then may the upstream's (shared) subscription be ended.
+    pub fn unsubscribed(&self, uri: &str, caller: &CallerKey) -> bool {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let Some(v) = subs.get_mut(uri) else { return true };
+        v.retain(|(k, p)| k != caller && !p.is_transport_closed());
+        let last = v.is_empty();
+        if last {
+            subs.remove(uri);
+        }
+        last
+    }
+
+    fn subscribers_of(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let Some(v) = subs.get_mut(uri) else { return Vec::new() };
+        v.retain(|(_, p)| !p.is_transport_closed());
+        v.iter().map(|(_, p)| p.clone()).collect()
+    }
+
     /// Tools, cached until the upstream says they changed.
     ///
     /// # Errors
@@ -638,9 +669,11 @@ impl ClientHandler for UpstreamClient {
         });
     }
 
+    /// Only to the callers subscribed to the URI (never to every session that sees the server).
     async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _ctx: NotificationContext<RoleClient>) {
-        if let Some(up) = self.up() {
-            let _ = up.changes.send(Change::ResourceUpdated(up.key.clone(), params.uri));
+        let Some(up) = self.up() else { return };
+        for peer in up.subscribers_of(&params.uri) {
+            let _ = peer.notify_resource_updated(params.clone()).await;
         }
     }
 }

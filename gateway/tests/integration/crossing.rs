@@ -224,6 +224,49 @@ async fn log_messages_and_roots_requests_of_nobody_reach_nobody() {
     gw.stop().await;
 }
 
+/// Wait (≤ 20 s) until `inbox` holds an update of `uri`.
+async fn wait_for_update(inbox: &Inbox, uri: &str, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !inbox.updated.lock().unwrap().iter().any(|u| u == uri) {
+        assert!(Instant::now() < deadline, "{who} never got the update of {uri}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_subscribers_only_and_one_unsubscribe_keeps_the_others() {
+    let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
+    let gw = Gw::start(&shared_yaml(&everything), McpSettings::default()).await;
+    let (lab, other) = (gw.url("lab"), gw.url("other"));
+    wait_for_tool(&lab, ALICE, "everything__toggle-subscriber-updates").await;
+    let (alice, alice_inbox) = recording_client(&lab, ALICE, "alice").await;
+    let (bob, bob_inbox) = recording_client(&other, BOB, "bob").await;
+    let uri = alice.list_all_resources().await.unwrap().first().expect("server-everything lists resources").uri.clone();
+    let toggle = || call("everything__toggle-subscriber-updates", serde_json::json!({}));
+
+    // Alice subscribes, Bob does not: the update (sent at once by the toggle) is Alice's only.
+    alice.subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone())).await.unwrap();
+    assert!(outcome(alice.call_tool(toggle()).await).0);
+    wait_for_update(&alice_inbox, &uri, "Alice").await;
+    // A ping after the update: anything sent to Bob with it has arrived by then.
+    bob.list_all_tools().await.unwrap();
+    assert!(bob_inbox.updated.lock().unwrap().is_empty(), "Bob never subscribed: {:?}", bob_inbox.updated.lock().unwrap());
+    assert!(outcome(alice.call_tool(toggle()).await).0, "updates off");
+
+    // Bob subscribes too; Alice leaves. The upstream's one subscription must stay for Bob.
+    bob.subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone())).await.unwrap();
+    alice.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(uri.clone())).await.unwrap();
+    alice_inbox.updated.lock().unwrap().clear();
+    assert!(outcome(bob.call_tool(toggle()).await).0);
+    wait_for_update(&bob_inbox, &uri, "Bob").await;
+    alice.list_all_tools().await.unwrap();
+    assert!(alice_inbox.updated.lock().unwrap().is_empty(), "Alice unsubscribed");
+    assert!(outcome(bob.call_tool(toggle()).await).0, "updates off");
+    let _ = alice.cancel().await;
+    let _ = bob.cancel().await;
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_level_needs_run_and_stays_with_the_session() {
     let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };

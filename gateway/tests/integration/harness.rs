@@ -140,12 +140,13 @@ pub async fn rust_client(url: &str, token: &str) -> rmcp::service::RunningServic
 }
 
 /// What the gateway sent a [`Recorder`] client on its own: sampling requests, `roots/list`
-/// requests and log messages (their `data` as text).
+/// requests, log messages (their `data` as text) and resource updates (their URIs).
 #[derive(Default, Debug)]
 pub struct Inbox {
     pub sampling: std::sync::Mutex<Vec<String>>,
     pub roots: std::sync::Mutex<usize>,
     pub logs: std::sync::Mutex<Vec<(rmcp::model::LoggingLevel, String)>>,
+    pub updated: std::sync::Mutex<Vec<String>>,
 }
 
 /// A downstream MCP client (2025-11-25, session-based) that offers sampling and roots, answers
@@ -181,6 +182,10 @@ impl rmcp::ClientHandler for Recorder {
 
     async fn on_logging_message(&self, params: rmcp::model::LoggingMessageNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
         self.inbox.logs.lock().unwrap().push((params.level, params.data.to_string()));
+    }
+
+    async fn on_resource_updated(&self, params: rmcp::model::ResourceUpdatedNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        self.inbox.updated.lock().unwrap().push(params.uri);
     }
 }
 
