@@ -74,6 +74,8 @@ pub enum Change {
     Tools(String),
     Prompts(String),
     Resources(String),
+    /// Not sent any more: a resource update goes straight to the callers subscribed to it
+    /// ([`Upstream::subscribed`]), not to every session that sees the server.
     ResourceUpdated(String, String),
 }
 
@@ -152,7 +154,7 @@ pub struct Health {
 }
 
 impl Upstreams {
-    /// Changes of every upstream (list_changed, resource updates).
+    /// Changes of every upstream (`list_changed`).
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }

@@ -74,7 +74,7 @@ pub enum Unroutable {
     NoCall,
     #[error("calls of more than one caller are in flight on this server")]
     Ambiguous,
-    #[error("it arrived on the stream of a request that is no longer in flight")]
+    #[error("it arrived on the stream of a request that is no longer in flight (or not only one)")]
     UnknownStream,
 }
 
@@ -127,7 +127,12 @@ impl<P: Clone> Calls<P> {
     /// [`Unroutable`] when there is no such caller or more than one.
     pub fn associate(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<P>, Unroutable> {
         if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
-            return self.inflight.iter().find(|c| c.upstream.as_ref() == Some(id)).map(|c| c.to.clone()).ok_or(Unroutable::UnknownStream);
+            // Exactly one: after a reconnect a call of the old session may still hold the same id.
+            let mut matching = self.inflight.iter().filter(|c| c.upstream.as_ref() == Some(id));
+            return match (matching.next(), matching.next()) {
+                (Some(c), None) => Ok(c.to.clone()),
+                _ => Err(Unroutable::UnknownStream),
+            };
         }
         // The caller's newest call (its request's stream is the likeliest still open), if every
         // call in flight is that caller's.
@@ -274,6 +279,11 @@ mod tests {
         assert_eq!(calls.associate(Some(&on(101))).unwrap().peer, "B");
         assert!(calls.knows(&RequestId::Number(100)) && !calls.knows(&RequestId::Number(7)));
         assert_eq!(calls.associate(Some(&on(7))).err(), Some(Unroutable::UnknownStream));
+        // Two calls with one upstream id (a reconnect): neither.
+        calls.begin(3, to(&b, "B", 7));
+        calls.sent(3, RequestId::Number(100));
+        assert_eq!(calls.associate(Some(&on(100))).err(), Some(Unroutable::UnknownStream));
+        calls.end(3);
         // The standalone stream carries no association: the ambiguity rule applies.
         assert_eq!(calls.associate(Some(&InboundStreamOrigin::Unassociated)).err(), Some(Unroutable::Ambiguous));
     }
