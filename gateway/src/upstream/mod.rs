@@ -517,7 +517,7 @@ impl Upstream {
             return Ok(t);
         }
         let conn = self.connection().await?;
-        let tools = Arc::new(conn.peer.list_all_tools().await.map_err(|e| e.to_string())?);
+        let tools = Arc::new(conn.peer.list_all_tools().await.map_err(|e| redact::urls(&e.to_string()))?);
         self.lists.lock().expect("lists lock").tools = Some(tools.clone());
         Ok(tools)
     }
@@ -532,7 +532,7 @@ impl Upstream {
         }
         let conn = self.connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.prompts.is_some());
-        let v = Arc::new(if has { conn.peer.list_all_prompts().await.map_err(|e| e.to_string())? } else { Vec::new() });
+        let v = Arc::new(if has { conn.peer.list_all_prompts().await.map_err(|e| redact::urls(&e.to_string()))? } else { Vec::new() });
         self.lists.lock().expect("lists lock").prompts = Some(v.clone());
         Ok(v)
     }
@@ -551,7 +551,7 @@ impl Upstream {
         let conn = self.connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.resources.is_some());
         let (r, t) = if has {
-            let r = conn.peer.list_all_resources().await.map_err(|e| e.to_string())?;
+            let r = conn.peer.list_all_resources().await.map_err(|e| redact::urls(&e.to_string()))?;
             let t = conn.peer.list_all_resource_templates().await.unwrap_or_default();
             (r, t)
         } else {
