@@ -11,6 +11,7 @@ pub mod health;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+pub mod redact;
 pub mod upstream;
 pub mod webhook;
 

@@ -7,6 +7,7 @@ use schema::rbac::{self, Request as RbacRequest};
 use schema::spec::{Role, RoleBinding};
 
 use crate::auth::Caller;
+use crate::upstream::CallerKey;
 
 /// Who is calling, attached to the HTTP request before rmcp sees it.
 #[derive(Debug, Clone)]
@@ -31,6 +32,24 @@ impl Access {
     pub fn sees_server(&self, server: &str) -> bool {
         self.sees(server, None, Role::View)
             || self.bindings.iter().any(|b| b.resource.as_deref().is_some_and(|r| r == "*" || r == "servers") && b.name.as_deref().is_some_and(|n| n.starts_with(&format!("{server}/"))))
+    }
+
+    /// Whether the caller may see the item `item` of `server` (a tool or prompt name, a resource
+    /// URI or template): a grant on the server, or on `server/<item>`. A grant on one item does not
+    /// reach the server's other items.
+    pub fn sees_item(&self, server: &str, item: &str, role: Role) -> bool {
+        self.sees(server, Some(item), role)
+    }
+
+    /// Whether the caller holds `role` on the whole server (not just on some of its items).
+    pub fn holds_server(&self, server: &str, role: Role) -> bool {
+        self.sees(server, None, role)
+    }
+
+    /// The caller as the upstream side tells callers apart: this token in `project`, on this MCP
+    /// session — or, without a session, this one request.
+    pub fn caller_key(&self, project: &str) -> CallerKey {
+        CallerKey::new(project, &self.subject(), self.session.as_deref())
     }
 
     pub fn token_name(&self) -> String {

@@ -110,10 +110,13 @@ impl ProjectHandler {
     }
 
     /// Route a call to `name` (namespaced): the server, its upstream name, with RBAC and the gate.
+    /// A tool the caller may not use is refused as such (tools are listed per grant); any other
+    /// item (a prompt) is refused exactly like an unknown name, so its existence does not leak.
     async fn route<'a>(&self, view: &'a ProjectView, access: &Access, name: &'a str, role: Role) -> Result<(&'a ServerRef, &'a str), McpError> {
-        let (server, inner) = view.split(name).ok_or_else(|| McpError::invalid_params(format!("unknown name `{name}` in project `{}`", self.project), None))?;
-        if !access.sees(&server.name, Some(inner), role) {
-            return Err(McpError::invalid_params(format!("this token may not use `{name}`"), None));
+        let unknown = || McpError::invalid_params(format!("unknown name `{name}` in project `{}`", self.project), None);
+        let (server, inner) = view.split(name).ok_or_else(unknown)?;
+        if !access.sees_item(&server.name, inner, role) {
+            return Err(if role == Role::Run { McpError::invalid_params(format!("this token may not use `{name}`"), None) } else { unknown() });
         }
         if !self.gate_open(view, access).await {
             return Err(McpError::invalid_request(format!("project `{}` is gated: call `{BEGIN_SESSION}` first", self.project), None));
@@ -144,7 +147,7 @@ impl ProjectHandler {
         let started = Instant::now();
         let server = what.server.expect("forwarded requests name a server");
         let result = match self.upstream(server) {
-            Ok(up) => up.request(request, ctx).await,
+            Ok(up) => up.request(request, ctx, access.caller_key(&self.project)).await,
             Err(e) => Err(e),
         };
         self.record(access, what, started, &result, false);
@@ -273,7 +276,7 @@ impl ServerHandler for ProjectHandler {
             let servers = Self::visible(&view, &access);
             let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts().await.ok()?)) })).await;
             for (server, list) in lists.into_iter().flatten() {
-                for p in list.iter() {
+                for p in list.iter().filter(|p| access.sees_item(&server.name, &p.name, Role::View)) {
                     let mut p = p.clone();
                     p.name = view.join(server, &p.name);
                     prompts.push(p);
@@ -356,45 +359,82 @@ impl ServerHandler for ProjectHandler {
     #[allow(deprecated)]
     async fn subscribe(&self, mut req: SubscribeRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
-        let server = self.resource_owner(&view, &access, &req.uri).await?;
+        let uri = req.uri.clone();
+        let server = match self.resource_owner(&view, &access, &uri).await {
+            Ok(s) => s,
+            Err(e) => return self.denied(&access, Audited { method: "resources/subscribe", server: None, target: &uri }, e),
+        };
         req.meta = None;
-        self.upstream(server)?.request(ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), &ctx).await.map(|_| ())
+        let what = Audited { method: "resources/subscribe", server: Some(server), target: &uri };
+        self.forward(&access, what, ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), &ctx).await?;
+        self.upstream(server)?.subscribed(&uri, access.caller_key(&self.project), ctx.peer.clone());
+        Ok(())
     }
 
     #[allow(deprecated)]
     async fn unsubscribe(&self, mut req: UnsubscribeRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
-        let server = self.resource_owner(&view, &access, &req.uri).await?;
+        let uri = req.uri.clone();
+        let server = match self.resource_owner(&view, &access, &uri).await {
+            Ok(s) => s,
+            Err(e) => return self.denied(&access, Audited { method: "resources/unsubscribe", server: None, target: &uri }, e),
+        };
         req.meta = None;
-        self.upstream(server)?.request(ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(req)), &ctx).await.map(|_| ())
+        let what = Audited { method: "resources/unsubscribe", server: Some(server), target: &uri };
+        // The upstream holds one subscription for every caller: end it only with the last one.
+        if !self.upstream(server)?.unsubscribed(&uri, &access.caller_key(&self.project)) {
+            let r = Ok(());
+            self.record(&access, what, Instant::now(), &r, false);
+            return r;
+        }
+        self.forward(&access, what, ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(req)), &ctx).await.map(|_| ())
     }
 
+    /// The caller's log level, kept per session at the gateway: it filters the log messages
+    /// forwarded to this session and never changes an upstream (shared by every caller). Needs
+    /// `run` on a server of the project (a viewer cannot change what a server does).
     async fn set_level(&self, req: SetLevelRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
-        for s in Self::visible(&view, &access) {
-            if let Ok(up) = self.upstream(s) {
-                let mut r = req.clone();
-                r.meta = None;
-                let _ = up.request(ClientRequest::SetLevelRequest(rmcp::model::SetLevelRequest::new(r)), &ctx).await;
-            }
+        let what = || Audited { method: "logging/setLevel", server: None, target: "-" };
+        let runs = Self::visible(&view, &access).iter().any(|s| access.holds_server(&s.name, Role::Run));
+        if !runs {
+            return self.denied(&access, what(), McpError::invalid_request(format!("logging/setLevel needs the `run` role on a server of project `{}`", self.project), None));
         }
-        Ok(())
+        let caller = access.caller_key(&self.project);
+        if caller.has_session() {
+            self.app.upstreams.set_level(caller, req.level, ctx.peer.clone());
+        }
+        let r = Ok(());
+        self.record(&access, what(), Instant::now(), &r, false);
+        r
     }
 
     async fn complete(&self, mut req: CompleteRequestParams, ctx: RequestContext<RoleServer>) -> Result<CompleteResult, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
-        let server = match &mut req.r#ref {
+        let (server, target) = match &mut req.r#ref {
             Reference::Prompt(p) => {
                 let name = p.name.clone();
-                let (server, inner) = self.route(&view, &access, &name, Role::View).await?;
-                p.name = inner.to_string();
-                server.clone()
+                match self.route(&view, &access, &name, Role::View).await {
+                    Ok((server, inner)) => {
+                        let inner = inner.to_string();
+                        p.name = inner.clone();
+                        (server.clone(), inner)
+                    }
+                    Err(e) => return self.denied(&access, Audited { method: "completion/complete", server: None, target: &name }, e),
+                }
             }
-            Reference::Resource(r) => self.resource_owner(&view, &access, &r.uri).await?.clone(),
+            Reference::Resource(r) => {
+                let uri = r.uri.clone();
+                match self.resource_owner(&view, &access, &uri).await {
+                    Ok(server) => (server.clone(), uri),
+                    Err(e) => return self.denied(&access, Audited { method: "completion/complete", server: None, target: &uri }, e),
+                }
+            }
             _ => return Err(McpError::invalid_params("unsupported completion reference", None)),
         };
         req.meta = None;
-        match self.upstream(&server)?.request(ClientRequest::CompleteRequest(rmcp::model::CompleteRequest::new(req)), &ctx).await? {
+        let what = Audited { method: "completion/complete", server: Some(&server), target: &target };
+        match self.forward(&access, what, ClientRequest::CompleteRequest(rmcp::model::CompleteRequest::new(req)), &ctx).await? {
             ServerResult::CompleteResult(mut r) => {
                 r.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(r)
@@ -404,16 +444,28 @@ impl ServerHandler for ProjectHandler {
     }
 }
 
-type ResourceLists = (Arc<Vec<rmcp::model::Resource>>, Arc<Vec<rmcp::model::ResourceTemplate>>);
+type ResourceLists = (Vec<rmcp::model::Resource>, Vec<rmcp::model::ResourceTemplate>);
 
 impl ProjectHandler {
+    /// The resources and templates of every visible server that the caller may see: all of a
+    /// server's with a grant on the server, else those granted by URI / URI template.
     async fn resource_lists<'a>(&self, view: &'a ProjectView, access: &Access) -> Vec<(&'a ServerRef, ResourceLists)> {
         let servers = Self::visible(view, access);
-        futures::future::join_all(servers.into_iter().map(|s| async move { Some((s, self.upstream(s).ok()?.resources().await.ok()?)) })).await.into_iter().flatten().collect()
+        let lists = futures::future::join_all(servers.into_iter().map(|s| async move { Some((s, self.upstream(s).ok()?.resources().await.ok()?)) })).await;
+        lists
+            .into_iter()
+            .flatten()
+            .map(|(s, (r, t))| {
+                let r = r.iter().filter(|x| access.sees_item(&s.name, &x.uri, Role::View)).cloned().collect();
+                let t = t.iter().filter(|x| access.sees_item(&s.name, &x.uri_template, Role::View)).cloned().collect();
+                (s, (r, t))
+            })
+            .collect()
     }
 
-    /// The server serving `uri`: the one listing it, else the one whose template prefix matches,
-    /// else the only visible server.
+    /// The server serving `uri` among what the caller may see: the one listing it, else the one
+    /// whose template prefix matches, else the only visible server when the caller holds it as a
+    /// whole. An ungranted URI is answered exactly like an unknown one.
     async fn resource_owner<'a>(&self, view: &'a ProjectView, access: &Access, uri: &str) -> Result<&'a ServerRef, McpError> {
         if !self.gate_open(view, access).await {
             return Err(McpError::invalid_request(format!("project `{}` is gated: call `{BEGIN_SESSION}` first", self.project), None));
@@ -426,6 +478,10 @@ impl ProjectHandler {
             .or_else(|| lists.iter().find(|(_, (_, t))| t.iter().any(|x| uri.starts_with(&prefix_of(&x.uri_template)))))
             .map(|(s, _)| *s);
         let visible = Self::visible(view, access);
-        found.or(if visible.len() == 1 { Some(visible[0]) } else { None }).ok_or_else(|| McpError::resource_not_found(format!("no server of project `{}` serves `{uri}`", self.project), None))
+        let only = match visible[..] {
+            [s] if access.holds_server(&s.name, Role::View) => Some(s),
+            _ => None,
+        };
+        found.or(only).ok_or_else(|| McpError::resource_not_found(format!("no server of project `{}` serves `{uri}`", self.project), None))
     }
 }

@@ -1,6 +1,9 @@
 //! A gateway on 127.0.0.1 over a real SQLite store, with the local runtime supervising real
 //! stdio MCP servers, plus helpers for the real peers (`.ci/peers.sh` exports their paths).
 
+// Sampling, roots and logging are deprecated by SEP-2577 but part of the 2025 revisions.
+#![allow(deprecated)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,4 +137,64 @@ pub async fn rust_client(url: &str, token: &str) -> rmcp::service::RunningServic
     let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
     let info = rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("test", "1"));
     info.serve(transport).await.expect("MCP client connects")
+}
+
+/// What the gateway sent a [`Recorder`] client on its own: sampling requests, `roots/list`
+/// requests, log messages (their `data` as text) and resource updates (their URIs).
+#[derive(Default, Debug)]
+pub struct Inbox {
+    pub sampling: std::sync::Mutex<Vec<String>>,
+    pub roots: std::sync::Mutex<usize>,
+    pub logs: std::sync::Mutex<Vec<(rmcp::model::LoggingLevel, String)>>,
+    pub updated: std::sync::Mutex<Vec<String>>,
+}
+
+/// A downstream MCP client (2025-11-25, session-based) that offers sampling and roots, answers
+/// sampling with "answer from <name>", and records everything the gateway sends it.
+#[derive(Clone)]
+pub struct Recorder {
+    pub name: &'static str,
+    pub inbox: Arc<Inbox>,
+}
+
+impl rmcp::ClientHandler for Recorder {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut caps = rmcp::model::ClientCapabilities::default();
+        caps.sampling = Some(Default::default());
+        caps.roots = Some(Default::default());
+        rmcp::model::ClientConfig::new(caps, rmcp::model::Implementation::new(self.name, "1")).with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
+    }
+
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _ctx: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        self.inbox.sampling.lock().unwrap().push(serde_json::to_string(&params.messages).unwrap());
+        let text = format!("answer from {}", self.name);
+        Ok(rmcp::model::CreateMessageResult::new(rmcp::model::SamplingMessage::new(rmcp::model::Role::Assistant, rmcp::model::SamplingMessageContentBlock::text(text)), "test-model".into()))
+    }
+
+    async fn list_roots(&self, _ctx: rmcp::service::RequestContext<rmcp::RoleClient>) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        *self.inbox.roots.lock().unwrap() += 1;
+        Ok(rmcp::model::ListRootsResult::new(vec![rmcp::model::Root::new(format!("file:///{}", self.name))]))
+    }
+
+    async fn on_logging_message(&self, params: rmcp::model::LoggingMessageNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        self.inbox.logs.lock().unwrap().push((params.level, params.data.to_string()));
+    }
+
+    async fn on_resource_updated(&self, params: rmcp::model::ResourceUpdatedNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        self.inbox.updated.lock().unwrap().push(params.uri);
+    }
+}
+
+/// A [`Recorder`] connected to `url` with `token`.
+pub async fn recording_client(url: &str, token: &str, name: &'static str) -> (rmcp::service::RunningService<rmcp::RoleClient, Recorder>, Arc<Inbox>) {
+    use rmcp::ServiceExt;
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
+    let inbox = Arc::new(Inbox::default());
+    let client = Recorder { name, inbox: inbox.clone() }.serve(transport).await.expect("MCP client connects");
+    (client, inbox)
 }

@@ -1,27 +1,37 @@
 //! Upstream connections: one persistent MCP client session per server, shared by every
 //! downstream client of every project that exposes the server.
 //!
+//! | file | job |
+//! |---|---|
+//! | `mod` | the registry of upstreams, their connections, requests on behalf of callers |
+//! | `routing` | which caller a message the upstream sends on its own belongs to |
+//!
 //! # Guarantees
 //! - **One upstream session per server, ids remapped.** Each downstream request becomes a new
 //!   request on the shared session with an id the gateway's client assigns (rmcp's `Peer`), so any
 //!   number of concurrent callers are pipelined over one stdio pipe or HTTP session. Progress
 //!   tokens are remapped the same way and progress notifications routed back to their caller.
+//! - **Nothing crosses between callers.** Requests an upstream sends to its client (sampling,
+//!   elicitation, roots) and its log messages reach only the caller they belong to, or nobody
+//!   (refused to the upstream and counted): see [`routing`]. `logging/setLevel` never changes the
+//!   shared upstream; each session's level filters what is forwarded to it.
 //! - **Never a hung request.** A call ends with the upstream's answer, the server's timeout
 //!   (`timeoutSeconds`, default 60 s), the caller's cancellation (forwarded upstream as
 //!   `notifications/cancelled`) or the connection closing (crash), whichever comes first.
 //! - **Crash → error, then restart.** stdio servers are restarted by the local runtime, which hands
 //!   the new process's pipes to [`Upstreams::attach`]; HTTP upstreams reconnect on the next use.
+//! - **No credentials in messages.** Every error, health and log text produced here has its URLs
+//!   redacted ([`crate::redact::urls`]: no userinfo, query or fragment).
 //!
 //! # Caveats
-//! Requests an upstream sends to its client (sampling, elicitation, roots) and its log messages
-//! are routed to the caller of the newest call in flight on that upstream; with several
-//! concurrent callers of one server that is a best guess (stdio carries no request association).
 //! Legacy HTTP+SSE (2024-11-05) upstreams are not supported: rmcp 3 has no client for it.
 
 // Sampling, logging and roots are deprecated by SEP-2577 but part of the 2025 revisions.
 #![allow(deprecated)]
 
-use std::collections::HashMap;
+pub mod routing;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -31,11 +41,16 @@ use rmcp::model::{
     ElicitRequestParams, ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Prompt,
     Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerRequest, ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
+use rmcp::model::{GetExtensions, LoggingLevel};
+use rmcp::service::{InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
 use rmcp::{ClientHandler, ErrorData as McpError, ServiceExt};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::redact;
+pub use routing::{CallerKey, Kind, Unroutable};
+use routing::{tagged, AtReceipt, Calls, Destination, Levels, Refused};
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -59,6 +74,8 @@ pub enum Change {
     Tools(String),
     Prompts(String),
     Resources(String),
+    /// Not sent any more: a resource update goes straight to the callers subscribed to it
+    /// ([`Upstream::subscribed`]), not to every session that sees the server.
     ResourceUpdated(String, String),
 }
 
@@ -77,16 +94,12 @@ struct Lists {
 }
 
 #[derive(Default)]
-struct Calls {
-    /// Callers with a request in flight, oldest first.
-    inflight: Vec<(u64, Peer<RoleServer>)>,
+struct Progress {
     /// Upstream progress token → the ordered forwarder of that call's progress.
     progress: HashMap<ProgressToken, tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>>,
     /// Progress that arrived before its call was registered (the upstream may answer with
     /// progress before `send` returns); bounded, oldest dropped.
     early: std::collections::VecDeque<ProgressNotificationParam>,
-    /// The caller of the call that finished last (log messages processed after the answer).
-    last: Option<Peer<RoleServer>>,
 }
 
 /// One server as the gateway sees it.
@@ -98,9 +111,17 @@ pub struct Upstream {
     connecting: tokio::sync::Mutex<()>,
     last_error: Mutex<Option<String>>,
     lists: Mutex<Lists>,
-    calls: Mutex<Calls>,
+    calls: Mutex<Calls<Peer<RoleServer>>>,
+    /// Woken when a call's upstream request id is recorded (a message may arrive on its stream
+    /// before `send` returns).
+    sent: tokio::sync::Notify,
+    progress: Mutex<Progress>,
     next_call: AtomicU64,
     changes: broadcast::Sender<Change>,
+    levels: Arc<Levels>,
+    refused: Refused,
+    /// Resource URI → the callers subscribed to it (the upstream holds one subscription for all).
+    subscribers: Mutex<HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>>,
 }
 
 /// The registry of upstreams, keyed like the local runtime: `name`, or `project/name` for a
@@ -108,11 +129,12 @@ pub struct Upstream {
 pub struct Upstreams {
     entries: RwLock<HashMap<String, Arc<Upstream>>>,
     changes: broadcast::Sender<Change>,
+    levels: Arc<Levels>,
 }
 
 impl Default for Upstreams {
     fn default() -> Self {
-        Self { entries: RwLock::new(HashMap::new()), changes: broadcast::channel(256).0 }
+        Self { entries: RwLock::new(HashMap::new()), changes: broadcast::channel(256).0, levels: Arc::default() }
     }
 }
 
@@ -125,10 +147,14 @@ pub struct Health {
     pub connected: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Messages the server sent on its own that could not be associated with one caller and
+    /// were refused, by kind (`sampling`, `elicitation`, `roots`, `logging`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unroutable: BTreeMap<String, u64>,
 }
 
 impl Upstreams {
-    /// Changes of every upstream (list_changed, resource updates).
+    /// Changes of every upstream (`list_changed`).
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
@@ -149,8 +175,13 @@ impl Upstreams {
                     last_error: Mutex::new(None),
                     lists: Mutex::new(Lists::default()),
                     calls: Mutex::new(Calls::default()),
+                    sent: tokio::sync::Notify::new(),
+                    progress: Mutex::new(Progress::default()),
                     next_call: AtomicU64::new(0),
                     changes: self.changes.clone(),
+                    levels: self.levels.clone(),
+                    refused: Refused::default(),
+                    subscribers: Mutex::new(HashMap::new()),
                 })
             })
             .clone()
@@ -193,7 +224,7 @@ impl Upstreams {
         let up = self.entry(key);
         tokio::spawn(async move {
             let handler = UpstreamClient { up: Arc::downgrade(&up) };
-            match handler.serve((stdout, stdin)).await {
+            match handler.serve(tagged((stdout, stdin), Arc::downgrade(&up))).await {
                 Ok(running) => {
                     info!(server = %up.key, "upstream connected (stdio)");
                     let closed = CancellationToken::new();
@@ -212,6 +243,13 @@ impl Upstreams {
         let mut v: Vec<Health> = self.entries.read().expect("upstreams lock").values().map(|u| u.health()).collect();
         v.sort_by(|a, b| a.server.cmp(&b.server));
         v
+    }
+
+    /// Keep `level` as the log level of the session `caller`: log messages of any server below it
+    /// are no longer forwarded to that session. The upstreams' own levels are not changed (they
+    /// are shared by every caller).
+    pub fn set_level(&self, caller: CallerKey, level: LoggingLevel, peer: Peer<RoleServer>) {
+        self.levels.set(caller, level, peer);
     }
 
     /// Connect every HTTP upstream that is not connected (background health check).
@@ -234,13 +272,9 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut c = self.up.calls.lock().expect("calls lock");
-        if let Some(pos) = c.inflight.iter().position(|(i, _)| *i == self.id) {
-            let (_, peer) = c.inflight.remove(pos);
-            c.last = Some(peer);
-        }
+        self.up.calls.lock().expect("calls lock").end(self.id);
         if let Some(p) = &self.progress {
-            c.progress.remove(p);
+            self.up.progress.lock().expect("progress lock").progress.remove(p);
         }
     }
 }
@@ -262,11 +296,11 @@ impl Upstream {
         };
         let connected = self.conn.borrow().is_some();
         let error = match self.target() {
-            Target::Unavailable(r) => Some(r),
+            Target::Unavailable(r) => Some(redact::urls(&r)),
             _ if connected => None,
             _ => self.last_error.lock().expect("error lock").clone(),
         };
-        Health { server: self.key.clone(), transport, connected, error }
+        Health { server: self.key.clone(), transport, connected, error, unroutable: self.refused.snapshot() }
     }
 
     fn connected(&self, conn: Conn) {
@@ -277,8 +311,9 @@ impl Upstream {
     }
 
     fn lost(&self, why: &str) {
-        warn!(server = %self.key, reason = why, "upstream disconnected");
-        *self.last_error.lock().expect("error lock") = Some(why.to_string());
+        let why = redact::urls(why);
+        warn!(server = %self.key, reason = %why, "upstream disconnected");
+        *self.last_error.lock().expect("error lock") = Some(why);
         self.conn.send_replace(None);
     }
 
@@ -294,7 +329,7 @@ impl Upstream {
             return Ok(c);
         }
         match self.target() {
-            Target::Unavailable(reason) => Err(reason),
+            Target::Unavailable(reason) => Err(redact::urls(&reason)),
             Target::Stdio => {
                 let mut rx = self.conn.subscribe();
                 let waited = tokio::time::timeout(CONNECT_WAIT, rx.wait_for(Option::is_some)).await;
@@ -308,11 +343,11 @@ impl Upstream {
                 if let Some(c) = self.conn.borrow().clone() {
                     return Ok(c);
                 }
-                let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone());
+                let transport = tagged(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone()), Arc::downgrade(self));
                 let handler = UpstreamClient { up: Arc::downgrade(self) };
                 match tokio::time::timeout(CONNECT_WAIT, handler.serve(transport)).await {
                     Ok(Ok(running)) => {
-                        info!(server = %self.key, %url, "upstream connected (http)");
+                        info!(server = %self.key, url = %redact::urls(&url), "upstream connected (http)");
                         let closed = CancellationToken::new();
                         let conn = Conn { peer: running.peer().clone(), closed: closed.clone() };
                         self.connected(conn.clone());
@@ -326,12 +361,12 @@ impl Upstream {
                         Ok(conn)
                     }
                     Ok(Err(e)) => {
-                        let why = format!("cannot connect to {url}: {e}");
+                        let why = redact::urls(&format!("cannot connect to {url}: {e}"));
                         self.lost(&why);
                         Err(why)
                     }
                     Err(_) => {
-                        let why = format!("cannot connect to {url}: timed out");
+                        let why = redact::urls(&format!("cannot connect to {url}: timed out"));
                         self.lost(&why);
                         Err(why)
                     }
@@ -340,26 +375,28 @@ impl Upstream {
         }
     }
 
-    /// Send one request upstream on behalf of a downstream caller, with the guarantees above.
+    /// Send one request upstream on behalf of the downstream `caller`, with the guarantees above.
     ///
     /// # Errors
     /// The upstream's own JSON-RPC error, or an internal error naming the server and the reason.
-    pub async fn request(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>) -> Result<ServerResult, McpError> {
-        let unavailable = |why: String| McpError::internal_error(format!("server `{}` is unavailable: {why}", self.key), None);
+    pub async fn request(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>, caller: CallerKey) -> Result<ServerResult, McpError> {
+        let unavailable = |why: String| McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(&why)), None);
         let conn = self.connection().await.map_err(unavailable)?;
         let timeout = *self.timeout.read().expect("timeout lock");
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
-        self.calls.lock().expect("calls lock").inflight.push((id, ctx.peer.clone()));
+        self.calls.lock().expect("calls lock").begin(id, Destination { caller, peer: ctx.peer.clone(), request: ctx.id.clone() });
         let mut guard = InFlight { up: self, id, progress: None };
         let options = PeerRequestOptions::with_timeout(timeout);
         let handle = conn.peer.send_request_with_option(request, options).await.map_err(|e| unavailable(e.to_string()))?;
+        self.calls.lock().expect("calls lock").sent(id, handle.id.clone());
+        self.sent.notify_waiters();
         // Progress is forwarded in order by one task per call, which is drained before the
         // result is returned (so a caller sees every progress before the answer).
         let mut forwarder = None;
         if let Some(token) = ctx.meta.get_progress_token() {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
             {
-                let mut calls = self.calls.lock().expect("calls lock");
+                let mut calls = self.progress.lock().expect("progress lock");
                 let early: Vec<_> = calls.early.iter().filter(|p| p.progress_token == handle.progress_token).cloned().collect();
                 calls.early.retain(|p| p.progress_token != handle.progress_token);
                 for p in early {
@@ -402,10 +439,73 @@ impl Upstream {
         })
     }
 
-    /// The caller of the newest call in flight.
-    fn current_caller(&self) -> Option<Peer<RoleServer>> {
-        let c = self.calls.lock().expect("calls lock");
-        c.inflight.last().map(|(_, p)| p.clone()).or_else(|| c.last.clone())
+    /// The caller a message the upstream sent on its own belongs to (see [`routing`]); counted
+    /// and logged when there is none.
+    ///
+    /// # Errors
+    /// [`Unroutable`] when the message belongs to no caller or cannot be told apart.
+    async fn associate(&self, kind: Kind, extensions: &rmcp::model::Extensions) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+        let origin = extensions.get::<InboundStreamOrigin>();
+        let result = match (origin, extensions.get::<AtReceipt>()) {
+            (Some(InboundStreamOrigin::OutboundRequest(_)), _) => self.associate_by_stream(origin).await,
+            (_, Some(AtReceipt(at_receipt))) => at_receipt.clone(),
+            (_, None) => self.calls.lock().expect("calls lock").associate(None),
+        };
+        if let Err(why) = &result {
+            self.refused.count(kind);
+            warn!(server = %self.key, kind = kind.as_str(), reason = %why, "upstream message refused: cannot associate it with one caller");
+        }
+        result
+    }
+
+    /// The call whose upstream request's response stream carried the message; waits (≤ 1 s) for
+    /// the id of a call just sent to be recorded.
+    async fn associate_by_stream(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            // Registered before checking, so an id recorded in between still wakes us.
+            let woken = self.sent.notified();
+            let decided = {
+                let calls = self.calls.lock().expect("calls lock");
+                let waiting = match origin {
+                    Some(InboundStreamOrigin::OutboundRequest(id)) => !calls.knows(id),
+                    _ => false,
+                };
+                (!waiting || tokio::time::Instant::now() >= deadline).then(|| calls.associate(origin))
+            };
+            if let Some(result) = decided {
+                return result;
+            }
+            let _ = tokio::time::timeout_at(deadline, woken).await;
+        }
+    }
+
+    /// Remember that `caller` (at `peer`) subscribed to `uri`.
+    pub fn subscribed(&self, uri: &str, caller: CallerKey, peer: Peer<RoleServer>) {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let v = subs.entry(uri.to_string()).or_default();
+        v.retain(|(k, p)| *k != caller && !p.is_transport_closed());
+        v.push((caller, peer));
+    }
+
+    /// Forget `caller`'s subscription to `uri`. Returns whether no other caller remains
+    /// subscribed — only then may the upstream's (shared) subscription be ended.
+    pub fn unsubscribed(&self, uri: &str, caller: &CallerKey) -> bool {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let Some(v) = subs.get_mut(uri) else { return true };
+        v.retain(|(k, p)| k != caller && !p.is_transport_closed());
+        let last = v.is_empty();
+        if last {
+            subs.remove(uri);
+        }
+        last
+    }
+
+    fn subscribers_of(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+        let mut subs = self.subscribers.lock().expect("subscribers lock");
+        let Some(v) = subs.get_mut(uri) else { return Vec::new() };
+        v.retain(|(_, p)| !p.is_transport_closed());
+        v.iter().map(|(_, p)| p.clone()).collect()
     }
 
     /// Tools, cached until the upstream says they changed.
@@ -417,7 +517,7 @@ impl Upstream {
             return Ok(t);
         }
         let conn = self.connection().await?;
-        let tools = Arc::new(conn.peer.list_all_tools().await.map_err(|e| e.to_string())?);
+        let tools = Arc::new(conn.peer.list_all_tools().await.map_err(|e| redact::urls(&e.to_string()))?);
         self.lists.lock().expect("lists lock").tools = Some(tools.clone());
         Ok(tools)
     }
@@ -432,7 +532,7 @@ impl Upstream {
         }
         let conn = self.connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.prompts.is_some());
-        let v = Arc::new(if has { conn.peer.list_all_prompts().await.map_err(|e| e.to_string())? } else { Vec::new() });
+        let v = Arc::new(if has { conn.peer.list_all_prompts().await.map_err(|e| redact::urls(&e.to_string()))? } else { Vec::new() });
         self.lists.lock().expect("lists lock").prompts = Some(v.clone());
         Ok(v)
     }
@@ -451,7 +551,7 @@ impl Upstream {
         let conn = self.connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.resources.is_some());
         let (r, t) = if has {
-            let r = conn.peer.list_all_resources().await.map_err(|e| e.to_string())?;
+            let r = conn.peer.list_all_resources().await.map_err(|e| redact::urls(&e.to_string()))?;
             let t = conn.peer.list_all_resource_templates().await.unwrap_or_default();
             (r, t)
         } else {
@@ -482,13 +582,22 @@ impl UpstreamClient {
         }
     }
 
-    /// Forward a server→client request to the caller it most likely belongs to.
-    async fn forward(&self, request: ServerRequest) -> Result<ClientResult, McpError> {
-        let caller = self.up().and_then(|u| u.current_caller()).ok_or_else(|| McpError::internal_error("no client call in flight to forward this request to", None))?;
-        caller.send_request(request).await.map_err(|e| match e {
-            ServiceError::McpError(e) => e,
-            other => McpError::internal_error(other.to_string(), None),
-        })
+    /// Forward a server→client request to the one caller it belongs to, on the stream of that
+    /// caller's request; refuse it when there is no such caller.
+    async fn forward(&self, kind: Kind, mut request: ServerRequest, ctx: &RequestContext<RoleClient>) -> Result<ClientResult, McpError> {
+        let up = self.up().ok_or_else(|| McpError::internal_error("the server is no longer deployed", None))?;
+        let to = up.associate(kind, &ctx.extensions).await.map_err(|why| McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None))?;
+        request.extensions_mut().insert(OriginatingRequestId(to.request.clone()));
+        let timeout = *up.timeout.read().expect("timeout lock");
+        // A task of its own: rmcp would otherwise mark the request as originating from the
+        // upstream's request id (a task-local), which means nothing on the caller's session.
+        let sent = tokio::spawn(async move { to.peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await?.await_response().await });
+        match sent.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(ServiceError::McpError(e))) => Err(e),
+            Ok(Err(other)) => Err(McpError::internal_error(redact::urls(&other.to_string()), None)),
+            Err(e) => Err(McpError::internal_error(e.to_string(), None)),
+        }
     }
 }
 
@@ -501,30 +610,30 @@ impl ClientHandler for UpstreamClient {
         ClientConfig::new(caps, Implementation::new("mcpctl-gateway", env!("CARGO_PKG_VERSION")))
     }
 
-    async fn create_message(&self, params: CreateMessageRequestParams, _ctx: RequestContext<RoleClient>) -> Result<CreateMessageResult, McpError> {
-        match self.forward(ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(params))).await? {
+    async fn create_message(&self, params: CreateMessageRequestParams, ctx: RequestContext<RoleClient>) -> Result<CreateMessageResult, McpError> {
+        match self.forward(Kind::Sampling, ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(params)), &ctx).await? {
             ClientResult::CreateMessageResult(r) => Ok(*r),
             _ => Err(McpError::internal_error("unexpected answer to sampling/createMessage", None)),
         }
     }
 
-    async fn create_elicitation(&self, params: ElicitRequestParams, _ctx: RequestContext<RoleClient>) -> Result<ElicitResult, McpError> {
-        match self.forward(ServerRequest::ElicitRequest(rmcp::model::ElicitRequest::new(params))).await? {
+    async fn create_elicitation(&self, params: ElicitRequestParams, ctx: RequestContext<RoleClient>) -> Result<ElicitResult, McpError> {
+        match self.forward(Kind::Elicitation, ServerRequest::ElicitRequest(rmcp::model::ElicitRequest::new(params)), &ctx).await? {
             ClientResult::ElicitResult(r) => Ok(r),
             _ => Err(McpError::internal_error("unexpected answer to elicitation/create", None)),
         }
     }
 
-    async fn list_roots(&self, _ctx: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
-        match self.forward(ServerRequest::ListRootsRequest(Default::default())).await {
-            Ok(ClientResult::ListRootsResult(r)) => Ok(r),
-            _ => Ok(ListRootsResult::default()),
+    async fn list_roots(&self, ctx: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
+        match self.forward(Kind::Roots, ServerRequest::ListRootsRequest(Default::default()), &ctx).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(McpError::internal_error("unexpected answer to roots/list", None)),
         }
     }
 
     async fn on_progress(&self, params: ProgressNotificationParam, _ctx: NotificationContext<RoleClient>) {
         let Some(up) = self.up() else { return };
-        let mut calls = up.calls.lock().expect("calls lock");
+        let mut calls = up.progress.lock().expect("progress lock");
         match calls.progress.get(&params.progress_token) {
             Some(tx) => {
                 let _ = tx.send(params);
@@ -538,9 +647,12 @@ impl ClientHandler for UpstreamClient {
         }
     }
 
-    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _ctx: NotificationContext<RoleClient>) {
-        if let Some(caller) = self.up().and_then(|u| u.current_caller()) {
-            let _ = caller.notify_logging_message(params).await;
+    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, ctx: NotificationContext<RoleClient>) {
+        let Some(up) = self.up() else { return };
+        if let Ok(to) = up.associate(Kind::Logging, &ctx.extensions).await {
+            if up.levels.passes(&to.caller, params.level) {
+                let _ = to.peer.notify_logging_message(params).await;
+            }
         }
     }
 
@@ -559,9 +671,11 @@ impl ClientHandler for UpstreamClient {
         });
     }
 
+    /// Only to the callers subscribed to the URI (never to every session that sees the server).
     async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _ctx: NotificationContext<RoleClient>) {
-        if let Some(up) = self.up() {
-            let _ = up.changes.send(Change::ResourceUpdated(up.key.clone(), params.uri));
+        let Some(up) = self.up() else { return };
+        for peer in up.subscribers_of(&params.uri) {
+            let _ = peer.notify_resource_updated(params.clone()).await;
         }
     }
 }
