@@ -11,7 +11,6 @@ pub mod health;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
-pub mod redact;
 pub mod upstream;
 pub mod webhook;
 

@@ -7,6 +7,7 @@ pub mod controller;
 mod credentials;
 pub mod plan;
 pub mod publish;
+pub mod redact;
 pub mod repo;
 pub mod runtime;
 pub mod secrets;

@@ -21,7 +21,7 @@
 //! - **Crash → error, then restart.** stdio servers are restarted by the local runtime, which hands
 //!   the new process's pipes to [`Upstreams::attach`]; HTTP upstreams reconnect on the next use.
 //! - **No credentials in messages.** Every error, health and log text produced here has its URLs
-//!   redacted ([`crate::redact::urls`]: no userinfo, query or fragment).
+//!   redacted ([`reconciler::redact::urls`]: no userinfo, query or fragment).
 //!
 //! # Caveats
 //! Legacy HTTP+SSE (2024-11-05) upstreams are not supported: rmcp 3 has no client for it.
@@ -48,7 +48,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::redact;
+use reconciler::redact;
 pub use routing::{CallerKey, Kind, Unroutable};
 use routing::{tagged, AtReceipt, Calls, Destination, Levels, Refused};
 

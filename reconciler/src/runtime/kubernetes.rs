@@ -37,8 +37,8 @@ pub const HTTP_PORT: u16 = 8080;
 /// Error talking to the API server.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
-    /// Shown with URLs reduced to host and path (see [`super::redact_urls`]).
-    #[error("kubernetes API: {}", super::redact_urls(&.0.to_string()))]
+    /// Shown with URLs reduced to host and path (see [`crate::redact::urls`]).
+    #[error("kubernetes API: {}", crate::redact::urls(&.0.to_string()))]
     Api(#[from] kube::Error),
     #[error("server {server}: {source}")]
     Secret { server: String, #[source] source: crate::secrets::SecretError },

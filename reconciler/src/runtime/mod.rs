@@ -3,12 +3,10 @@
 
 pub mod kubernetes;
 pub mod local;
-mod redact;
 pub mod run_as;
 
 pub use kubernetes::KubeRuntime;
 pub use local::{LocalRuntime, ProcessState, ServerStatus};
-pub use redact::redact_urls;
 pub use run_as::{RunAs, RunAsError};
 
 use schema::DesiredState;

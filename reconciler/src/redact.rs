@@ -1,9 +1,9 @@
-//! Redaction of URLs in text the gateway shows: errors, health, logs and API answers.
+//! Redaction of URLs in text mcpctl shows: errors, health, logs and API answers.
 //!
-//! Upstream URLs may carry credentials (`https://user:token@host/mcp`) or keys in the query
-//! (`?key=…`); error messages of HTTP clients repeat the URL they failed on. [`urls`] is applied
-//! at the source, to every string the upstream side produces, so nothing downstream (status API,
-//! metrics, audit, logs, JSON-RPC errors) has to remember to do it.
+//! URLs may carry credentials (`https://user:token@host/mcp`, `postgres://admin:pw@db`) or keys
+//! in the query (`?key=…`); error messages of HTTP clients repeat the URL they failed on. [`urls`]
+//! is applied at the source — the gateway's upstream side and the runtimes — so nothing downstream
+//! (status API, metrics, audit, logs, JSON-RPC errors) has to remember to do it.
 //!
 //! # Guarantees
 //! In every `scheme://…` URL inside the text: the userinfo (`user:pass@`) is removed, and the
@@ -88,5 +88,22 @@ mod tests {
             assert_eq!(urls(text), text);
         }
         assert_eq!(urls("über: https://ü:ß@höst.example/päth?q=ü — ok"), "über: https://höst.example/päth — ok");
+    }
+
+    #[test]
+    fn userinfo_query_and_fragment_are_removed() {
+        let cases = [
+            ("https://user:s3cret@git.example.com:8443/org/repo.git?token=abc#frag", "https://git.example.com:8443/org/repo.git"),
+            ("error sending request for url (https://x-access-token:ghp_1@api.example.com/v1?sig=zz): timeout", "error sending request for url (https://api.example.com/v1): timeout"),
+            ("postgres://admin:hunter2@db.internal/mcpctl and http://h/p?a=1", "postgres://db.internal/mcpctl and http://h/p"),
+            ("\"https://h?access_token=t\"", "\"https://h\""),
+            ("http://a@b@host/x", "http://host/x"),
+            ("no url here: a://", "no url here: a://"),
+            ("://nothing", "://nothing"),
+            ("http://plain.example/mcp", "http://plain.example/mcp"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(urls(input), want, "{input}");
+        }
     }
 }
