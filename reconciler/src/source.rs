@@ -1,9 +1,22 @@
 //! Where a repo's files come from: a directory on disk or a git tree read straight from objects.
 //! Both produce the same [`SourceFile`] list for `schema::check`.
+//!
+//! # Guarantees
+//! Both sources treat files alike: a resource file larger than [`MAX_FILE_BYTES`] (by its
+//! metadata or git object header, checked before a byte of content is read), a symbolic link
+//! named like a resource file, or (directories only) a FIFO, socket or device so named, is handed
+//! over as a [`Refusal`], which validation reports as an error at `path:1:1`. Nothing is silently
+//! skipped that could declare resources, so `plan` never deletes what a skipped file declares.
+//! Neither source recurses on the call stack per directory level of a git tree.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use schema::{is_resource_path, SourceFile};
+use schema::load::MAX_FILE_BYTES;
+use schema::{is_resource_path, Refusal, SourceFile};
+
+/// Git's file mode of a symbolic link.
+const GIT_FILEMODE_LINK: i32 = 0o120000;
 
 /// Error reading a repo.
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +58,41 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
+        // `file_type` does not follow links: a link is seen as a link.
         let ft = entry.file_type().map_err(io(&path))?;
         if ft.is_dir() {
             walk(root, &path, out)?;
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        if !is_resource_path(&rel) {
+            continue;
+        }
+        if ft.is_symlink() {
+            out.push(SourceFile::refused(rel, Refusal::Symlink));
         } else if ft.is_file() {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            if is_resource_path(&rel) {
-                let bytes = std::fs::read(&path).map_err(io(&path))?;
-                out.push(SourceFile::new(rel, bytes));
-            }
+            out.push(read_file(&path, rel).map_err(io(&path))?);
+        } else {
+            out.push(SourceFile::refused(rel, Refusal::NotRegular));
         }
     }
     Ok(())
+}
+
+/// Read a regular file, refusing it by the size its metadata gives before reading, and reading
+/// at most one byte past the limit in case it grows meanwhile.
+fn read_file(path: &Path, rel: String) -> std::io::Result<SourceFile> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_FILE_BYTES as u64 {
+        return Ok(SourceFile::refused(rel, Refusal::TooLarge { bytes: len }));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Ok(SourceFile::refused(rel, Refusal::TooLarge { bytes: bytes.len() as u64 }));
+    }
+    Ok(SourceFile::new(rel, bytes))
 }
 
 /// Facts about the commit a tree was read from.
@@ -80,30 +116,7 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
         .map_err(|_| SourceError::NoSuchRevision(rev.to_string()))?;
-    let tree = commit.tree()?;
-    let mut files = Vec::new();
-    let mut failure = None;
-    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        let name = entry.name().unwrap_or("");
-        if name.starts_with('.') {
-            return git2::TreeWalkResult::Skip;
-        }
-        let path = format!("{dir}{name}");
-        if entry.kind() == Some(git2::ObjectType::Blob) && is_resource_path(&path) {
-            match repo.find_blob(entry.id()) {
-                Ok(blob) => files.push(SourceFile::new(path, blob.content())),
-                Err(e) => {
-                    failure = Some(e);
-                    return git2::TreeWalkResult::Abort;
-                }
-            }
-        }
-        git2::TreeWalkResult::Ok
-    })?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let files = tree_files(repo, commit.tree()?)?;
     let sig = |s: git2::Signature<'_>| format!("{} <{}>", s.name().unwrap_or(""), s.email().unwrap_or(""));
     let time = chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default().to_rfc3339();
     let info = CommitInfo {
@@ -114,4 +127,41 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
         time,
     };
     Ok((files, info))
+}
+
+/// Every resource file of `tree`, sorted by path. Walks with an explicit stack (libgit2's own
+/// tree walk recurses once per directory level) and reads each blob's size from its object
+/// header before its content.
+fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<SourceFile>, SourceError> {
+    let odb = repo.odb()?;
+    let mut files = Vec::new();
+    let mut trees = vec![(String::new(), tree)];
+    while let Some((dir, tree)) = trees.pop() {
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = format!("{dir}{name}");
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => trees.push((format!("{path}/"), repo.find_tree(entry.id())?)),
+                Some(git2::ObjectType::Blob) if is_resource_path(&path) => {
+                    if entry.filemode() == GIT_FILEMODE_LINK {
+                        files.push(SourceFile::refused(path, Refusal::Symlink));
+                        continue;
+                    }
+                    let (size, _) = odb.read_header(entry.id())?;
+                    if size > MAX_FILE_BYTES {
+                        files.push(SourceFile::refused(path, Refusal::TooLarge { bytes: size as u64 }));
+                        continue;
+                    }
+                    files.push(SourceFile::new(path, repo.find_blob(entry.id())?.content()));
+                }
+                // Other blobs, and submodules (commits).
+                _ => {}
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
 }

@@ -9,20 +9,54 @@ use crate::hint::did_you_mean;
 use crate::kind::Kind;
 use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
 
-/// Files larger than this are refused with a clear error.
+/// Files larger than this are refused with a clear error. Sources check the size the file
+/// system or the git object header reports before reading a byte (see [`Refusal::TooLarge`]).
+/// Why 8 MiB: real resource files are a few KB; a generated one with many prompts stays well
+/// below; together with [`crate::document::MAX_TREE_BYTES`] it bounds what one file costs.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 /// One file of a repo, from a directory or a git tree.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceFile {
     /// Path relative to the repo root, `/`-separated.
     pub path: String,
     pub bytes: Vec<u8>,
+    /// Set when the source did not read the content: the file is reported as an error (like a
+    /// syntax error, so the repo is invalid and nothing it declares is deleted by mistake).
+    pub refused: Option<Refusal>,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), bytes: bytes.into() }
+        Self { path: path.into(), bytes: bytes.into(), refused: None }
+    }
+
+    /// A resource file whose content the source refused to read.
+    pub fn refused(path: impl Into<String>, why: Refusal) -> Self {
+        Self { path: path.into(), bytes: Vec::new(), refused: Some(why) }
+    }
+}
+
+/// Why a source refused a resource file without reading it. Directory and git-tree sources
+/// refuse the same files the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Larger than [`MAX_FILE_BYTES`] (the size from file metadata or the git object header).
+    TooLarge { bytes: u64 },
+    /// A symbolic link (git file mode 120000). Links are not followed: where they point may
+    /// be outside the repo or differ between a checkout and the commit.
+    Symlink,
+    /// Not a regular file (a FIFO, socket or device), which could block or never end.
+    NotRegular,
+}
+
+impl Refusal {
+    fn message(self) -> String {
+        match self {
+            Refusal::TooLarge { bytes } => format!("file is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes"),
+            Refusal::Symlink => "file is a symbolic link; mcpctl does not follow links in a repo (what it declares would be silently missing): commit the file itself".into(),
+            Refusal::NotRegular => "not a regular file (FIFO, socket or device); a resource file must be a plain file".into(),
+        }
     }
 }
 
@@ -55,13 +89,13 @@ pub fn load(files: &[SourceFile]) -> Loaded {
 fn load_file(f: &SourceFile, loaded: &mut Loaded) {
     let diags = &mut loaded.diagnostics;
     let file: Arc<str> = Arc::from(f.path.as_str());
+    if let Some(why) = f.refused {
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
+        return;
+    }
     if f.bytes.len() > MAX_FILE_BYTES {
-        diags.push(Diagnostic::new(
-            &file,
-            Pos::new(1, 1),
-            None,
-            format!("file is {} bytes; the limit is {} bytes", f.bytes.len(), MAX_FILE_BYTES),
-        ));
+        let why = Refusal::TooLarge { bytes: f.bytes.len() as u64 };
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
         return;
     }
     let text = match std::str::from_utf8(&f.bytes) {

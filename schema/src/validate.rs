@@ -117,6 +117,31 @@ impl<'a> Validator<'a> {
             self.spec(&at);
         }
         self.default_backend();
+        self.unique_token_hashes();
+    }
+
+    /// Two McpTokens with one hash would be one secret with two identities (and the gateway
+    /// indexes tokens by hash): refused across the whole repo, every project included.
+    fn unique_token_hashes(&mut self) {
+        let mut seen: HashMap<&str, &Resource> = HashMap::new();
+        for res in self.resources {
+            let Spec::McpToken(t) = &res.spec else { continue };
+            match seen.get(t.hash.as_str()) {
+                None => {
+                    seen.insert(&t.hash, res);
+                }
+                Some(first) => {
+                    let first_at = At { res: first };
+                    let first_pos = first_at.pos(&["spec", "hash"]);
+                    let first_file = first.origin.as_ref().map_or_else(|| "<store>".into(), |o| o.file.clone());
+                    let msg = format!(
+                        "spec.hash: the same hash as {} (at {first_file}:{first_pos}); every McpToken needs its own token",
+                        first.key()
+                    );
+                    self.err(&At { res }, &["spec", "hash"], msg);
+                }
+            }
+        }
     }
 
     fn names_and_scope(&mut self, at: &At<'_>) {

@@ -90,3 +90,63 @@ fn json_schema_names_every_kind() {
     }
     assert!(schema.contains("additionalProperties"));
 }
+
+#[test]
+fn deep_files_and_alias_bombs_are_errors_with_positions() {
+    // 100 KB of nested block sequences, then of flow ones, checked on a 2 MiB stack.
+    let files = vec![
+        SourceFile::new("deep/block.yaml", format!("servers:\n{}x\n", "- ".repeat(50_000))),
+        SourceFile::new("deep/flow.yaml", format!("servers: {}{}\n", "[".repeat(100), "]".repeat(100))),
+        SourceFile::new("bomb.yaml", {
+            let mut t = String::from("a: &a \"lol\"\n");
+            for (p, c) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+                t.push_str(&format!("{c}: &{c} [{}]\n", vec![format!("*{p}"); 10].join(", ")));
+            }
+            t
+        }),
+    ];
+    let err = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || check(&files).unwrap_err().to_string())
+        .unwrap()
+        .join()
+        .unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("bomb.yaml:") && lines[0].contains("MiB in memory"), "{err}");
+    assert!(lines[1].starts_with("deep/block.yaml:2:127: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
+    assert!(lines[2].starts_with("deep/flow.yaml:1:73: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
+}
+
+#[test]
+fn files_a_source_refused_are_errors_at_their_path() {
+    use mcpctl_schema::Refusal;
+    let files = vec![
+        SourceFile::new("ok.yaml", "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n"),
+        SourceFile::refused("big.yaml", Refusal::TooLarge { bytes: 1 << 40 }),
+        SourceFile::refused("servers/link.yaml", Refusal::Symlink),
+        SourceFile::refused("fifo.yaml", Refusal::NotRegular),
+    ];
+    let err = check(&files).unwrap_err().to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines[0], "big.yaml:1:1: file is 1099511627776 bytes; the limit is 8388608 bytes");
+    assert!(lines[1].starts_with("fifo.yaml:1:1: not a regular file"), "{err}");
+    assert!(lines[2].starts_with("servers/link.yaml:1:1: file is a symbolic link"), "{err}");
+}
+
+#[test]
+fn duplicate_token_hashes_name_both_positions() {
+    let case = fixture("invalid/duplicate_token_hash");
+    let err = check(&read_tree(&case)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "work.yaml:9:9: McpToken/work/ci: spec.hash: the same hash as McpToken/home/laptop (at home.yaml:4:13); every McpToken needs its own token"
+    );
+    // With its own hash the same repo is valid.
+    let mut files = read_tree(&case);
+    let work = files.iter_mut().find(|f| f.path == "work.yaml").unwrap();
+    let text = String::from_utf8(work.bytes.clone()).unwrap().replace("sha256:9f86", "sha256:0f86");
+    work.bytes = text.into_bytes();
+    check(&files).unwrap_or_else(|d| panic!("{d}"));
+}
