@@ -150,3 +150,21 @@ fn duplicate_token_hashes_name_both_positions() {
     work.bytes = text.into_bytes();
     check(&files).unwrap_or_else(|d| panic!("{d}"));
 }
+
+#[test]
+fn only_the_first_missing_references_get_a_hint() {
+    let n = mcpctl_schema::validate::MAX_HINTS + 50;
+    let mut yaml = String::from("llms:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - metadata: {{name: model-{i:04}}}\n    spec: {{provider: openai, model: m}}\n"));
+    }
+    yaml.push_str("agents:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - metadata: {{name: agent-{i:04}, project: p}}\n    spec: {{llm: modl-{i:04}}}\n"));
+    }
+    yaml.push_str("projects:\n  - metadata: {name: p}\n");
+    let err = check(&[SourceFile::new("many.yaml", yaml)]).unwrap_err();
+    assert_eq!(err.len(), n);
+    let hinted = err.iter().filter(|d| d.message.contains("did you mean")).count();
+    assert_eq!(hinted, mcpctl_schema::validate::MAX_HINTS, "{err}");
+}
