@@ -250,12 +250,15 @@ impl Builder {
                 match key.take() {
                     None => {
                         let k = scalar_key(&node)?;
-                        let seen = !hashes.insert(self.hasher.hash_one(&k));
-                        let comparisons = &mut self.key_comparisons;
-                        if let Some(prev) = entries.iter().filter(|_| seen).find(|e| {
-                            *comparisons += 1;
-                            e.key == k
-                        }) {
+                        // Only a key whose hash was seen is compared with the others.
+                        let prev = match hashes.insert(self.hasher.hash_one(&k)) {
+                            true => None,
+                            false => entries.iter().find(|e| {
+                                self.key_comparisons += 1;
+                                e.key == k
+                            }),
+                        };
+                        if let Some(prev) = prev {
                             return Err(SyntaxError {
                                 pos: node.pos,
                                 message: format!(
