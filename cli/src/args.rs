@@ -43,6 +43,11 @@ pub enum ColorMode {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the repo: YAML syntax, types, names and references. Exit 1 on any error.
+    ///
+    /// Hostile files are errors, never crashes or silent skips: a file over 8 MiB (refused by its
+    /// size before it is read), collections nested deeper than 64 levels, a file whose parsed
+    /// tree would exceed 32 MiB (aliases expanded), a symbolic link or FIFO named like a resource
+    /// file, and two McpTokens with one hash are each reported as `path:line:col: message`.
     Validate(ValidateArgs),
     /// Show what `apply` would change in the runtime database.
     Plan(PlanArgs),
