@@ -3,7 +3,8 @@
 //!
 //! # Guarantees
 //! Both sources treat files alike: a resource file larger than [`MAX_FILE_BYTES`] (by its
-//! metadata or git object header, checked before a byte of content is read), a symbolic link
+//! metadata or git object header, checked before a byte of content is read), one that would take
+//! the repo past [`schema::load::MAX_REPO_BYTES`] (files taken in path order), a symbolic link
 //! named like a resource file, or (directories only) a FIFO, socket or device so named, is handed
 //! over as a [`Refusal`], which validation reports as an error at `path:1:1`. Nothing is silently
 //! skipped that could declare resources, so `plan` never deletes what a skipped file declares.
@@ -13,6 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use schema::load::MAX_FILE_BYTES;
+use schema::load::RepoBudget;
 use schema::{is_resource_path, Refusal, SourceFile};
 
 /// Git's file mode of a symbolic link.
@@ -40,13 +42,24 @@ pub fn read_dir(root: &Path) -> Result<Vec<SourceFile>, SourceError> {
     if !root.is_dir() {
         return Err(SourceError::NotADirectory(root.to_path_buf()));
     }
-    let mut files = Vec::new();
-    walk(root, root, &mut files)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut found = Vec::new();
+    walk(root, root, &mut found)?;
+    // Path order first, so the repo budget refuses the same files in both sources.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut budget = RepoBudget::default();
+    let mut files = Vec::with_capacity(found.len());
+    for (rel, path, refused) in found {
+        files.push(match refused {
+            Some(why) => SourceFile::refused(rel, why),
+            None => read_file(&path, rel, &mut budget).map_err(|source| SourceError::Io { path, source })?,
+        });
+    }
     Ok(files)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), SourceError> {
+/// Every resource file under `dir`: repo-relative path, path, and a refusal unless it is a
+/// regular file.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Option<Refusal>)>) -> Result<(), SourceError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SourceError::Io { path, source }
@@ -68,29 +81,38 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
         if !is_resource_path(&rel) {
             continue;
         }
-        if ft.is_symlink() {
-            out.push(SourceFile::refused(rel, Refusal::Symlink));
+        let refused = if ft.is_symlink() {
+            Some(Refusal::Symlink)
         } else if ft.is_file() {
-            out.push(read_file(&path, rel).map_err(io(&path))?);
+            None
         } else {
-            out.push(SourceFile::refused(rel, Refusal::NotRegular));
-        }
+            Some(Refusal::NotRegular)
+        };
+        out.push((rel, path, refused));
     }
     Ok(())
 }
 
-/// Read a regular file, refusing it by the size its metadata gives before reading, and reading
-/// at most one byte past the limit in case it grows meanwhile.
-fn read_file(path: &Path, rel: String) -> std::io::Result<SourceFile> {
+/// Read a regular file, refusing it by the size its metadata gives before reading (against the
+/// file limit and the repo's budget), and reading at most one byte past the file limit in case
+/// it grows meanwhile.
+fn read_file(path: &Path, rel: String, budget: &mut RepoBudget) -> std::io::Result<SourceFile> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     if len > MAX_FILE_BYTES as u64 {
         return Ok(SourceFile::refused(rel, Refusal::TooLarge { bytes: len }));
     }
+    if let Err(why) = budget.read(len) {
+        return Ok(SourceFile::refused(rel, why));
+    }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
     if bytes.len() > MAX_FILE_BYTES {
         return Ok(SourceFile::refused(rel, Refusal::TooLarge { bytes: bytes.len() as u64 }));
+    }
+    // Grown since its metadata was read: the growth counts too.
+    if budget.read((bytes.len() as u64).saturating_sub(len)).is_err() {
+        return Ok(SourceFile::refused(rel, Refusal::RepoTooLarge { bytes: bytes.len() as u64 }));
     }
     Ok(SourceFile::new(rel, bytes))
 }
@@ -133,8 +155,7 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
 /// tree walk recurses once per directory level) and reads each blob's size from its object
 /// header before its content.
 fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<SourceFile>, SourceError> {
-    let odb = repo.odb()?;
-    let mut files = Vec::new();
+    let mut found = Vec::new();
     let mut trees = vec![(String::new(), tree)];
     while let Some((dir, tree)) = trees.pop() {
         for entry in tree.iter() {
@@ -145,23 +166,32 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
             let path = format!("{dir}{name}");
             match entry.kind() {
                 Some(git2::ObjectType::Tree) => trees.push((format!("{path}/"), repo.find_tree(entry.id())?)),
-                Some(git2::ObjectType::Blob) if is_resource_path(&path) => {
-                    if entry.filemode() == GIT_FILEMODE_LINK {
-                        files.push(SourceFile::refused(path, Refusal::Symlink));
-                        continue;
-                    }
-                    let (size, _) = odb.read_header(entry.id())?;
-                    if size > MAX_FILE_BYTES {
-                        files.push(SourceFile::refused(path, Refusal::TooLarge { bytes: size as u64 }));
-                        continue;
-                    }
-                    files.push(SourceFile::new(path, repo.find_blob(entry.id())?.content()));
-                }
+                Some(git2::ObjectType::Blob) if is_resource_path(&path) => found.push((path, entry.id(), entry.filemode())),
                 // Other blobs, and submodules (commits).
                 _ => {}
             }
         }
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    // Path order first, so the repo budget refuses the same files in both sources.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let odb = repo.odb()?;
+    let mut budget = RepoBudget::default();
+    let mut files = Vec::with_capacity(found.len());
+    for (path, id, mode) in found {
+        if mode == GIT_FILEMODE_LINK {
+            files.push(SourceFile::refused(path, Refusal::Symlink));
+            continue;
+        }
+        let (size, _) = odb.read_header(id)?;
+        if size > MAX_FILE_BYTES {
+            files.push(SourceFile::refused(path, Refusal::TooLarge { bytes: size as u64 }));
+            continue;
+        }
+        if let Err(why) = budget.read(size as u64) {
+            files.push(SourceFile::refused(path, why));
+            continue;
+        }
+        files.push(SourceFile::new(path, repo.find_blob(id)?.content()));
+    }
     Ok(files)
 }

@@ -100,6 +100,13 @@ pub const MAX_DEPTH: usize = 64;
 /// cost their length, plus `Entry` overhead per node), while expansion cannot reach more.
 pub const MAX_TREE_BYTES: usize = 32 * 1024 * 1024;
 
+/// Most memory the trees of all files of one repo may take together (each file also within
+/// [`MAX_TREE_BYTES`]). The trees stay alive with the desired state they describe (every resource
+/// keeps its node for positions), and a running reconciler holds the deployed state while it
+/// loads the next commit. Why 128 MiB: four whole files' worth; a real repo's trees take a few
+/// MB (the example repo: well under one).
+pub const MAX_REPO_TREE_BYTES: usize = 128 * 1024 * 1024;
+
 /// What one node costs towards [`MAX_TREE_BYTES`] besides its string.
 const NODE_BYTES: usize = std::mem::size_of::<Entry>();
 
@@ -198,8 +205,10 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     docs: Vec<Node>,
-    /// Memory of the tree so far, towards [`MAX_TREE_BYTES`].
+    /// Memory of the tree so far, towards `budget`.
     bytes: usize,
+    /// [`MAX_TREE_BYTES`], or less when the rest of the repo's budget is smaller.
+    budget: usize,
     /// Keyed per parse, so colliding keys cannot be precomputed.
     hasher: RandomState,
     /// Key-by-key comparisons made looking for duplicates (only on a hash match).
@@ -210,14 +219,19 @@ impl Builder {
     /// Count `n` bytes towards the budget, failing at `pos` when it is exceeded.
     fn spend(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
         self.bytes = self.bytes.saturating_add(n);
-        if self.bytes > MAX_TREE_BYTES {
-            return Err(SyntaxError {
-                pos,
-                message: format!(
+        if self.bytes > self.budget {
+            let message = if self.budget < MAX_TREE_BYTES {
+                format!(
+                    "the repo's files together expand to more than {} MiB in memory (aliases expanded); this file crosses the limit",
+                    MAX_REPO_TREE_BYTES >> 20
+                )
+            } else {
+                format!(
                     "document expands to more than {} MiB in memory (aliases expanded; a \"billion laughs\" alias bomb?)",
-                    MAX_TREE_BYTES / (1024 * 1024)
-                ),
-            });
+                    MAX_TREE_BYTES >> 20
+                )
+            };
+            return Err(SyntaxError { pos, message });
         }
         Ok(())
     }
@@ -318,21 +332,32 @@ fn resolve_scalar(
 /// The first syntax error, duplicate key, non-scalar key, unknown alias or alias bomb, with its
 /// position. A file either parses whole or not at all.
 pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    build(text).0
+    parse_within(text, MAX_TREE_BYTES).map(|(docs, _)| docs)
 }
 
-/// [`parse`], also returning the number of key comparisons made (for tests of its cost).
-fn build(text: &str) -> (Result<Vec<Node>, SyntaxError>, usize) {
+/// [`parse`] with at most `budget` bytes of tree (capped at [`MAX_TREE_BYTES`]); also returns
+/// what the tree cost, so a caller can share one budget across files ([`MAX_REPO_TREE_BYTES`]).
+///
+/// # Errors
+/// As [`parse`]; crossing a `budget` below [`MAX_TREE_BYTES`] is reported as the repo's limit.
+pub fn parse_within(text: &str, budget: usize) -> Result<(Vec<Node>, usize), SyntaxError> {
+    let (docs, bytes, _) = build(text, budget);
+    Ok((docs?, bytes))
+}
+
+/// [`parse_within`], also returning the cost and the number of key comparisons made (for tests).
+fn build(text: &str, budget: usize) -> (Result<Vec<Node>, SyntaxError>, usize, usize) {
     let mut b = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
         docs: Vec::new(),
         bytes: 0,
+        budget: budget.min(MAX_TREE_BYTES),
         hasher: RandomState::new(),
         key_comparisons: 0,
     };
     let docs = b.run(text);
-    (docs, b.key_comparisons)
+    (docs, b.bytes, b.key_comparisons)
 }
 
 impl Builder {
@@ -421,12 +446,12 @@ mod tests {
     #[test]
     fn duplicate_keys_are_found_without_comparing_every_pair() {
         let mut text: String = (0..20_000).map(|i| format!("key{i}: {i}\n")).collect();
-        let (docs, comparisons) = build(&text);
+        let (docs, _, comparisons) = build(&text, MAX_TREE_BYTES);
         assert_eq!(docs.unwrap()[0].as_map().unwrap().len(), 20_000);
         // Before: every key was compared with every earlier one (200 million comparisons here).
         assert_eq!(comparisons, 0);
         text.push_str("key7: again\n");
-        let (err, comparisons) = build(&text);
+        let (err, _, comparisons) = build(&text, MAX_TREE_BYTES);
         let err = err.unwrap_err();
         assert_eq!((err.pos, comparisons), (Pos::new(20_001, 1), 8));
         assert!(err.message.contains("duplicate key `key7` (first defined at line 8)"), "{}", err.message);

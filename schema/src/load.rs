@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::document::{self, Node, Pos, Seg, Value};
+use crate::document::{self, Node, Pos, Seg, Value, MAX_REPO_TREE_BYTES};
 use crate::hint::did_you_mean;
 use crate::kind::Kind;
 use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
@@ -14,6 +14,13 @@ use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION
 /// Why 8 MiB: real resource files are a few KB; a generated one with many prompts stays well
 /// below; together with [`crate::document::MAX_TREE_BYTES`] it bounds what one file costs.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most bytes of resource files one repo may have in all: sources stop reading at it, so a
+/// commit of many big files (zeros compress to almost nothing in git) cannot fill memory. Files
+/// are taken in path order; one that would cross the limit is refused (see
+/// [`Refusal::RepoTooLarge`]) and later, smaller ones may still fit. Why 64 MiB: eight files of
+/// the largest size; a real repo is well under 1 MiB.
+pub const MAX_REPO_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One file of a repo, from a directory or a git tree.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +55,31 @@ pub enum Refusal {
     Symlink,
     /// Not a regular file (a FIFO, socket or device), which could block or never end.
     NotRegular,
+    /// Reading it would take the repo past [`MAX_REPO_BYTES`]; `bytes` is its own size.
+    RepoTooLarge { bytes: u64 },
+}
+
+/// The running totals that bound a whole repo: bytes read and bytes of tree built.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RepoBudget {
+    read: u64,
+    tree: usize,
+}
+
+impl RepoBudget {
+    /// Take `bytes` from the repo's read budget, or refuse the file ([`MAX_REPO_BYTES`]).
+    ///
+    /// # Errors
+    /// [`Refusal::RepoTooLarge`] when the file does not fit; the budget is unchanged then.
+    pub fn read(&mut self, bytes: u64) -> Result<(), Refusal> {
+        match self.read.checked_add(bytes) {
+            Some(total) if total <= MAX_REPO_BYTES => {
+                self.read = total;
+                Ok(())
+            }
+            _ => Err(Refusal::RepoTooLarge { bytes }),
+        }
+    }
 }
 
 impl Refusal {
@@ -56,6 +88,9 @@ impl Refusal {
             Refusal::TooLarge { bytes } => format!("file is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes"),
             Refusal::Symlink => "file is a symbolic link; mcpctl does not follow links in a repo (what it declares would be silently missing): commit the file itself".into(),
             Refusal::NotRegular => "not a regular file (FIFO, socket or device); a resource file must be a plain file".into(),
+            Refusal::RepoTooLarge { bytes } => format!(
+                "file is {bytes} bytes and the repo's resource files before it (in path order) already take the rest of the {MAX_REPO_BYTES} bytes a repo may have; not read"
+            ),
         }
     }
 }
@@ -78,15 +113,19 @@ pub struct Loaded {
 }
 
 /// Decode every file; returns the resources that decoded and the problems of those that did not.
+///
+/// The repo-wide limits ([`MAX_REPO_BYTES`], [`crate::document::MAX_REPO_TREE_BYTES`]) apply in
+/// the order of `files` (sources sort them by path).
 pub fn load(files: &[SourceFile]) -> Loaded {
     let mut loaded = Loaded::default();
+    let mut budget = RepoBudget::default();
     for f in files {
-        load_file(f, &mut loaded);
+        load_file(f, &mut loaded, &mut budget);
     }
     loaded
 }
 
-fn load_file(f: &SourceFile, loaded: &mut Loaded) {
+fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
     let diags = &mut loaded.diagnostics;
     let file: Arc<str> = Arc::from(f.path.as_str());
     if let Some(why) = f.refused {
@@ -95,6 +134,10 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded) {
     }
     if f.bytes.len() > MAX_FILE_BYTES {
         let why = Refusal::TooLarge { bytes: f.bytes.len() as u64 };
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
+        return;
+    }
+    if let Err(why) = budget.read(f.bytes.len() as u64) {
         diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
         return;
     }
@@ -114,8 +157,11 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded) {
             return;
         }
     };
-    let docs = match document::parse(text) {
-        Ok(d) => d,
+    let docs = match document::parse_within(text, MAX_REPO_TREE_BYTES - budget.tree) {
+        Ok((d, cost)) => {
+            budget.tree += cost;
+            d
+        }
         Err(e) => {
             diags.push(Diagnostic::new(&file, e.pos, None, format!("YAML syntax error: {}", e.message)));
             return;

@@ -168,3 +168,32 @@ fn only_the_first_missing_references_get_a_hint() {
     let hinted = err.iter().filter(|d| d.message.contains("did you mean")).count();
     assert_eq!(hinted, mcpctl_schema::validate::MAX_HINTS, "{err}");
 }
+
+#[test]
+fn a_repo_is_bounded_as_a_whole_in_bytes_read_and_tree_built() {
+    use mcpctl_schema::load::{MAX_FILE_BYTES, MAX_REPO_BYTES};
+    // Nine (nearly) full-size files: the ninth would take the repo past its byte limit; a small
+    // file after it still fits. (Invalid UTF-8 keeps the others from being parsed; the budget is
+    // taken before decoding.)
+    let full = |i| vec![0xff_u8; if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES }];
+    assert_eq!(MAX_REPO_BYTES, 8 * MAX_FILE_BYTES as u64);
+    let mut files: Vec<SourceFile> = (0..9).map(|i| SourceFile::new(format!("f{i}.yaml"), full(i))).collect();
+    files.push(SourceFile::new("small.yaml", "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n"));
+    let err = check(&files).unwrap_err();
+    let refused: Vec<String> = err.iter().filter(|d| !d.message.contains("UTF-8")).map(ToString::to_string).collect();
+    assert_eq!(
+        refused,
+        ["f8.yaml:1:1: file is 8388608 bytes and the repo's resource files before it (in path order) already take the rest of the 67108864 bytes a repo may have; not read"]
+    );
+    assert!(err.iter().all(|d| d.file.as_ref() != "small.yaml"), "the smaller file was refused too: {err}");
+
+    // Six files whose trees take ~25 MB each (each within the per-file 32 MiB): the sixth crosses
+    // the repo's 128 MiB of trees.
+    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), vec!["*a"; 10].join(", "), vec!["*b"; 40].join(", "));
+    let files: Vec<SourceFile> = (0..6).map(|i| SourceFile::new(format!("t{i}.yaml"), file.clone())).collect();
+    let err = check(&files).unwrap_err();
+    let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 6, "{err}");
+    assert!(lines[..5].iter().all(|l| l.contains("a document must be a mapping")), "{err}");
+    assert!(lines[5].starts_with("t5.yaml:3:") && lines[5].contains("the repo's files together expand to more than 128 MiB"), "{err}");
+}

@@ -83,6 +83,33 @@ fn oversized_files_are_refused_by_size_before_reading() {
 }
 
 #[test]
+fn a_repo_past_its_byte_budget_is_refused_file_by_file_in_both_sources() {
+    let (_dir, root) = work_repo();
+    // Nine (nearly) full-size files in path order: the ninth does not fit in the repo's budget,
+    // the small file after it does. Git stores the zeros compressed to almost nothing.
+    for i in 0..9 {
+        let len = if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES };
+        std::fs::write(root.join(format!("f{i}.yaml")), vec![b'#'; len]).unwrap();
+    }
+    let small = doc("User", "alice", None, "{}");
+    std::fs::write(root.join("users.yaml"), &small).unwrap();
+    commit_all(&root, "many big files");
+    let repo = git2::Repository::open(&root).unwrap();
+    let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
+    let from_dir = read_dir(&root).unwrap();
+    let mut expected: Vec<(String, Option<Refusal>, usize)> = (0..8)
+        .map(|i| (format!("f{i}.yaml"), None, if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES }))
+        .collect();
+    expected.push(("f8.yaml".into(), Some(Refusal::RepoTooLarge { bytes: MAX_FILE_BYTES as u64 }), 0));
+    expected.push(("users.yaml".into(), None, small.len()));
+    let owned = |files: &[schema::SourceFile]| -> Vec<(String, Option<Refusal>, usize)> {
+        refusals(files).into_iter().map(|(p, r, n)| (p.to_string(), r, n)).collect()
+    };
+    assert_eq!(owned(&from_git), expected);
+    assert_eq!(owned(&from_dir), expected);
+}
+
+#[test]
 fn a_fifo_named_like_a_resource_file_is_refused_not_read() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.yaml"), doc("User", "alice", None, "{}")).unwrap();
