@@ -46,7 +46,7 @@ pub enum Command {
     ///
     /// Hostile files are errors, never crashes or silent skips: a file over 8 MiB (refused by its
     /// size before it is read), collections nested deeper than 64 levels, a file whose parsed
-    /// tree would exceed 32 MiB (aliases expanded), a symbolic link or FIFO named like a resource
+    /// tree would exceed 64 MiB (aliases expanded), a symbolic link or FIFO named like a resource
     /// file, and two McpTokens with one hash are each reported as `path:line:col: message`.
     Validate(ValidateArgs),
     /// Show what `apply` would change in the runtime database.

@@ -95,17 +95,18 @@ pub const MAX_DEPTH: usize = 64;
 /// refused at the alias that crosses it, before that copy is made).
 ///
 /// Counted per node as the size of an [`Entry`] (the largest thing a node becomes) plus the bytes
-/// of its string, and once more for the copy kept for each anchor. Why 32 MiB: four times
-/// [`crate::load::MAX_FILE_BYTES`], so any file of plain text of allowed size fits (strings
-/// cost their length, plus `Entry` overhead per node), while expansion cannot reach more.
-pub const MAX_TREE_BYTES: usize = 32 * 1024 * 1024;
+/// of its string, and once more for the copy kept for each anchor. Why 64 MiB: eight times
+/// [`crate::load::MAX_FILE_BYTES`]; real resource YAML costs about six times its text (the
+/// example repo: 5.9 KB of YAML, 37 KB of tree), so a realistic file of the largest allowed size
+/// fits, while alias expansion cannot go further.
+pub const MAX_TREE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Most memory the trees of all files of one repo may take together (each file also within
 /// [`MAX_TREE_BYTES`]). The trees stay alive with the desired state they describe (every resource
 /// keeps its node for positions), and a running reconciler holds the deployed state while it
-/// loads the next commit. Why 128 MiB: four whole files' worth; a real repo's trees take a few
-/// MB (the example repo: well under one).
-pub const MAX_REPO_TREE_BYTES: usize = 128 * 1024 * 1024;
+/// loads the next commit. Why 256 MiB: four files at [`MAX_TREE_BYTES`], about 40 MiB of
+/// realistic YAML, a thousand times the example repo (37 KB of tree).
+pub const MAX_REPO_TREE_BYTES: usize = 256 * 1024 * 1024;
 
 /// What one node costs towards [`MAX_TREE_BYTES`] besides its string.
 const NODE_BYTES: usize = std::mem::size_of::<Entry>();
@@ -552,22 +553,22 @@ mod tests {
 
     #[test]
     fn alias_expansion_is_bounded_by_bytes_not_nodes() {
-        // 64 KB of text expanding to 1 000 copies of a 60 KB string: only ~1 100 nodes (the old
-        // node cap let this through), but 60 MB in memory.
+        // 64 KB of text expanding to 2 000 copies of a 60 KB string: only ~2 100 nodes (the old
+        // node cap let this through), but 120 MB in memory.
         let text = format!(
             "a: &a {}\nb: &b [{a}]\nc: &c [{b}]\nd: [{c}]\n",
             "x".repeat(60_000),
             a = vec!["*a"; 10].join(", "),
             b = vec!["*b"; 10].join(", "),
-            c = vec!["*c"; 10].join(", ")
+            c = vec!["*c"; 20].join(", ")
         );
         assert!(text.len() < 64 * 1024);
         let err = parse(&text).unwrap_err();
         assert_eq!(err.pos.line, 4, "{}", err.message);
         assert!(err.message.contains(&format!("{} MiB", MAX_TREE_BYTES >> 20)), "{}", err.message);
-        // The copies kept for nested anchors count too: 40 anchors over one 1 MB string.
+        // The copies kept for nested anchors count too: 40 anchors over one 2 MB string.
         let open: String = (0..40).map(|i| format!("&a{i} [")).collect();
-        let nested = format!("{open}{}{}\n", "x".repeat(1 << 20), "]".repeat(40));
+        let nested = format!("{open}{}{}\n", "x".repeat(2 << 20), "]".repeat(40));
         assert!(parse(&nested).unwrap_err().message.contains("MiB in memory"));
         // A plain file of near the size limit made of long strings is within budget.
         let big: String = (0..7).map(|i| format!("k{i}: {}\n", "y".repeat(1 << 20))).collect();

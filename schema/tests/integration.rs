@@ -187,13 +187,13 @@ fn a_repo_is_bounded_as_a_whole_in_bytes_read_and_tree_built() {
     );
     assert!(err.iter().all(|d| d.file.as_ref() != "small.yaml"), "the smaller file was refused too: {err}");
 
-    // Six files whose trees take ~25 MB each (each within the per-file 32 MiB): the sixth crosses
-    // the repo's 128 MiB of trees.
-    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), vec!["*a"; 10].join(", "), vec!["*b"; 40].join(", "));
+    // Six files whose trees take ~50 MB each (each within the per-file 64 MiB): the sixth crosses
+    // the repo's 256 MiB of trees.
+    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), vec!["*a"; 10].join(", "), vec!["*b"; 80].join(", "));
     let files: Vec<SourceFile> = (0..6).map(|i| SourceFile::new(format!("t{i}.yaml"), file.clone())).collect();
     let err = check(&files).unwrap_err();
     let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 6, "{err}");
     assert!(lines[..5].iter().all(|l| l.contains("a document must be a mapping")), "{err}");
-    assert!(lines[5].starts_with("t5.yaml:3:") && lines[5].contains("the repo's files together expand to more than 128 MiB"), "{err}");
+    assert!(lines[5].starts_with("t5.yaml:3:") && lines[5].contains("the repo's files together expand to more than 256 MiB"), "{err}");
 }
