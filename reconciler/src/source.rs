@@ -8,13 +8,14 @@
 //! named like a resource file, or (directories only) a FIFO, socket or device so named, is handed
 //! over as a [`Refusal`], which validation reports as an error at `path:1:1`. Nothing is silently
 //! skipped that could declare resources, so `plan` never deletes what a skipped file declares.
-//! Neither source recurses on the call stack per directory level of a git tree.
+//! Directories deeper than [`MAX_PATH_DEPTH`] are refused and not entered; past
+//! [`MAX_REPO_ENTRIES`] files and directories the whole repo is refused, nothing read. Both walk
+//! with an explicit stack, never recursing per directory level.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use schema::load::MAX_FILE_BYTES;
-use schema::load::RepoBudget;
+use schema::load::{RepoBudget, MAX_FILE_BYTES, MAX_PATH_DEPTH, MAX_REPO_ENTRIES};
 use schema::{is_resource_path, Refusal, SourceFile};
 
 /// Git's file mode of a symbolic link.
@@ -34,7 +35,8 @@ pub enum SourceError {
 }
 
 /// Every resource file under `root` (recursively; dot-directories and dot-files skipped),
-/// sorted by path so runs are deterministic.
+/// sorted by path so runs are deterministic. Files and directories past a limit come back as
+/// [`Refusal`]s (see the module's guarantees), never read.
 ///
 /// # Errors
 /// When `root` or a file under it cannot be read.
@@ -43,7 +45,9 @@ pub fn read_dir(root: &Path) -> Result<Vec<SourceFile>, SourceError> {
         return Err(SourceError::NotADirectory(root.to_path_buf()));
     }
     let mut found = Vec::new();
-    walk(root, root, &mut found)?;
+    if !walk(root, &mut found)? {
+        return Ok(vec![SourceFile::refused(".", Refusal::TooManyEntries)]);
+    }
     // Path order first, so the repo budget refuses the same files in both sources.
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let mut budget = RepoBudget::default();
@@ -57,40 +61,53 @@ pub fn read_dir(root: &Path) -> Result<Vec<SourceFile>, SourceError> {
     Ok(files)
 }
 
-/// Every resource file under `dir`: repo-relative path, path, and a refusal unless it is a
-/// regular file.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Option<Refusal>)>) -> Result<(), SourceError> {
+/// Every resource file under `root` (repo-relative path, path, and a refusal unless it is a
+/// regular file), and every directory too deep to enter. `false` when the repo has more than
+/// [`MAX_REPO_ENTRIES`] entries.
+fn walk(root: &Path, out: &mut Vec<(String, PathBuf, Option<Refusal>)>) -> Result<bool, SourceError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SourceError::Io { path, source }
     };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
+    let rel_of = |path: &Path| path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let mut entries = 0usize;
+    let mut dirs = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            entries += 1;
+            if entries > MAX_REPO_ENTRIES {
+                return Ok(false);
+            }
+            // `file_type` does not follow links: a link is seen as a link.
+            let ft = entry.file_type().map_err(io(&path))?;
+            if ft.is_dir() {
+                if depth + 1 > MAX_PATH_DEPTH {
+                    out.push((format!("{}/", rel_of(&path)), path, Some(Refusal::TooDeep)));
+                } else {
+                    dirs.push((path, depth + 1));
+                }
+                continue;
+            }
+            let rel = rel_of(&path);
+            if !is_resource_path(&rel) {
+                continue;
+            }
+            let refused = if ft.is_symlink() {
+                Some(Refusal::Symlink)
+            } else if ft.is_file() {
+                None
+            } else {
+                Some(Refusal::NotRegular)
+            };
+            out.push((rel, path, refused));
         }
-        // `file_type` does not follow links: a link is seen as a link.
-        let ft = entry.file_type().map_err(io(&path))?;
-        if ft.is_dir() {
-            walk(root, &path, out)?;
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-        if !is_resource_path(&rel) {
-            continue;
-        }
-        let refused = if ft.is_symlink() {
-            Some(Refusal::Symlink)
-        } else if ft.is_file() {
-            None
-        } else {
-            Some(Refusal::NotRegular)
-        };
-        out.push((rel, path, refused));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Read a regular file, refusing it by the size its metadata gives before reading (against the
@@ -156,16 +173,23 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
 /// header before its content.
 fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<SourceFile>, SourceError> {
     let mut found = Vec::new();
-    let mut trees = vec![(String::new(), tree)];
-    while let Some((dir, tree)) = trees.pop() {
+    let mut too_deep = Vec::new();
+    let mut entries = 0usize;
+    let mut trees = vec![(String::new(), tree, 0usize)];
+    while let Some((dir, tree, depth)) = trees.pop() {
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes());
             if name.starts_with('.') {
                 continue;
             }
+            entries += 1;
+            if entries > MAX_REPO_ENTRIES {
+                return Ok(vec![SourceFile::refused(".", Refusal::TooManyEntries)]);
+            }
             let path = format!("{dir}{name}");
             match entry.kind() {
-                Some(git2::ObjectType::Tree) => trees.push((format!("{path}/"), repo.find_tree(entry.id())?)),
+                Some(git2::ObjectType::Tree) if depth + 1 > MAX_PATH_DEPTH => too_deep.push(format!("{path}/")),
+                Some(git2::ObjectType::Tree) => trees.push((format!("{path}/"), repo.find_tree(entry.id())?, depth + 1)),
                 Some(git2::ObjectType::Blob) if is_resource_path(&path) => found.push((path, entry.id(), entry.filemode())),
                 // Other blobs, and submodules (commits).
                 _ => {}
@@ -193,5 +217,7 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
         }
         files.push(SourceFile::new(path, repo.find_blob(id)?.content()));
     }
+    files.extend(too_deep.into_iter().map(|dir| SourceFile::refused(dir, Refusal::TooDeep)));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

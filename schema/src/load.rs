@@ -22,6 +22,18 @@ pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// the largest size; a real repo is well under 1 MiB.
 pub const MAX_REPO_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Deepest directory a source enters, in path components below the repo root: a deeper one is
+/// refused ([`Refusal::TooDeep`]) and not entered. Why 32: repos use two to four levels; it also
+/// bounds the walk (a git tree 100 000 levels deep is a push of a few MB, and each level's path
+/// is longer than the last).
+pub const MAX_PATH_DEPTH: usize = 32;
+
+/// Most files and directories a source lists in one repo (dot-entries are skipped without being
+/// counted). Past it the whole repo is refused ([`Refusal::TooManyEntries`]), nothing read. Why
+/// 100 000: repos have hundreds of files; a tree of a million empty `*.yaml` blobs is a small
+/// push that would otherwise cost a list of a million paths on every reconcile.
+pub const MAX_REPO_ENTRIES: usize = 100_000;
+
 /// One file of a repo, from a directory or a git tree.
 #[derive(Debug, Clone, Default)]
 pub struct SourceFile {
@@ -57,6 +69,10 @@ pub enum Refusal {
     NotRegular,
     /// Reading it would take the repo past [`MAX_REPO_BYTES`]; `bytes` is its own size.
     RepoTooLarge { bytes: u64 },
+    /// A directory deeper than [`MAX_PATH_DEPTH`] (its path ends in `/`); not entered.
+    TooDeep,
+    /// The repo has more than [`MAX_REPO_ENTRIES`] files and directories (the path is `.`).
+    TooManyEntries,
 }
 
 /// The running totals that bound a whole repo: bytes read and bytes of tree built.
@@ -88,6 +104,8 @@ impl Refusal {
             Refusal::TooLarge { bytes } => format!("file is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes"),
             Refusal::Symlink => "file is a symbolic link; mcpctl does not follow links in a repo (what it declares would be silently missing): commit the file itself".into(),
             Refusal::NotRegular => "not a regular file (FIFO, socket or device); a resource file must be a plain file".into(),
+            Refusal::TooDeep => format!("directory nested deeper than {MAX_PATH_DEPTH} levels below the repo root; not read"),
+            Refusal::TooManyEntries => format!("the repo has more than {MAX_REPO_ENTRIES} files and directories; nothing was read"),
             Refusal::RepoTooLarge { bytes } => format!(
                 "file is {bytes} bytes and the repo's resource files before it (in path order) already take the rest of the {MAX_REPO_BYTES} bytes a repo may have; not read"
             ),

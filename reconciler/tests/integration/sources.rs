@@ -110,6 +110,62 @@ fn a_repo_past_its_byte_budget_is_refused_file_by_file_in_both_sources() {
 }
 
 #[test]
+fn directories_too_deep_are_refused_not_entered_in_both_sources() {
+    let (_dir, root) = work_repo();
+    let depth = schema::load::MAX_PATH_DEPTH;
+    // A file at the deepest allowed level, and one a level further.
+    let ok_dir: std::path::PathBuf = (0..depth).map(|_| "d").collect();
+    std::fs::create_dir_all(root.join(&ok_dir).join("d")).unwrap();
+    std::fs::write(root.join(&ok_dir).join("u.yaml"), doc("User", "alice", None, "{}")).unwrap();
+    std::fs::write(root.join(&ok_dir).join("d/v.yaml"), doc("User", "bob", None, "{}")).unwrap();
+    commit_all(&root, "deep dirs");
+    let repo = git2::Repository::open(&root).unwrap();
+    let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
+    let from_dir = read_dir(&root).unwrap();
+    let ok = format!("{}/", vec!["d"; depth].join("/"));
+    let expected = vec![
+        (format!("{ok}d/"), Some(Refusal::TooDeep), 0),
+        (format!("{ok}u.yaml"), None, doc("User", "alice", None, "{}").len()),
+    ];
+    let owned = |files: &[schema::SourceFile]| -> Vec<(String, Option<Refusal>, usize)> {
+        refusals(files).into_iter().map(|(p, r, n)| (p.to_string(), r, n)).collect()
+    };
+    assert_eq!(owned(&from_git), expected);
+    assert_eq!(owned(&from_dir), expected);
+    let err = schema::check(&from_git).unwrap_err().to_string();
+    assert_eq!(err, format!("{ok}d/:1:1: directory nested deeper than {depth} levels below the repo root; not read"));
+}
+
+#[test]
+fn a_repo_of_too_many_entries_is_refused_whole_in_both_sources() {
+    let n = schema::load::MAX_REPO_ENTRIES + 1;
+    // Git: one tree of n entries sharing one empty blob, written without a work tree.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(dir.path().join("r.git")).unwrap();
+    let blob = repo.blob(b"").unwrap();
+    let mut tb = repo.treebuilder(None).unwrap();
+    for i in 0..n {
+        tb.insert(format!("f{i}.yaml"), blob, 0o100644).unwrap();
+    }
+    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "many", &tree, &[]).unwrap();
+    let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
+    assert_eq!(refusals(&from_git), [(".", Some(Refusal::TooManyEntries), 0)]);
+    let err = schema::check(&from_git).unwrap_err().to_string();
+    assert!(err.starts_with(".:1:1: the repo has more than 100000 files and directories"), "{err}");
+    // A directory of n empty files (not resource files: they count all the same).
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    for i in 0..n {
+        std::fs::File::create(files.join(format!("f{i}"))).unwrap();
+    }
+    assert_eq!(refusals(&read_dir(&files).unwrap()), [(".", Some(Refusal::TooManyEntries), 0)]);
+    std::fs::remove_file(files.join("f0")).unwrap();
+    assert!(read_dir(&files).unwrap().is_empty());
+}
+
+#[test]
 fn a_fifo_named_like_a_resource_file_is_refused_not_read() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.yaml"), doc("User", "alice", None, "{}")).unwrap();
