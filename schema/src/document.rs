@@ -558,9 +558,9 @@ mod tests {
         let text = format!(
             "a: &a {}\nb: &b [{a}]\nc: &c [{b}]\nd: [{c}]\n",
             "x".repeat(60_000),
-            a = vec!["*a"; 10].join(", "),
-            b = vec!["*b"; 10].join(", "),
-            c = vec!["*c"; 20].join(", ")
+            a = ["*a"; 10].join(", "),
+            b = ["*b"; 10].join(", "),
+            c = ["*c"; 20].join(", ")
         );
         assert!(text.len() < 64 * 1024);
         let err = parse(&text).unwrap_err();

@@ -189,7 +189,7 @@ fn a_repo_is_bounded_as_a_whole_in_bytes_read_and_tree_built() {
 
     // Six files whose trees take ~50 MB each (each within the per-file 64 MiB): the sixth crosses
     // the repo's 256 MiB of trees.
-    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), vec!["*a"; 10].join(", "), vec!["*b"; 80].join(", "));
+    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), ["*a"; 10].join(", "), ["*b"; 80].join(", "));
     let files: Vec<SourceFile> = (0..6).map(|i| SourceFile::new(format!("t{i}.yaml"), file.clone())).collect();
     let err = check(&files).unwrap_err();
     let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
