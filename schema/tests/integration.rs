@@ -105,6 +105,14 @@ fn deep_files_and_alias_bombs_are_errors_with_positions() {
             t
         }),
     ];
+    // Exactly at the limit (the document, `spec` and `x` are three levels): parsed, converted
+    // and decoded, on the same small stack.
+    let at_limit = mcpctl_schema::document::MAX_DEPTH - 3;
+    let mut files = files;
+    files.push(SourceFile::new(
+        "limit.yaml",
+        format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: deep}}\nspec:\n  x: {}{}\n", "[".repeat(at_limit), "]".repeat(at_limit)),
+    ));
     let err = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
         .spawn(move || check(&files).unwrap_err().to_string())
@@ -112,7 +120,8 @@ fn deep_files_and_alias_bombs_are_errors_with_positions() {
         .join()
         .unwrap();
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(lines[3].starts_with("limit.yaml:5:3: User/deep: spec.x: unknown field `x`"), "{err}");
     assert!(lines[0].starts_with("bomb.yaml:") && lines[0].contains("MiB in memory"), "{err}");
     assert!(lines[1].starts_with("deep/block.yaml:2:127: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
     assert!(lines[2].starts_with("deep/flow.yaml:1:73: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
