@@ -87,7 +87,8 @@ pub struct SyntaxError {
 /// Why 64: real resources nest about 10 levels (a tool's JSON Schema under `spec` perhaps 20);
 /// every walk over a tree (`Drop`, `Clone`, [`Node::to_json`], serde's derived decoders over the
 /// JSON) recurses once per level, and 64 levels keep the deepest of them far inside a 2 MiB
-/// thread stack (tokio workers and test threads) even in debug builds. saphyr-parser stops flow
+/// thread stack (tokio workers and test threads): in a debug build all of them together fit a
+/// 128 KiB stack. saphyr-parser stops flow
 /// collections itself at a deeper level, but not block ones.
 pub const MAX_DEPTH: usize = 64;
 
