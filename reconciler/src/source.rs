@@ -5,7 +5,8 @@
 //! Both sources treat files alike: a resource file larger than [`MAX_FILE_BYTES`] (by its
 //! metadata or git object header, checked before a byte of content is read), one that would take
 //! the repo past [`schema::load::MAX_REPO_BYTES`] (files taken in path order), a symbolic link
-//! named like a resource file, or (directories only) a FIFO, socket or device so named, is handed
+//! named like a resource file or leaving the repo, or (directories only) a FIFO, socket or device
+//! named like a resource file, is handed
 //! over as a [`Refusal`], which validation reports as an error at `path:1:1`. Nothing is silently
 //! skipped that could declare resources, so `plan` never deletes what a skipped file declares.
 //! Directories deeper than [`MAX_PATH_DEPTH`] are refused and not entered; past
@@ -15,11 +16,14 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use schema::load::{RepoBudget, MAX_FILE_BYTES, MAX_PATH_DEPTH, MAX_REPO_ENTRIES};
+use schema::load::{link_leaves_repo, RepoBudget, MAX_FILE_BYTES, MAX_PATH_DEPTH, MAX_REPO_ENTRIES};
 use schema::{is_resource_path, Refusal, SourceFile};
 
 /// Git's file mode of a symbolic link.
 const GIT_FILEMODE_LINK: i32 = 0o120000;
+
+/// Longest link target read from git (Linux's `PATH_MAX`); a longer one is refused unread.
+const MAX_LINK_TARGET_BYTES: usize = 4096;
 
 /// Error reading a repo.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,12 @@ fn walk(root: &Path, out: &mut Vec<(String, PathBuf, Option<Refusal>)>) -> Resul
             }
             let rel = rel_of(&path);
             if !is_resource_path(&rel) {
+                if ft.is_symlink() {
+                    let target = std::fs::read_link(&path).map_err(io(&path))?;
+                    if link_leaves_repo(&rel, target.as_os_str().as_encoded_bytes()) {
+                        out.push((rel, path, Some(Refusal::SymlinkOutside)));
+                    }
+                }
                 continue;
             }
             let refused = if ft.is_symlink() {
@@ -174,6 +184,7 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
 fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<SourceFile>, SourceError> {
     let mut found = Vec::new();
     let mut too_deep = Vec::new();
+    let mut links = Vec::new();
     let mut entries = 0usize;
     let mut trees = vec![(String::new(), tree, 0usize)];
     while let Some((dir, tree, depth)) = trees.pop() {
@@ -191,6 +202,7 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
                 Some(git2::ObjectType::Tree) if depth + 1 > MAX_PATH_DEPTH => too_deep.push(format!("{path}/")),
                 Some(git2::ObjectType::Tree) => trees.push((format!("{path}/"), repo.find_tree(entry.id())?, depth + 1)),
                 Some(git2::ObjectType::Blob) if is_resource_path(&path) => found.push((path, entry.id(), entry.filemode())),
+                Some(git2::ObjectType::Blob) if entry.filemode() == GIT_FILEMODE_LINK => links.push((path, entry.id())),
                 // Other blobs, and submodules (commits).
                 _ => {}
             }
@@ -218,6 +230,13 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
         files.push(SourceFile::new(path, repo.find_blob(id)?.content()));
     }
     files.extend(too_deep.into_iter().map(|dir| SourceFile::refused(dir, Refusal::TooDeep)));
+    for (path, id) in links {
+        // A link's blob is its target; one longer than any path is refused unread.
+        let (size, _) = odb.read_header(id)?;
+        if size > MAX_LINK_TARGET_BYTES || link_leaves_repo(&path, repo.find_blob(id)?.content()) {
+            files.push(SourceFile::refused(path, Refusal::SymlinkOutside));
+        }
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

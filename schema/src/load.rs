@@ -65,6 +65,11 @@ pub enum Refusal {
     /// A symbolic link (git file mode 120000). Links are not followed: where they point may
     /// be outside the repo or differ between a checkout and the commit.
     Symlink,
+    /// A symbolic link of any other name whose target leaves the repo (absolute, or `..` past
+    /// the root; see [`link_leaves_repo`]): what it points to, perhaps a directory of resources,
+    /// is not part of the repo. Links that stay inside are harmless (their target is read under
+    /// its own path) and pass.
+    SymlinkOutside,
     /// Not a regular file (a FIFO, socket or device), which could block or never end.
     NotRegular,
     /// Reading it would take the repo past [`MAX_REPO_BYTES`]; `bytes` is its own size.
@@ -103,6 +108,7 @@ impl Refusal {
         match self {
             Refusal::TooLarge { bytes } => format!("file is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes"),
             Refusal::Symlink => "file is a symbolic link; mcpctl does not follow links in a repo (what it declares would be silently missing): commit the file itself".into(),
+            Refusal::SymlinkOutside => "symbolic link leaving the repo; mcpctl does not follow links, so what it points to (a directory of resources?) would be silently missing: copy it into the repo or remove the link".into(),
             Refusal::NotRegular => "not a regular file (FIFO, socket or device); a resource file must be a plain file".into(),
             Refusal::TooDeep => format!("directory nested deeper than {MAX_PATH_DEPTH} levels below the repo root; not read"),
             Refusal::TooManyEntries => format!("the repo has more than {MAX_REPO_ENTRIES} files and directories; nothing was read"),
@@ -118,6 +124,28 @@ pub fn is_resource_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     (lower.ends_with(".yaml") || lower.ends_with(".yml"))
         && !path.split('/').any(|part| part.starts_with('.'))
+}
+
+/// Whether a symbolic link at repo path `link` (`/`-separated) pointing at `target` (the link's
+/// raw text) leaves the repo: an absolute target, or more `..` than there are directories above
+/// it. Purely lexical, so a directory and a git tree decide alike.
+pub fn link_leaves_repo(link: &str, target: &[u8]) -> bool {
+    if target.first() == Some(&b'/') || target.contains(&0) {
+        return true;
+    }
+    // Directories above the link, then the target's components.
+    let mut depth = link.split('/').filter(|c| !c.is_empty()).count().saturating_sub(1);
+    for component in target.split(|b| *b == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// What decoding a set of files produced.
@@ -390,4 +418,26 @@ fn humanize(raw: &str) -> (String, bool) {
         }
     }
     (raw.to_string(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_leaves_repo;
+
+    #[test]
+    fn links_leave_the_repo_by_absolute_targets_or_too_many_dot_dots() {
+        for (link, target, leaves) in [
+            ("a.yaml", "b.yaml", false),
+            ("dir/link", "../b", false),
+            ("dir/link", "../../b", true),
+            ("dir/sub/link", "./../x/../../y", false),
+            ("dir/sub/link", "../../..", true),
+            ("link", "..", true),
+            ("link", "/etc", true),
+            ("link", "a/../../b", true),
+            ("link", "", false),
+        ] {
+            assert_eq!(link_leaves_repo(link, target.as_bytes()), leaves, "{link} -> {target}");
+        }
+    }
 }

@@ -35,10 +35,18 @@ fn symlinked_resource_files_are_errors_in_both_sources() {
     std::fs::create_dir_all(root.join("servers")).unwrap();
     std::fs::write(root.join("users.yaml"), doc("User", "alice", None, "{}")).unwrap();
     std::fs::write(root.join("servers/time.yaml"), doc("Server", "time", None, "{command: uvx}")).unwrap();
-    // A link to a file of the repo, a link leaving it, and a link that is not a resource file.
+    // Links named like resource files (to a file of the repo, and leaving it): refused.
     std::os::unix::fs::symlink("../users.yaml", root.join("servers/linked.yaml")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", root.join("outside.yml")).unwrap();
+    // Links of other names: refused when they leave the repo (a directory of resources next to
+    // the checkout would be silently missing), fine when they stay inside.
+    let shared = root.parent().unwrap().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("more.yaml"), doc("User", "bob", None, "{}")).unwrap();
+    std::os::unix::fs::symlink("../../shared", root.join("servers/shared")).unwrap();
+    std::os::unix::fs::symlink("/tmp", root.join("tmp")).unwrap();
     std::os::unix::fs::symlink("users.yaml", root.join("NOTES")).unwrap();
+    std::os::unix::fs::symlink("../servers", root.join("servers/again")).unwrap();
     commit_all(&root, "links");
     let repo = git2::Repository::open(&root).unwrap();
     let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
@@ -46,7 +54,9 @@ fn symlinked_resource_files_are_errors_in_both_sources() {
     let expected = vec![
         ("outside.yml", Some(Refusal::Symlink), 0),
         ("servers/linked.yaml", Some(Refusal::Symlink), 0),
+        ("servers/shared", Some(Refusal::SymlinkOutside), 0),
         ("servers/time.yaml", None, doc("Server", "time", None, "{command: uvx}").len()),
+        ("tmp", Some(Refusal::SymlinkOutside), 0),
         ("users.yaml", None, doc("User", "alice", None, "{}").len()),
     ];
     assert_eq!(refusals(&from_git), expected);
@@ -54,9 +64,11 @@ fn symlinked_resource_files_are_errors_in_both_sources() {
     let (git_err, dir_err) = (schema::check(&from_git).unwrap_err().to_string(), schema::check(&from_dir).unwrap_err().to_string());
     assert_eq!(git_err, dir_err);
     let lines: Vec<&str> = git_err.lines().collect();
-    assert_eq!(lines.len(), 2, "{git_err}");
+    assert_eq!(lines.len(), 4, "{git_err}");
     assert!(lines[0].starts_with("outside.yml:1:1: file is a symbolic link"), "{git_err}");
     assert!(lines[1].starts_with("servers/linked.yaml:1:1: file is a symbolic link"), "{git_err}");
+    assert!(lines[2].starts_with("servers/shared:1:1: symbolic link leaving the repo"), "{git_err}");
+    assert!(lines[3].starts_with("tmp:1:1: symbolic link leaving the repo"), "{git_err}");
 }
 
 #[test]
