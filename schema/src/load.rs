@@ -1,5 +1,6 @@
-//! Files → resources: UTF-8 and size checks, YAML parsing, the single and grouped document forms,
-//! strict typed decoding with positions for every error.
+//! Files → resources: refusals handed over by the sources, the repo-wide and per-file size
+//! limits, UTF-8, YAML parsing (bounded, see [`crate::document`]), the single and grouped
+//! document forms, strict typed decoding with positions for every error.
 
 use std::sync::Arc;
 
@@ -56,8 +57,8 @@ impl SourceFile {
     }
 }
 
-/// Why a source refused a resource file without reading it. Directory and git-tree sources
-/// refuse the same files the same way.
+/// Why a source refused a path of the repo (a resource file, a link, a directory) without
+/// reading it. Directory and git-tree sources refuse the same paths the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Larger than [`MAX_FILE_BYTES`] (the size from file metadata or the git object header).
