@@ -44,6 +44,13 @@ pub enum ColorMode {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the repo: YAML syntax, types, names and references. Exit 1 on any error.
+    ///
+    /// Hostile files are errors, never crashes or silent skips: a file over 8 MiB (refused by its
+    /// size before it is read), collections nested deeper than 64 levels, a file whose parsed
+    /// tree would exceed 64 MiB (aliases expanded), a symbolic link named like a resource file or
+    /// leaving the repo, a FIFO, a repo past 64 MiB of resource files, 256 MiB of trees, 32
+    /// directory levels or 100 000 entries, and two McpTokens with one hash are each reported as
+    /// `path:line:col: message` (docs/security.md).
     Validate(ValidateArgs),
     /// Show what `apply` would change in the runtime database.
     Plan(PlanArgs),

@@ -134,7 +134,7 @@ fn start_gateway(servers: &[(&str, &str, Vec<String>)]) -> (String, tokio::runti
     let path = dir.path().to_path_buf();
     let base = rt.block_on(async move {
         let store = reconciler::Store::connect(&reconciler::store::sqlite_url(&path.join("s.db"))).await.unwrap();
-        let files = vec![schema::SourceFile { path: "b.yaml".into(), bytes: yaml.into_bytes() }];
+        let files = vec![schema::SourceFile::new("b.yaml", yaml)];
         let desired = schema::check(&files).expect("bench YAML is valid");
         let plan = reconciler::plan(&desired, &store.resources().await.unwrap(), "bench");
         store.apply(&plan, &reconciler::DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();

@@ -2,11 +2,21 @@
 //!
 //! Every node keeps the line and column the parser gave it, so an error found long after parsing
 //! (a dangling reference, a wrong type) still points at the exact place in the file without
-//! re-scanning text. Duplicate mapping keys are rejected here, aliases are expanded (with a cap
-//! against "billion laughs" documents), and scalars are resolved with YAML 1.2's core schema.
+//! re-scanning text. Duplicate mapping keys are rejected here, aliases are expanded, and scalars
+//! are resolved with YAML 1.2's core schema.
+//!
+//! # Guarantees
+//! The tree is built with an explicit stack, never by recursion, and it is bounded while the
+//! events arrive, before anything deeper or bigger exists: at most [`MAX_DEPTH`] nested
+//! collections (block and flow alike, aliases expanded) and at most [`MAX_TREE_BYTES`] of memory
+//! (aliases expanded, the copies kept for anchors included). Everything that walks a [`Node`]
+//! recursively — `Drop`, `Clone`, `PartialEq`, [`Node::to_json`], serde's derived decoders — so
+//! never goes deeper than [`MAX_DEPTH`] frames, and no file can make the tree cost more than
+//! [`MAX_TREE_BYTES`], whatever its aliases do.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::fmt;
 
 use saphyr::Scalar;
@@ -72,8 +82,35 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Upper bound on nodes one file may expand to (aliases included).
-pub const MAX_NODES: usize = 2_000_000;
+/// Deepest nesting of collections one file may have, block and flow alike, aliases expanded.
+///
+/// Why 64: real resources nest about 10 levels (a tool's JSON Schema under `spec` perhaps 20);
+/// every walk over a tree (`Drop`, `Clone`, [`Node::to_json`], serde's derived decoders over the
+/// JSON) recurses once per level, and 64 levels keep the deepest of them far inside a 2 MiB
+/// thread stack (tokio workers and test threads): in a debug build all of them together fit a
+/// 128 KiB stack. saphyr-parser stops flow
+/// collections itself at a deeper level, but not block ones.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most memory the tree of one file may take, aliases expanded (a billion-laughs document is
+/// refused at the alias that crosses it, before that copy is made).
+///
+/// Counted per node as the size of an [`Entry`] (the largest thing a node becomes) plus the bytes
+/// of its string, and once more for the copy kept for each anchor. Why 64 MiB: eight times
+/// [`crate::load::MAX_FILE_BYTES`]; real resource YAML costs about six times its text (the
+/// example repo: 5.9 KB of YAML, 37 KB of tree), so a realistic file of the largest allowed size
+/// fits, while alias expansion cannot go further.
+pub const MAX_TREE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Most memory the trees of all files of one repo may take together (each file also within
+/// [`MAX_TREE_BYTES`]). The trees stay alive with the desired state they describe (every resource
+/// keeps its node for positions), and a running reconciler holds the deployed state while it
+/// loads the next commit. Why 256 MiB: four files at [`MAX_TREE_BYTES`], about 40 MiB of
+/// realistic YAML, a thousand times the example repo (37 KB of tree).
+pub const MAX_REPO_TREE_BYTES: usize = 256 * 1024 * 1024;
+
+/// What one node costs towards [`MAX_TREE_BYTES`] besides its string.
+const NODE_BYTES: usize = std::mem::size_of::<Entry>();
 
 impl Node {
     /// The entries of a mapping node, or `None`.
@@ -146,54 +183,111 @@ fn pos_of(span: &Span) -> Pos {
     Pos::new(span.start.line() as u32, span.start.col() as u32 + 1)
 }
 
+fn depth_message() -> String {
+    format!("collections nest deeper than {MAX_DEPTH} levels (block or flow, aliases expanded); flatten the document")
+}
+
+/// A collection being built. `height` is the tallest child so far (a scalar is 0 high, a
+/// collection 1 more than its tallest child); `bytes` what the children cost so far.
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos)> },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node>, height: usize, bytes: usize },
+    /// `hashes` holds a hash of every key so far, so a duplicate is found without comparing each
+    /// new key with all the previous ones (quadratic: minutes for a mapping of 150 000 keys).
+    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos)>, hashes: HashSet<u64>, height: usize, bytes: usize },
+}
+
+/// An anchored node with what it takes to expand an alias to it.
+struct Anchored {
+    node: Node,
+    height: usize,
+    bytes: usize,
 }
 
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     docs: Vec<Node>,
-    nodes: usize,
+    /// Memory of the tree so far, towards `budget`.
+    bytes: usize,
+    /// [`MAX_TREE_BYTES`], or less when the rest of the repo's budget is smaller.
+    budget: usize,
+    /// Keyed per parse, so colliding keys cannot be precomputed.
+    hasher: RandomState,
+    /// Key-by-key comparisons made looking for duplicates (only on a hash match).
+    key_comparisons: usize,
 }
 
 impl Builder {
-    fn count(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
-        self.nodes += n;
-        if self.nodes > MAX_NODES {
-            return Err(SyntaxError {
-                pos,
-                message: format!("document expands to more than {MAX_NODES} nodes (alias bomb?)"),
-            });
+    /// Count `n` bytes towards the budget, failing at `pos` when it is exceeded.
+    fn spend(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.budget {
+            let message = if self.budget < MAX_TREE_BYTES {
+                format!(
+                    "the repo's files together expand to more than {} MiB in memory (aliases expanded); this file crosses the limit",
+                    MAX_REPO_TREE_BYTES >> 20
+                )
+            } else {
+                format!(
+                    "document expands to more than {} MiB in memory (aliases expanded; a \"billion laughs\" alias bomb?)",
+                    MAX_TREE_BYTES >> 20
+                )
+            };
+            return Err(SyntaxError { pos, message });
         }
         Ok(())
     }
 
-    /// Attach a finished node to its parent (or finish a document).
-    fn push(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    /// Fail at `pos` when a node `height` high, placed at the current level, nests too deep.
+    fn check_depth(&self, height: usize, pos: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() + height > MAX_DEPTH {
+            return Err(SyntaxError { pos, message: depth_message() });
+        }
+        Ok(())
+    }
+
+    /// Attach a finished node (`height` high, costing `bytes`) to its parent, or finish a document.
+    fn push(&mut self, node: Node, anchor: usize, height: usize, bytes: usize) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The copy kept for the anchor is memory too.
+            self.spend(bytes, node.pos)?;
+            self.anchors.insert(anchor, Anchored { node: node.clone(), height, bytes });
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => {
-                    let k = scalar_key(&node)?;
-                    if let Some(prev) = entries.iter().find(|e| e.key == k) {
-                        return Err(SyntaxError {
-                            pos: node.pos,
-                            message: format!(
-                                "duplicate key `{k}` (first defined at line {})",
-                                prev.key_pos.line
-                            ),
-                        });
+            Some(Frame::Seq { items, height: h, bytes: b, .. }) => {
+                *h = (*h).max(height);
+                *b += bytes;
+                items.push(node)
+            }
+            Some(Frame::Map { entries, key, hashes, height: h, bytes: b, .. }) => {
+                *h = (*h).max(height);
+                *b += bytes;
+                match key.take() {
+                    None => {
+                        let k = scalar_key(&node)?;
+                        // Only a key whose hash was seen is compared with the others.
+                        let prev = match hashes.insert(self.hasher.hash_one(&k)) {
+                            true => None,
+                            false => entries.iter().find(|e| {
+                                self.key_comparisons += 1;
+                                e.key == k
+                            }),
+                        };
+                        if let Some(prev) = prev {
+                            return Err(SyntaxError {
+                                pos: node.pos,
+                                message: format!(
+                                    "duplicate key `{k}` (first defined at line {})",
+                                    prev.key_pos.line
+                                ),
+                            });
+                        }
+                        *key = Some((k, node.pos));
                     }
-                    *key = Some((k, node.pos));
+                    Some((k, key_pos)) => entries.push(Entry { key: k, key_pos, value: node }),
                 }
-                Some((k, key_pos)) => entries.push(Entry { key: k, key_pos, value: node }),
-            },
+            }
         }
         Ok(())
     }
@@ -240,58 +334,93 @@ fn resolve_scalar(
 /// The first syntax error, duplicate key, non-scalar key, unknown alias or alias bomb, with its
 /// position. A file either parses whole or not at all.
 pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let mut b = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), nodes: 0 };
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| SyntaxError {
-            pos: Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
-            message: e.info().to_string(),
-        })?;
-        let pos = pos_of(&span);
-        match event {
-            Event::Scalar(text, style, anchor, tag) => {
-                b.count(1, pos)?;
-                let value = resolve_scalar(text, style, tag.as_ref(), pos)?;
-                b.push(Node { pos, value }, anchor)?;
-            }
-            Event::SequenceStart(anchor, _) => {
-                b.stack.push(Frame::Seq { pos, anchor, items: Vec::new() })
-            }
-            Event::MappingStart(anchor, _) => {
-                b.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None })
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match b.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => {
-                        (Node { pos, value: Value::Seq(items) }, anchor)
-                    }
-                    Some(Frame::Map { pos, anchor, entries, .. }) => {
-                        (Node { pos, value: Value::Map(entries) }, anchor)
-                    }
-                    None => continue,
-                };
-                b.count(1, pos)?;
-                b.push(node, anchor)?;
-            }
-            Event::Alias(id) => {
-                let node = b.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
-                    pos,
-                    message: "alias to an unknown anchor".into(),
-                })?;
-                b.count(node_count(&node), pos)?;
-                b.push(Node { pos, ..node }, 0)?;
-            }
-            Event::DocumentEnd => b.anchors.clear(),
-            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::Nothing => {}
-        }
-    }
-    Ok(b.docs)
+    parse_within(text, MAX_TREE_BYTES).map(|(docs, _)| docs)
 }
 
-fn node_count(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Seq(items) => items.iter().map(node_count).sum(),
-        Value::Map(entries) => entries.iter().map(|e| 1 + node_count(&e.value)).sum(),
-        _ => 0,
+/// [`parse`] with at most `budget` bytes of tree (capped at [`MAX_TREE_BYTES`]); also returns
+/// what the tree cost, so a caller can share one budget across files ([`MAX_REPO_TREE_BYTES`]).
+///
+/// # Errors
+/// As [`parse`]; crossing a `budget` below [`MAX_TREE_BYTES`] is reported as the repo's limit.
+pub fn parse_within(text: &str, budget: usize) -> Result<(Vec<Node>, usize), SyntaxError> {
+    let (docs, bytes, _) = build(text, budget);
+    Ok((docs?, bytes))
+}
+
+/// [`parse_within`], also returning the cost and the number of key comparisons made (for tests).
+fn build(text: &str, budget: usize) -> (Result<Vec<Node>, SyntaxError>, usize, usize) {
+    let mut b = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        docs: Vec::new(),
+        bytes: 0,
+        budget: budget.min(MAX_TREE_BYTES),
+        hasher: RandomState::new(),
+        key_comparisons: 0,
+    };
+    let docs = b.run(text);
+    (docs, b.bytes, b.key_comparisons)
+}
+
+impl Builder {
+    /// Feed the parser's events into the tree, checking every limit as each event arrives.
+    fn run(&mut self, text: &str) -> Result<Vec<Node>, SyntaxError> {
+        let b = self;
+        for event in Parser::new_from_str(text) {
+            let (event, span) = event.map_err(|e| SyntaxError {
+                pos: Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
+                message: match e.info() {
+                    // The scanner's own cap on flow levels (255), met before our events arrive.
+                    "recursion limit exceeded" => depth_message(),
+                    info => info.to_string(),
+                },
+            })?;
+            let pos = pos_of(&span);
+            match event {
+                Event::Scalar(text, style, anchor, tag) => {
+                    let bytes = NODE_BYTES + text.len();
+                    b.spend(bytes, pos)?;
+                    let value = resolve_scalar(text, style, tag.as_ref(), pos)?;
+                    b.push(Node { pos, value }, anchor, 0, bytes)?;
+                }
+                Event::SequenceStart(anchor, _) => {
+                    b.check_depth(1, pos)?;
+                    b.spend(NODE_BYTES, pos)?;
+                    b.stack.push(Frame::Seq { pos, anchor, items: Vec::new(), height: 0, bytes: 0 })
+                }
+                Event::MappingStart(anchor, _) => {
+                    b.check_depth(1, pos)?;
+                    b.spend(NODE_BYTES, pos)?;
+                    b.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None, hashes: HashSet::new(), height: 0, bytes: 0 })
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let (node, anchor, height, bytes) = match b.stack.pop() {
+                        Some(Frame::Seq { pos, anchor, items, height, bytes }) => {
+                            (Node { pos, value: Value::Seq(items) }, anchor, height + 1, bytes + NODE_BYTES)
+                        }
+                        Some(Frame::Map { pos, anchor, entries, height, bytes, .. }) => {
+                            (Node { pos, value: Value::Map(entries) }, anchor, height + 1, bytes + NODE_BYTES)
+                        }
+                        None => continue,
+                    };
+                    b.push(node, anchor, height, bytes)?;
+                }
+                Event::Alias(id) => {
+                    let Some(a) = b.anchors.get(&id) else {
+                        return Err(SyntaxError { pos, message: "alias to an unknown anchor".into() });
+                    };
+                    let (height, bytes) = (a.height, a.bytes);
+                    // Both limits are checked before the copy is made.
+                    b.check_depth(height, pos)?;
+                    b.spend(bytes, pos)?;
+                    let node = b.anchors[&id].node.clone();
+                    b.push(Node { pos, ..node }, 0, height, bytes)?;
+                }
+                Event::DocumentEnd => b.anchors.clear(),
+                Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::Nothing => {}
+            }
+        }
+        Ok(std::mem::take(&mut b.docs))
     }
 }
 
@@ -317,6 +446,20 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_are_found_without_comparing_every_pair() {
+        let mut text: String = (0..20_000).map(|i| format!("key{i}: {i}\n")).collect();
+        let (docs, _, comparisons) = build(&text, MAX_TREE_BYTES);
+        assert_eq!(docs.unwrap()[0].as_map().unwrap().len(), 20_000);
+        // Before: every key was compared with every earlier one (200 million comparisons here).
+        assert_eq!(comparisons, 0);
+        text.push_str("key7: again\n");
+        let (err, _, comparisons) = build(&text, MAX_TREE_BYTES);
+        let err = err.unwrap_err();
+        assert_eq!((err.pos, comparisons), (Pos::new(20_001, 1), 8));
+        assert!(err.message.contains("duplicate key `key7` (first defined at line 8)"), "{}", err.message);
+    }
+
+    #[test]
     fn core_schema_scalars() {
         let docs = parse("[1, 1.5, true, ~, 'true', yes, 0x10]").unwrap();
         let json = docs[0].to_json();
@@ -335,6 +478,102 @@ mod tests {
         }
         let err = parse(&bomb).unwrap_err();
         assert!(err.message.contains("alias bomb"), "{}", err.message);
+    }
+
+    /// Run `f` on a thread with the default 2 MiB stack of test threads and tokio workers, so a
+    /// recursion that would overflow there aborts the test process.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new().stack_size(2 * 1024 * 1024).spawn(f).unwrap().join().unwrap()
+    }
+
+    #[test]
+    fn deep_block_nesting_is_refused_without_overflow() {
+        // 100 KB of `- `: 50 000 nested block sequences (this aborted the process in `Drop`).
+        let text = format!("{}x\n", "- ".repeat(50_000));
+        let err = on_small_stack(move || parse(&text).unwrap_err());
+        assert_eq!(err.pos, Pos::new(1, 2 * MAX_DEPTH as u32 + 1), "{}", err.message);
+        assert!(err.message.contains(&format!("deeper than {MAX_DEPTH} levels")), "{}", err.message);
+        // Nested block mappings, one level per line.
+        let text: String = (0..20_000).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        let err = on_small_stack(move || parse(&text).unwrap_err());
+        assert_eq!(err.pos.line, MAX_DEPTH as u32 + 1, "{}", err.message);
+        assert!(err.message.contains("deeper than"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_at_the_limit() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // saphyr-parser's scanner stops this itself at 255 levels (looking ahead for a key);
+        // the message is ours.
+        let err = on_small_stack(move || parse(&nest(50_000)).unwrap_err());
+        assert_eq!(err.pos.line, 1);
+        assert!(err.message.contains(&format!("deeper than {MAX_DEPTH} levels")), "{}", err.message);
+        // Just past the limit, and flow mappings.
+        assert_eq!(parse(&nest(MAX_DEPTH + 1)).unwrap_err().pos, Pos::new(1, MAX_DEPTH as u32 + 1));
+        let maps = format!("{}x{}", "{a: ".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        assert_eq!(parse(&maps).unwrap_err().pos, Pos::new(1, 4 * MAX_DEPTH as u32 + 1));
+        // Exactly at the limit is fine, and every recursive walk over it fits a small stack.
+        let json = on_small_stack(move || {
+            let docs = parse(&nest(MAX_DEPTH)).unwrap();
+            let copy = docs.clone();
+            assert_eq!(copy, docs);
+            docs[0].to_json()
+        });
+        assert!(json.is_array());
+    }
+
+    #[test]
+    fn aliases_count_towards_depth() {
+        // Each alias adds the height of its anchor: three anchors of 40 levels nest 120 deep.
+        let text = format!(
+            "a: &a {open}x{close}\nb: &b {open}*a{close}\nc: {open}*b{close}\n",
+            open = "[".repeat(40),
+            close = "]".repeat(40)
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.pos, Pos::new(2, 47), "{}", err.message);
+        assert!(err.message.contains("deeper than"), "{}", err.message);
+        // An alias to a scalar or a shallow node deep in the tree is fine.
+        parse(&format!("a: &a [x]\nb: {}*a{}\n", "[".repeat(50), "]".repeat(50))).unwrap();
+    }
+
+    #[test]
+    fn the_classic_billion_laughs_is_refused() {
+        let mut text = String::from("lol: &lol \"lol\"\n");
+        let mut prev = "lol".to_string();
+        for i in 1..=9 {
+            let name = format!("lol{i}");
+            let items = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+            prev = name;
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("MiB in memory"), "{}", err.message);
+        assert!(err.pos.line > 1 && err.pos.line <= 10, "{:?}", err.pos);
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_by_bytes_not_nodes() {
+        // 64 KB of text expanding to 2 000 copies of a 60 KB string: only ~2 100 nodes (the old
+        // node cap let this through), but 120 MB in memory.
+        let text = format!(
+            "a: &a {}\nb: &b [{a}]\nc: &c [{b}]\nd: [{c}]\n",
+            "x".repeat(60_000),
+            a = ["*a"; 10].join(", "),
+            b = ["*b"; 10].join(", "),
+            c = ["*c"; 20].join(", ")
+        );
+        assert!(text.len() < 64 * 1024);
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.pos.line, 4, "{}", err.message);
+        assert!(err.message.contains(&format!("{} MiB", MAX_TREE_BYTES >> 20)), "{}", err.message);
+        // The copies kept for nested anchors count too: 40 anchors over one 2 MB string.
+        let open: String = (0..40).map(|i| format!("&a{i} [")).collect();
+        let nested = format!("{open}{}{}\n", "x".repeat(2 << 20), "]".repeat(40));
+        assert!(parse(&nested).unwrap_err().message.contains("MiB in memory"));
+        // A plain file of near the size limit made of long strings is within budget.
+        let big: String = (0..7).map(|i| format!("k{i}: {}\n", "y".repeat(1 << 20))).collect();
+        assert_eq!(parse(&big).unwrap()[0].as_map().unwrap().len(), 7);
     }
 
     #[test]

@@ -1,28 +1,122 @@
-//! Files → resources: UTF-8 and size checks, YAML parsing, the single and grouped document forms,
-//! strict typed decoding with positions for every error.
+//! Files → resources: refusals handed over by the sources, the repo-wide and per-file size
+//! limits, UTF-8, YAML parsing (bounded, see [`crate::document`]), the single and grouped
+//! document forms, strict typed decoding with positions for every error.
 
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::document::{self, Node, Pos, Seg, Value};
+use crate::document::{self, Node, Pos, Seg, Value, MAX_REPO_TREE_BYTES};
 use crate::hint::did_you_mean;
 use crate::kind::Kind;
 use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
 
-/// Files larger than this are refused with a clear error.
+/// Files larger than this are refused with a clear error. Sources check the size the file
+/// system or the git object header reports before reading a byte (see [`Refusal::TooLarge`]).
+/// Why 8 MiB: real resource files are a few KB; a generated one with many prompts stays well
+/// below; together with [`crate::document::MAX_TREE_BYTES`] it bounds what one file costs.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most bytes of resource files one repo may have in all: sources stop reading at it, so a
+/// commit of many big files (zeros compress to almost nothing in git) cannot fill memory. Files
+/// are taken in path order; one that would cross the limit is refused (see
+/// [`Refusal::RepoTooLarge`]) and later, smaller ones may still fit. Why 64 MiB: eight files of
+/// the largest size; a real repo is well under 1 MiB.
+pub const MAX_REPO_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Deepest directory a source enters, in path components below the repo root: a deeper one is
+/// refused ([`Refusal::TooDeep`]) and not entered. Why 32: repos use two to four levels; it also
+/// bounds the walk (a git tree 100 000 levels deep is a push of a few MB, and each level's path
+/// is longer than the last).
+pub const MAX_PATH_DEPTH: usize = 32;
+
+/// Most files and directories a source lists in one repo (dot-entries are skipped without being
+/// counted). Past it the whole repo is refused ([`Refusal::TooManyEntries`]), nothing read. Why
+/// 100 000: repos have hundreds of files; a tree of a million empty `*.yaml` blobs is a small
+/// push that would otherwise cost a list of a million paths on every reconcile.
+pub const MAX_REPO_ENTRIES: usize = 100_000;
+
 /// One file of a repo, from a directory or a git tree.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceFile {
     /// Path relative to the repo root, `/`-separated.
     pub path: String,
     pub bytes: Vec<u8>,
+    /// Set when the source did not read the content: the file is reported as an error (like a
+    /// syntax error, so the repo is invalid and nothing it declares is deleted by mistake).
+    pub refused: Option<Refusal>,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), bytes: bytes.into() }
+        Self { path: path.into(), bytes: bytes.into(), refused: None }
+    }
+
+    /// A resource file whose content the source refused to read.
+    pub fn refused(path: impl Into<String>, why: Refusal) -> Self {
+        Self { path: path.into(), bytes: Vec::new(), refused: Some(why) }
+    }
+}
+
+/// Why a source refused a path of the repo (a resource file, a link, a directory) without
+/// reading it. Directory and git-tree sources refuse the same paths the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Larger than [`MAX_FILE_BYTES`] (the size from file metadata or the git object header).
+    TooLarge { bytes: u64 },
+    /// A symbolic link (git file mode 120000). Links are not followed: where they point may
+    /// be outside the repo or differ between a checkout and the commit.
+    Symlink,
+    /// A symbolic link of any other name whose target leaves the repo (absolute, or `..` past
+    /// the root; see [`link_leaves_repo`]): what it points to, perhaps a directory of resources,
+    /// is not part of the repo. Links that stay inside are harmless (their target is read under
+    /// its own path) and pass.
+    SymlinkOutside,
+    /// Not a regular file (a FIFO, socket or device), which could block or never end.
+    NotRegular,
+    /// Reading it would take the repo past [`MAX_REPO_BYTES`]; `bytes` is its own size.
+    RepoTooLarge { bytes: u64 },
+    /// A directory deeper than [`MAX_PATH_DEPTH`] (its path ends in `/`); not entered.
+    TooDeep,
+    /// The repo has more than [`MAX_REPO_ENTRIES`] files and directories (the path is `.`).
+    TooManyEntries,
+}
+
+/// The running totals that bound a whole repo: bytes read and bytes of tree built.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RepoBudget {
+    read: u64,
+    tree: usize,
+}
+
+impl RepoBudget {
+    /// Take `bytes` from the repo's read budget, or refuse the file ([`MAX_REPO_BYTES`]).
+    ///
+    /// # Errors
+    /// [`Refusal::RepoTooLarge`] when the file does not fit; the budget is unchanged then.
+    pub fn read(&mut self, bytes: u64) -> Result<(), Refusal> {
+        match self.read.checked_add(bytes) {
+            Some(total) if total <= MAX_REPO_BYTES => {
+                self.read = total;
+                Ok(())
+            }
+            _ => Err(Refusal::RepoTooLarge { bytes }),
+        }
+    }
+}
+
+impl Refusal {
+    fn message(self) -> String {
+        match self {
+            Refusal::TooLarge { bytes } => format!("file is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes"),
+            Refusal::Symlink => "file is a symbolic link; mcpctl does not follow links in a repo (what it declares would be silently missing): commit the file itself".into(),
+            Refusal::SymlinkOutside => "symbolic link leaving the repo; mcpctl does not follow links, so what it points to (a directory of resources?) would be silently missing: copy it into the repo or remove the link".into(),
+            Refusal::NotRegular => "not a regular file (FIFO, socket or device); a resource file must be a plain file".into(),
+            Refusal::TooDeep => format!("directory nested deeper than {MAX_PATH_DEPTH} levels below the repo root; not read"),
+            Refusal::TooManyEntries => format!("the repo has more than {MAX_REPO_ENTRIES} files and directories; nothing was read"),
+            Refusal::RepoTooLarge { bytes } => format!(
+                "file is {bytes} bytes and the repo's resource files before it (in path order) already take the rest of the {MAX_REPO_BYTES} bytes a repo may have; not read"
+            ),
+        }
     }
 }
 
@@ -31,6 +125,28 @@ pub fn is_resource_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     (lower.ends_with(".yaml") || lower.ends_with(".yml"))
         && !path.split('/').any(|part| part.starts_with('.'))
+}
+
+/// Whether a symbolic link at repo path `link` (`/`-separated) pointing at `target` (the link's
+/// raw text) leaves the repo: an absolute target, or more `..` than there are directories above
+/// it. Purely lexical, so a directory and a git tree decide alike.
+pub fn link_leaves_repo(link: &str, target: &[u8]) -> bool {
+    if target.first() == Some(&b'/') || target.contains(&0) {
+        return true;
+    }
+    // Directories above the link, then the target's components.
+    let mut depth = link.split('/').filter(|c| !c.is_empty()).count().saturating_sub(1);
+    for component in target.split(|b| *b == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// What decoding a set of files produced.
@@ -44,24 +160,32 @@ pub struct Loaded {
 }
 
 /// Decode every file; returns the resources that decoded and the problems of those that did not.
+///
+/// The repo-wide limits ([`MAX_REPO_BYTES`], [`crate::document::MAX_REPO_TREE_BYTES`]) apply in
+/// the order of `files` (sources sort them by path).
 pub fn load(files: &[SourceFile]) -> Loaded {
     let mut loaded = Loaded::default();
+    let mut budget = RepoBudget::default();
     for f in files {
-        load_file(f, &mut loaded);
+        load_file(f, &mut loaded, &mut budget);
     }
     loaded
 }
 
-fn load_file(f: &SourceFile, loaded: &mut Loaded) {
+fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
     let diags = &mut loaded.diagnostics;
     let file: Arc<str> = Arc::from(f.path.as_str());
+    if let Some(why) = f.refused {
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
+        return;
+    }
     if f.bytes.len() > MAX_FILE_BYTES {
-        diags.push(Diagnostic::new(
-            &file,
-            Pos::new(1, 1),
-            None,
-            format!("file is {} bytes; the limit is {} bytes", f.bytes.len(), MAX_FILE_BYTES),
-        ));
+        let why = Refusal::TooLarge { bytes: f.bytes.len() as u64 };
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
+        return;
+    }
+    if let Err(why) = budget.read(f.bytes.len() as u64) {
+        diags.push(Diagnostic::new(&file, Pos::new(1, 1), None, why.message()));
         return;
     }
     let text = match std::str::from_utf8(&f.bytes) {
@@ -80,8 +204,11 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded) {
             return;
         }
     };
-    let docs = match document::parse(text) {
-        Ok(d) => d,
+    let docs = match document::parse_within(text, MAX_REPO_TREE_BYTES - budget.tree) {
+        Ok((d, cost)) => {
+            budget.tree += cost;
+            d
+        }
         Err(e) => {
             diags.push(Diagnostic::new(&file, e.pos, None, format!("YAML syntax error: {}", e.message)));
             return;
@@ -292,4 +419,26 @@ fn humanize(raw: &str) -> (String, bool) {
         }
     }
     (raw.to_string(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_leaves_repo;
+
+    #[test]
+    fn links_leave_the_repo_by_absolute_targets_or_too_many_dot_dots() {
+        for (link, target, leaves) in [
+            ("a.yaml", "b.yaml", false),
+            ("dir/link", "../b", false),
+            ("dir/link", "../../b", true),
+            ("dir/sub/link", "./../x/../../y", false),
+            ("dir/sub/link", "../../..", true),
+            ("link", "..", true),
+            ("link", "/etc", true),
+            ("link", "a/../../b", true),
+            ("link", "", false),
+        ] {
+            assert_eq!(link_leaves_repo(link, target.as_bytes()), leaves, "{link} -> {target}");
+        }
+    }
 }

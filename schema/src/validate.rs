@@ -44,7 +44,7 @@ pub fn validate(resources: Vec<Resource>) -> Result<DesiredState, Diagnostics> {
 
 fn validate_with(resources: Vec<Resource>, broken: &[ResourceKey]) -> Result<DesiredState, Diagnostics> {
     let broken = broken.iter().cloned().collect();
-    let mut v = Validator { index: HashMap::new(), diags: Vec::new(), resources: &resources, broken };
+    let mut v = Validator { index: HashMap::new(), diags: Vec::new(), resources: &resources, broken, hints: 0 };
     v.run();
     if v.diags.is_empty() {
         Ok(DesiredState::new(resources))
@@ -53,11 +53,20 @@ fn validate_with(resources: Vec<Resource>, broken: &[ResourceKey]) -> Result<Des
     }
 }
 
+/// Missing references that get a "did you mean" hint; later ones get none.
+///
+/// Each hint compares the name with every resource of the repo, so a hint for every one of them
+/// costs the square of the repo's size (a generated file of many dangling references to many
+/// near-miss names). Nobody reads the hundredth hint.
+pub const MAX_HINTS: usize = 100;
+
 struct Validator<'a> {
     resources: &'a [Resource],
     index: HashMap<ResourceKey, &'a Resource>,
     diags: Vec<Diagnostic>,
     broken: HashSet<ResourceKey>,
+    /// Hints computed so far, up to [`MAX_HINTS`].
+    hints: usize,
 }
 
 /// The resource being checked, for positions and subject.
@@ -117,6 +126,31 @@ impl<'a> Validator<'a> {
             self.spec(&at);
         }
         self.default_backend();
+        self.unique_token_hashes();
+    }
+
+    /// Two McpTokens with one hash would be one secret with two identities (and the gateway
+    /// indexes tokens by hash): refused across the whole repo, every project included.
+    fn unique_token_hashes(&mut self) {
+        let mut seen: HashMap<&str, &Resource> = HashMap::new();
+        for res in self.resources {
+            let Spec::McpToken(t) = &res.spec else { continue };
+            match seen.get(t.hash.as_str()) {
+                None => {
+                    seen.insert(&t.hash, res);
+                }
+                Some(first) => {
+                    let first_at = At { res: first };
+                    let first_pos = first_at.pos(&["spec", "hash"]);
+                    let first_file = first.origin.as_ref().map_or_else(|| "<store>".into(), |o| o.file.clone());
+                    let msg = format!(
+                        "spec.hash: the same hash as {} (at {first_file}:{first_pos}); every McpToken needs its own token",
+                        first.key()
+                    );
+                    self.err(&At { res }, &["spec", "hash"], msg);
+                }
+            }
+        }
     }
 
     fn names_and_scope(&mut self, at: &At<'_>) {
@@ -146,13 +180,18 @@ impl<'a> Validator<'a> {
         self.index.get(&ResourceKey::new(kind, None, name)).copied()
     }
 
-    fn missing_msg(&self, kind: Kind, name: &str, from: Option<&str>) -> String {
-        let candidates = self
-            .index
-            .keys()
-            .filter(|k| k.kind == kind && k.name != name && (k.project.is_empty() || Some(k.project.as_str()) == from))
-            .map(|k| k.name.as_str());
-        let hint = did_you_mean(name, candidates);
+    fn missing_msg(&mut self, kind: Kind, name: &str, from: Option<&str>) -> String {
+        let hint = if self.hints < MAX_HINTS {
+            self.hints += 1;
+            let candidates = self
+                .index
+                .keys()
+                .filter(|k| k.kind == kind && k.name != name && (k.project.is_empty() || Some(k.project.as_str()) == from))
+                .map(|k| k.name.as_str());
+            did_you_mean(name, candidates)
+        } else {
+            String::new()
+        };
         match (from, kind.scope()) {
             (Some(p), Scope::Project | Scope::Either) => format!("{kind} `{name}` not found in project `{p}` or globally{hint}"),
             _ => format!("{kind} `{name}` not found{hint}"),

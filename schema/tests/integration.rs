@@ -90,3 +90,119 @@ fn json_schema_names_every_kind() {
     }
     assert!(schema.contains("additionalProperties"));
 }
+
+#[test]
+fn deep_files_and_alias_bombs_are_errors_with_positions() {
+    // 100 KB of nested block sequences, then of flow ones, checked on a 2 MiB stack.
+    let files = vec![
+        SourceFile::new("deep/block.yaml", format!("servers:\n{}x\n", "- ".repeat(50_000))),
+        SourceFile::new("deep/flow.yaml", format!("servers: {}{}\n", "[".repeat(100), "]".repeat(100))),
+        SourceFile::new("bomb.yaml", {
+            let mut t = String::from("a: &a \"lol\"\n");
+            for (p, c) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+                t.push_str(&format!("{c}: &{c} [{}]\n", vec![format!("*{p}"); 10].join(", ")));
+            }
+            t
+        }),
+    ];
+    // Exactly at the limit (the document, `spec` and `x` are three levels): parsed, converted
+    // and decoded, on the same small stack.
+    let at_limit = mcpctl_schema::document::MAX_DEPTH - 3;
+    let mut files = files;
+    files.push(SourceFile::new(
+        "limit.yaml",
+        format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: deep}}\nspec:\n  x: {}{}\n", "[".repeat(at_limit), "]".repeat(at_limit)),
+    ));
+    let err = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || check(&files).unwrap_err().to_string())
+        .unwrap()
+        .join()
+        .unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(lines[3].starts_with("limit.yaml:5:3: User/deep: spec.x: unknown field `x`"), "{err}");
+    assert!(lines[0].starts_with("bomb.yaml:") && lines[0].contains("MiB in memory"), "{err}");
+    assert!(lines[1].starts_with("deep/block.yaml:2:127: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
+    assert!(lines[2].starts_with("deep/flow.yaml:1:73: YAML syntax error: collections nest deeper than 64 levels"), "{err}");
+}
+
+#[test]
+fn files_a_source_refused_are_errors_at_their_path() {
+    use mcpctl_schema::Refusal;
+    let files = vec![
+        SourceFile::new("ok.yaml", "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n"),
+        SourceFile::refused("big.yaml", Refusal::TooLarge { bytes: 1 << 40 }),
+        SourceFile::refused("servers/link.yaml", Refusal::Symlink),
+        SourceFile::refused("fifo.yaml", Refusal::NotRegular),
+    ];
+    let err = check(&files).unwrap_err().to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines[0], "big.yaml:1:1: file is 1099511627776 bytes; the limit is 8388608 bytes");
+    assert!(lines[1].starts_with("fifo.yaml:1:1: not a regular file"), "{err}");
+    assert!(lines[2].starts_with("servers/link.yaml:1:1: file is a symbolic link"), "{err}");
+}
+
+#[test]
+fn duplicate_token_hashes_name_both_positions() {
+    let case = fixture("invalid/duplicate_token_hash");
+    let err = check(&read_tree(&case)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "work.yaml:9:9: McpToken/work/ci: spec.hash: the same hash as McpToken/home/laptop (at home.yaml:4:13); every McpToken needs its own token"
+    );
+    // With its own hash the same repo is valid.
+    let mut files = read_tree(&case);
+    let work = files.iter_mut().find(|f| f.path == "work.yaml").unwrap();
+    let text = String::from_utf8(work.bytes.clone()).unwrap().replace("sha256:9f86", "sha256:0f86");
+    work.bytes = text.into_bytes();
+    check(&files).unwrap_or_else(|d| panic!("{d}"));
+}
+
+#[test]
+fn only_the_first_missing_references_get_a_hint() {
+    let n = mcpctl_schema::validate::MAX_HINTS + 50;
+    let mut yaml = String::from("llms:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - metadata: {{name: model-{i:04}}}\n    spec: {{provider: openai, model: m}}\n"));
+    }
+    yaml.push_str("agents:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - metadata: {{name: agent-{i:04}, project: p}}\n    spec: {{llm: modl-{i:04}}}\n"));
+    }
+    yaml.push_str("projects:\n  - metadata: {name: p}\n");
+    let err = check(&[SourceFile::new("many.yaml", yaml)]).unwrap_err();
+    assert_eq!(err.len(), n);
+    let hinted = err.iter().filter(|d| d.message.contains("did you mean")).count();
+    assert_eq!(hinted, mcpctl_schema::validate::MAX_HINTS, "{err}");
+}
+
+#[test]
+fn a_repo_is_bounded_as_a_whole_in_bytes_read_and_tree_built() {
+    use mcpctl_schema::load::{MAX_FILE_BYTES, MAX_REPO_BYTES};
+    // Nine (nearly) full-size files: the ninth would take the repo past its byte limit; a small
+    // file after it still fits. (Invalid UTF-8 keeps the others from being parsed; the budget is
+    // taken before decoding.)
+    let full = |i| vec![0xff_u8; if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES }];
+    assert_eq!(MAX_REPO_BYTES, 8 * MAX_FILE_BYTES as u64);
+    let mut files: Vec<SourceFile> = (0..9).map(|i| SourceFile::new(format!("f{i}.yaml"), full(i))).collect();
+    files.push(SourceFile::new("small.yaml", "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: bob}\n"));
+    let err = check(&files).unwrap_err();
+    let refused: Vec<String> = err.iter().filter(|d| !d.message.contains("UTF-8")).map(ToString::to_string).collect();
+    assert_eq!(
+        refused,
+        ["f8.yaml:1:1: file is 8388608 bytes and the repo's resource files before it (in path order) already take the rest of the 67108864 bytes a repo may have; not read"]
+    );
+    assert!(err.iter().all(|d| d.file.as_ref() != "small.yaml"), "the smaller file was refused too: {err}");
+
+    // Six files whose trees take ~50 MB each (each within the per-file 64 MiB): the sixth crosses
+    // the repo's 256 MiB of trees.
+    let file = format!("- &a {}\n- &b [{}]\n- [{}]\n", "x".repeat(60_000), ["*a"; 10].join(", "), ["*b"; 80].join(", "));
+    let files: Vec<SourceFile> = (0..6).map(|i| SourceFile::new(format!("t{i}.yaml"), file.clone())).collect();
+    let err = check(&files).unwrap_err();
+    let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 6, "{err}");
+    assert!(lines[..5].iter().all(|l| l.contains("a document must be a mapping")), "{err}");
+    assert!(lines[5].starts_with("t5.yaml:3:") && lines[5].contains("the repo's files together expand to more than 256 MiB"), "{err}");
+}

@@ -51,7 +51,7 @@ pub fn token_doc(name: &str, project: &str, raw: &str, extra: &str) -> String {
 }
 
 pub fn desired(yaml: &str) -> DesiredState {
-    let files = vec![schema::SourceFile { path: "all.yaml".into(), bytes: yaml.as_bytes().to_vec() }];
+    let files = vec![schema::SourceFile::new("all.yaml", yaml)];
     match schema::check(&files) {
         Ok(d) => d,
         Err(e) => panic!("test YAML is invalid:\n{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
