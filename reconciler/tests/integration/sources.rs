@@ -212,6 +212,7 @@ async fn a_deep_file_is_a_failed_deploy_and_the_running_reconciler_keeps_the_las
         interval: Duration::from_secs(3600),
         self_heal: true,
         allowed_signers: None,
+        allow_empty: false,
     };
     let good = |email: &str| doc("User", "alice", None, &format!("{{email: {email}}}")) + &doc("Project", "home", None, "{}");
     std::fs::write(root.join("repo.yaml"), good("a@example.com")).unwrap();
