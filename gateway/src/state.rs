@@ -133,6 +133,11 @@ impl AppState {
         self.snapshot().catalog.clone()
     }
 
+    /// Rate-limit buckets held (one per deployed token that called, plus anonymous ones).
+    pub fn limiter_len(&self) -> usize {
+        self.limiter.len()
+    }
+
     /// The deploy status last read by [`AppState::reload`] or [`follow`].
     pub fn status(&self) -> DeployStatus {
         self.status.read().expect("status lock").clone()

@@ -5,6 +5,8 @@
 mod harness;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/front.rs"]
+mod front;
 
 use std::path::Path;
 
