@@ -105,8 +105,28 @@ impl TokenIndex {
     }
 }
 
-/// The caller of a REST route with the snapshot it was judged against: the handler answers from
-/// the same snapshot, so a deploy landing mid-request cannot mix two states.
+/// What a request's bearer token amounts to, judged against the snapshot in force: the one
+/// extractor behind every authenticated route (REST through [`Authenticated`], MCP directly,
+/// where a public project lets the absence of a token through). The handler answers from the
+/// same snapshot, so a deploy landing mid-request cannot mix two states.
+pub struct Judged {
+    pub snapshot: Arc<Snapshot>,
+    /// [`ApiError::NoToken`] without a bearer token; [`ApiError::BadToken`] for one that is
+    /// unknown, expired, revoked, or whose user is disabled.
+    pub caller: Result<Caller, ApiError>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Judged {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let snapshot = app.snapshot();
+        let caller = snapshot.tokens.authenticate(bearer(&parts.headers));
+        Ok(Self { snapshot, caller })
+    }
+}
+
+/// An authenticated REST caller with the snapshot it was judged against.
 pub struct Authenticated {
     pub caller: Caller,
     pub snapshot: Arc<Snapshot>,
@@ -118,8 +138,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let snapshot = app.snapshot();
-        let caller = snapshot.tokens.authenticate(bearer(&parts.headers))?;
-        Ok(Self { caller, snapshot })
+        let Ok(Judged { snapshot, caller }) = Judged::from_request_parts(parts, app).await;
+        Ok(Self { caller: caller?, snapshot })
     }
 }

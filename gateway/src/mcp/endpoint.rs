@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::access::Access;
 use super::limits::{oversized, ANONYMOUS};
-use crate::auth::bearer;
+use crate::auth::Judged;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -64,15 +64,13 @@ pub(crate) async fn resource_metadata(State(app): State<Arc<AppState>>, Path(pro
         (status = 413, description = "body larger than --max-body-bytes", body = Object),
         (status = 429, description = "over the token's --rate-limit; `Retry-After` says when to retry", body = Object)),
     security(("bearer" = []), ()))]
-pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>, mut req: Request) -> Response {
-    let snapshot = app.snapshot();
+pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>, Judged { snapshot, caller }: Judged, mut req: Request) -> Response {
     let Some(view) = snapshot.catalog.projects.get(&project).cloned() else {
         return ApiError::NotFound(format!("project `{project}`")).into_response();
     };
-    let raw = bearer(req.headers());
-    let caller = match (raw, view.spec.public) {
-        (None, true) => None,
-        (raw, _) => match snapshot.tokens.authenticate(raw) {
+    let caller = match (caller, view.spec.public) {
+        (Err(ApiError::NoToken), true) => None,
+        (caller, _) => match caller {
             Ok(c) if c.project == project => Some(c),
             Ok(_) => return ApiError::Forbidden(format!("use project `{project}` (the token belongs to another project)")).into_response(),
             Err(e) => {
