@@ -33,7 +33,7 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "`{resource, resource_name, bearer_methods_supported, authorization_servers}`", body = Object), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn resource_metadata(State(app): State<Arc<AppState>>, Path(project): Path<String>, headers: HeaderMap) -> Response {
-    if app.catalog().projects.get(&project).is_none() {
+    if !app.catalog().projects.contains_key(&project) {
         return ApiError::NotFound(format!("project `{project}`")).into_response();
     }
     let base = base_url(&app, &headers);

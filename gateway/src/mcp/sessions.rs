@@ -23,6 +23,8 @@ use crate::upstream::Change;
 use crate::AppState;
 
 type ProjectService = StreamableHttpService<ProjectHandler, LocalSessionManager>;
+/// A project's protocol service, its session manager, and what stops them.
+type ServiceEntry = (ProjectService, Arc<LocalSessionManager>, CancellationToken);
 
 /// Who opened a session, and when it was last used.
 #[derive(Debug, Clone)]
@@ -35,7 +37,7 @@ struct Owner {
 /// Per-project protocol services and the sessions they hold.
 #[derive(Default)]
 pub struct Endpoints {
-    pub(crate) services: Mutex<HashMap<String, (ProjectService, Arc<LocalSessionManager>, CancellationToken)>>,
+    pub(crate) services: Mutex<HashMap<String, ServiceEntry>>,
     /// Session id → owner.
     owners: Mutex<HashMap<String, Owner>>,
     pub(crate) sessions: Mutex<HashMap<String, Vec<Peer<RoleServer>>>>,

@@ -63,7 +63,7 @@ async fn call(url: &str, token: &str, sid: &str, name: &str) -> Value {
 async fn answer(r: reqwest::Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| {
-        let data = text.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| d.starts_with('{')).last();
+        let data = text.lines().filter_map(|l| l.strip_prefix("data: ")).rfind(|d| d.starts_with('{'));
         serde_json::from_str(data.unwrap_or_else(|| panic!("no JSON-RPC message in {text}"))).unwrap()
     })
 }
