@@ -233,6 +233,23 @@ async fn a_token_over_its_session_cap_loses_its_least_recently_used_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_is_closed_after_the_idle_timeout() {
+    let gw = Gw::start(&yaml(), McpSettings { session_idle_timeout: Duration::from_millis(500), ..McpSettings::default() }).await;
+    let url = gw.url("lab");
+    // Warm the upstream (lists cached) so no request below waits on it.
+    let warm = initialize(&url, BOB).await;
+    assert_eq!(tools_list(&url, BOB, &warm).await.status(), 200);
+    let busy = initialize(&url, ALICE).await;
+    let idle = initialize(&url, ALICE).await;
+    for _ in 0..12 {
+        assert_eq!(tools_list(&url, ALICE, &busy).await.status(), 200, "traffic keeps a session open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(tools_list(&url, ALICE, &idle).await.status(), 404, "closed after 500 ms without traffic");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_deploys_are_scoped_to_the_token_project() {
     let gw = Gw::start(&yaml(), McpSettings::default()).await;
     let meta = reconciler::DeployMeta { revision: "bad".into(), actor: "test".into(), message: None, commit: None };
