@@ -1,6 +1,7 @@
 //! The gateway: what users and MCP clients talk to. MCP Streamable HTTP per project
 //! (`gateway::mcp`) proxying to upstream servers (`gateway::upstream`), token auth, audit, the
-//! read-only REST API, the git webhook, health and metrics.
+//! read-only REST API, the git webhook, health and metrics, all judged against one deployed
+//! snapshot (`gateway::state`).
 
 pub mod api;
 pub mod audit;
@@ -49,7 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// A client must send a request's head within `Options::request_head_timeout` (default
 /// [`state::REQUEST_HEAD_TIMEOUT`]) or the connection is closed; bodies of MCP POSTs are bounded
 /// by `--body-read-timeout` in the endpoint. Long-lived responses (SSE streams) are not cut.
-/// On shutdown, open connections are drained gracefully.
+/// On shutdown, MCP sessions are closed and in-flight requests drained for at most
+/// [`SHUTDOWN_DRAIN`]; queued audit events are then stored.
 ///
 /// # Errors
 /// When the listener fails.
@@ -88,10 +90,18 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shut
         });
     };
     drop(listener);
-    graceful.shutdown().await;
+    // End the MCP sessions (their SSE streams never complete on their own), then let in-flight
+    // requests finish, for at most SHUTDOWN_DRAIN.
+    state.endpoints.retain(&std::collections::HashMap::new());
+    if tokio::time::timeout(SHUTDOWN_DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
+    }
     state.auditor.flush().await;
     result
 }
+
+/// How long a stopping gateway waits for in-flight requests.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn is_transient(e: &std::io::Error) -> bool {
     !matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData | std::io::ErrorKind::Unsupported)

@@ -341,6 +341,18 @@ async fn a_stalled_body_gets_408_and_a_stalled_head_is_cut() {
     gw.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_ends_open_sse_streams_instead_of_waiting_on_them() {
+    let mut gw = Gw::start(&yaml(), McpSettings::default()).await;
+    let url = gw.url("lab");
+    let sid = initialize(&url, ALICE).await;
+    let stream = request(Method::GET, &url, Some(ALICE), &[("mcp-session-id", &sid), V]).await;
+    assert_eq!(stream.status(), 200);
+    assert!(gw.stop_serving_within(Duration::from_secs(5)).await, "serve returned with an SSE stream open");
+    drop(stream);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn audit_retention_deletes_old_events_in_batches_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();

@@ -90,6 +90,17 @@ impl Gw {
         format!("{}/projects/{project}/mcp", self.base)
     }
 
+    /// Stop serving (without stopping the runtime first); whether `serve` returned within `limit`.
+    pub async fn stop_serving_within(&mut self, limit: Duration) -> bool {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.server.take() {
+            Some(s) => matches!(tokio::time::timeout(limit, s).await, Ok(Ok(Ok(())))),
+            None => true,
+        }
+    }
+
     pub async fn stop(mut self) {
         self.runtime.shutdown().await;
         if let Some(s) = self.stop.take() {
