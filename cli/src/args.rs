@@ -144,6 +144,53 @@ pub struct HttpArgs {
     /// Largest MCP request body in bytes (413 above).
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// Time allowed to receive an MCP POST body (408 after). SSE streams are not affected.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub body_read_timeout: std::time::Duration,
+    /// Requests per token on MCP endpoints, `N/s`, `N/m` or `N/h` with an optional `:BURST`
+    /// (default burst: twice the per-second rate); 429 with `Retry-After` above. `off` disables.
+    #[arg(long, default_value = "50/s:100", value_parser = parse_rate, value_name = "RATE")]
+    pub rate_limit: RateArg,
+    /// Requests of a public project's anonymous callers (all of them together, per project);
+    /// unlimited unless set.
+    #[arg(long, default_value = "off", value_parser = parse_rate, value_name = "RATE")]
+    pub anonymous_rate_limit: RateArg,
+    /// Open MCP sessions per token (anonymous callers: per project); opening one more closes the
+    /// token's least recently used session.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_token: u32,
+    /// An MCP session without traffic for this long is closed.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub session_idle_timeout: std::time::Duration,
+    /// File holding a bearer token `/metrics` then requires (401 without it); open otherwise.
+    /// `/metrics` always obeys --allowed-host.
+    #[arg(long, env = "MCPCTL_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Delete audit events older than this, in batches, every hour; `0` or `never` keeps them.
+    #[arg(long, default_value = "30d", value_parser = parse_retention, value_name = "DURATION")]
+    pub audit_retention: RetentionArg,
+}
+
+/// `--rate-limit` / `--anonymous-rate-limit`: a rate, or none (`off`).
+#[derive(Debug, Clone, Copy)]
+pub struct RateArg(pub Option<gateway::mcp::limits::RateLimit>);
+
+fn parse_rate(s: &str) -> Result<RateArg, String> {
+    if s == "off" {
+        return Ok(RateArg(None));
+    }
+    s.parse().map(|r| RateArg(Some(r)))
+}
+
+/// `--audit-retention`: how long audit events are kept (`None`: forever).
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionArg(pub Option<std::time::Duration>);
+
+fn parse_retention(s: &str) -> Result<RetentionArg, String> {
+    match s {
+        "0" | "never" => Ok(RetentionArg(None)),
+        _ => humantime::parse_duration(s).map(|d| RetentionArg(Some(d))).map_err(|e| format!("`{s}`: {e} (e.g. 30d, 12h, or 0/never to keep events forever)")),
+    }
 }
 
 #[derive(Debug, Args)]

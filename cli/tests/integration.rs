@@ -494,3 +494,19 @@ fn gateway_alone_follows_the_database() {
     assert_eq!(homelab_unauth.0, 401);
     assert_eq!(after, 200, "the new public project was not served");
 }
+
+/// `--metrics-token-file` naming an empty file is refused before anything is served; bad rates
+/// and retentions are refused by the parser.
+#[test]
+fn gateway_refuses_an_empty_metrics_token_file_and_bad_limits() {
+    let env = Env::new();
+    let empty = env.dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = env.run(env.dir.path(), &["gateway", "--listen", "127.0.0.1:0", "--metrics-token-file", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"), "{}", String::from_utf8_lossy(&out.stderr));
+    for bad in [["--rate-limit", "fast"], ["--audit-retention", "soon"]] {
+        let out = env.run(env.dir.path(), &["gateway", "--listen", "127.0.0.1:0", bad[0], bad[1]]);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(bad[1]), "{bad:?}");
+    }
+}

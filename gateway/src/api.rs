@@ -1,21 +1,22 @@
 //! The read-only REST API: `/api/v1/<kind>[/<name>]`, `/api/v1/status`, `/api/v1/deploys`,
 //! `/api/v1/auditevents`; described by the OpenAPI document at `/api/openapi.json`.
-//! Desired state is changed through git only. Every request is authenticated and RBAC-checked;
-//! a resource the caller may not view is reported as not found.
+//! Desired state is changed through git only. Every request is authenticated and RBAC-checked
+//! against the deployed snapshot (no request reads the resources table); a resource the caller
+//! may not view is reported as not found. Status, deploys and audit events are scoped to the
+//! token's project.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use schema::rbac::{self, Request};
 use schema::spec::Role;
-use schema::{DesiredState, Kind, Resource, Scope};
+use schema::{Kind, Resource, Scope};
 
-use crate::auth::Caller;
+use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -28,24 +29,13 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/{kind}/{name}", get(one))
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let h = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    state.auth.authenticate(h).await
-}
-
-/// The stored state as a desired state (for RBAC resolution and visibility).
-async fn stored(state: &AppState) -> Result<DesiredState, ApiError> {
-    let rows = state.store.resources().await?;
-    Ok(DesiredState::new(rows.iter().filter_map(|r| Resource::from_body(&r.body).ok()).collect()))
-}
-
 /// Whether the caller may see `res`: its project (or none) and a `view` grant.
-fn visible(bindings: &[schema::spec::RoleBinding], caller: &Caller, res: &Resource) -> bool {
+fn visible(caller: &Caller, res: &Resource) -> bool {
     let in_scope = match res.metadata.project.as_deref() {
         None => true,
         Some(p) => p == caller.project,
     };
-    in_scope && rbac::allows(bindings, Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) })
+    in_scope && rbac::allows(&caller.bindings, Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) })
 }
 
 /// JSON of a resource for API answers: secret values never leave, not even as ciphertext.
@@ -55,6 +45,9 @@ fn public_json(res: &Resource) -> Value {
         for val in data.values_mut() {
             *val = json!("(redacted)");
         }
+    }
+    if let Some(Value::String(u)) = v.pointer_mut("/spec/url") {
+        *u = reconciler::redact::urls(u);
     }
     v
 }
@@ -68,12 +61,9 @@ fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     params(("kind" = String, Path, description = "Plural kind: servers, projects, agents, secrets (values redacted), …")),
     responses((status = 200, description = "`{kind, items: [resource]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(kind): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let c = caller(&state, &headers).await?;
+pub(crate) async fn list(Authenticated { caller: c, snapshot }: Authenticated, Path(kind): Path<String>) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(&kind)?;
-    let all = stored(&state).await?;
-    let bindings = rbac::token_bindings(&all, &c.token);
-    let items: Vec<Value> = all.of_kind(kind).filter(|r| visible(&bindings, &c, r)).map(public_json).collect();
+    let items: Vec<Value> = snapshot.catalog.state.of_kind(kind).filter(|r| visible(&c, r)).map(public_json).collect();
     Ok(Json(json!({"kind": kind.as_str(), "items": items})))
 }
 
@@ -82,51 +72,70 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(kind): Path<St
     params(("kind" = String, Path, description = "Plural kind"), ("name" = String, Path, description = "Resource name")),
     responses((status = 200, description = "The resource document (JSON)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn one(State(state): State<Arc<AppState>>, Path((kind, name)): Path<(String, String)>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let c = caller(&state, &headers).await?;
+pub(crate) async fn one(Authenticated { caller: c, snapshot }: Authenticated, Path((kind, name)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(&kind)?;
-    let all = stored(&state).await?;
-    let bindings = rbac::token_bindings(&all, &c.token);
     let project = (kind.scope() != Scope::Cluster).then_some(c.project.as_str());
-    let res = all.resolve(kind, &name, project).filter(|r| visible(&bindings, &c, r)).ok_or_else(|| ApiError::NotFound(format!("{kind} `{name}`")))?;
+    let res = snapshot.catalog.state.resolve(kind, &name, project).filter(|r| visible(&c, r)).ok_or_else(|| ApiError::NotFound(format!("{kind} `{name}`")))?;
     Ok(Json(public_json(res)))
 }
 
-/// Deployed revision, last attempt, drift, and the gateway's upstream connections.
+/// Deployed revision, last attempt, drift, and the health of the token's project's servers.
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift, upstreams: [{server, transport, connected, error}]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error}]}`: upstreams of the token's project only, URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    caller(&state, &headers).await?;
-    let good = state.store.last_good_deploy().await?;
-    let last = state.store.deploys(1).await?.into_iter().next();
-    let drift = state.store.drift().await?;
+pub(crate) async fn status(State(state): State<Arc<AppState>>, Authenticated { caller: c, snapshot }: Authenticated) -> Result<Json<Value>, ApiError> {
+    let s = state.status();
+    let keys: Vec<&str> = snapshot.catalog.projects.get(&c.project).map(|p| p.servers.iter().map(|s| s.key.as_str()).collect()).unwrap_or_default();
+    let upstreams: Vec<Value> = state
+        .upstreams
+        .health()
+        .into_iter()
+        .filter(|h| keys.contains(&h.server.as_str()))
+        .map(|mut h| {
+            h.error = h.error.map(|e| reconciler::redact::urls(&e));
+            json!(h)
+        })
+        .collect();
     Ok(Json(json!({
-        "deployed": good.map(|d| d.revision),
-        "lastAttempted": last.as_ref().map(|d| d.revision.clone()),
-        "lastOutcome": last.map(|d| d.outcome),
-        "drift": if drift.is_empty() { None } else { Some(drift) },
-        "upstreams": state.upstreams.health(),
+        "deployed": s.deployed,
+        "lastAttempted": s.last_attempted,
+        "lastOutcome": s.last_outcome,
+        "drift": s.drift,
+        "upstreams": upstreams,
     })))
 }
 
 /// The caller, if it holds `{role: run, action: audit}`.
-async fn auditor(state: &AppState, headers: &HeaderMap, what: &str) -> Result<Caller, ApiError> {
-    let c = caller(state, headers).await?;
-    let all = stored(state).await?;
-    if !rbac::allows(&rbac::token_bindings(&all, &c.token), Request::Action("audit")) {
+fn auditor(c: &Caller, what: &str) -> Result<(), ApiError> {
+    if !rbac::allows(&c.bindings, Request::Action("audit")) {
         return Err(ApiError::Forbidden(format!("read {what} (needs `{{role: run, action: audit}}`)")));
     }
-    Ok(c)
+    Ok(())
 }
 
-/// The deploy history, newest first (needs action `audit`).
+/// The deploy history, newest first (needs action `audit`). Deploys are of the whole repo, so a
+/// project's token sees each row without its `error` text (which may concern other projects):
+/// `errorHidden: true` marks the rows that had one; `mcpctl history` shows it to operators.
 #[utoipa::path(get, path = "/api/v1/deploys", tag = "audit",
-    responses((status = 200, description = "`{items: [deploy]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{items: [deploy]}`; `error` replaced by `errorHidden: true`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn deploys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    auditor(&state, &headers, "deploys").await?;
-    Ok(Json(json!({"items": state.store.deploys(100).await?})))
+pub(crate) async fn deploys(State(state): State<Arc<AppState>>, Authenticated { caller: c, .. }: Authenticated) -> Result<Json<Value>, ApiError> {
+    auditor(&c, "deploys")?;
+    let items: Vec<Value> = state
+        .store
+        .deploys(100)
+        .await?
+        .into_iter()
+        .map(|mut d| {
+            let hidden = d.error.take().is_some();
+            let mut v = json!(d);
+            if hidden {
+                v["errorHidden"] = json!(true);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
 }
 
 /// Query of `/api/v1/auditevents`.
@@ -140,12 +149,26 @@ pub(crate) struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// MCP audit events of the token's project, newest first (needs action `audit`).
+/// MCP audit events of the token's project, newest first (needs action `audit`). Session ids are
+/// not shown: a session id is a bearer credential of its session.
 #[utoipa::path(get, path = "/api/v1/auditevents", tag = "audit", params(AuditQuery),
-    responses((status = 200, description = "`{items: [auditEvent]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{items: [auditEvent]}` (without `session`)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn audit_events(State(state): State<Arc<AppState>>, headers: HeaderMap, axum::extract::Query(q): axum::extract::Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
-    let c = auditor(&state, &headers, "audit events").await?;
+pub(crate) async fn audit_events(State(state): State<Arc<AppState>>, Authenticated { caller: c, .. }: Authenticated, axum::extract::Query(q): axum::extract::Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+    auditor(&c, "audit events")?;
     let filter = reconciler::audit::AuditFilter { project: Some(c.project.clone()), token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
-    Ok(Json(json!({"items": state.store.audit_events(&filter).await?})))
+    let items: Vec<Value> = state
+        .store
+        .audit_events(&filter)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let mut v = json!(e);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("session");
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
 }

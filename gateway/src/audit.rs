@@ -2,6 +2,10 @@
 //! bounded queue and goes on; one writer task stores what arrived in batches (up to 500 events,
 //! or whatever came within 200 ms), each batch in one transaction.
 //!
+//! Fields are truncated to explicit limits ([`MAX_TARGET_BYTES`], [`MAX_ERROR_BYTES`], …) before
+//! they are queued, and events older than the retention (`--audit-retention`, default 30 days)
+//! are deleted every [`PRUNE_EVERY`], [`PRUNE_BATCH`] rows per statement.
+//!
 //! # Caveats
 //! If the store is down or slower than the traffic for long enough to fill the queue (10,000
 //! events), new events are dropped and counted (`mcpctl_audit_dropped_total`), so auditing never
@@ -15,6 +19,17 @@ use reconciler::audit::AuditEvent;
 use reconciler::Store;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
+
+/// Longest tool, prompt or resource URI stored as an event's target (bytes).
+pub const MAX_TARGET_BYTES: usize = 1024;
+/// Longest error text stored (bytes).
+pub const MAX_ERROR_BYTES: usize = 1024;
+/// Longest project, token, server or session name stored (bytes).
+pub const MAX_NAME_BYTES: usize = 256;
+/// How often old events are deleted.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows deleted per statement (short transactions; the writer is not held up).
+pub const PRUNE_BATCH: i64 = 1000;
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
@@ -32,15 +47,32 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// Start the writer task (needs a Tokio runtime).
-    pub fn start(store: Store) -> Self {
+    /// Start the writer task, and the pruning task when `retention` is set (needs a Tokio
+    /// runtime).
+    pub fn start(store: Store, retention: Option<Duration>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
+        if let Some(keep) = retention {
+            tokio::spawn(prune_every(store.clone(), keep));
+        }
         tokio::spawn(write(store, rx));
         Self { tx, dropped: Arc::new(AtomicU64::new(0)) }
     }
 
-    /// Queue one event; never waits.
-    pub fn record(&self, event: AuditEvent) {
+    /// Queue one event (its fields truncated to the limits above); never waits.
+    pub fn record(&self, mut event: AuditEvent) {
+        for (field, max) in [
+            (&mut event.target, MAX_TARGET_BYTES),
+            (&mut event.project, MAX_NAME_BYTES),
+            (&mut event.token, MAX_NAME_BYTES),
+            (&mut event.server, MAX_NAME_BYTES),
+            (&mut event.session, MAX_NAME_BYTES),
+            (&mut event.method, MAX_NAME_BYTES),
+        ] {
+            truncate(field, max);
+        }
+        if let Some(e) = event.error.as_mut() {
+            truncate(e, MAX_ERROR_BYTES);
+        }
         if self.tx.try_send(Msg::Event(event)).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
@@ -61,6 +93,41 @@ impl Auditor {
             let _ = rx.await;
         }
     }
+}
+
+/// Cut `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
+pub fn truncate(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
+}
+
+/// Delete events older than `keep` now, then every [`PRUNE_EVERY`].
+async fn prune_every(store: Store, keep: Duration) {
+    loop {
+        match prune(&store, keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "old audit events deleted"),
+            Err(e) => warn!(error = %e, "deleting old audit events failed"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// Delete events older than `keep`; returns how many.
+///
+/// # Errors
+/// On a store error (what was deleted by then stays deleted).
+pub async fn prune(store: &Store, keep: Duration) -> Result<u64, reconciler::StoreError> {
+    let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let cutoff = chrono::Utc::now().checked_sub_signed(keep).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    store.prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), PRUNE_BATCH).await
 }
 
 async fn write(store: Store, mut rx: mpsc::Receiver<Msg>) {
@@ -91,5 +158,20 @@ async fn write(store: Store, mut rx: mpsc::Receiver<Msg>) {
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncation_keeps_char_boundaries_and_marks_the_cut() {
+        let mut s = "é".repeat(600);
+        truncate(&mut s, 1024);
+        assert!(s.len() <= 1024 && s.ends_with('…'), "{}", s.len());
+        let mut short = "abc".to_string();
+        truncate(&mut short, 3);
+        assert_eq!(short, "abc");
     }
 }

@@ -1,85 +1,144 @@
-//! Bearer tokens: `Authorization: Bearer mcpctl_pat_…` → SHA-256 → the McpToken in the store.
+//! Bearer tokens: `Authorization: Bearer mcpctl_pat_…` → SHA-256 → the token in the deployed
+//! snapshot, and the one axum extractor ([`Caller`]) every authenticated route uses.
 //!
 //! # Guarantees
-//! Only hashes are compared, in constant time. Lookups are cached 30 s when found and 5 s when not;
-//! [`Authenticator::invalidate`] (called on every reconcile) drops the cache, so a revoked token
-//! stops working at the next reconcile at the latest.
+//! - Tokens are looked up in a map of SHA-256 digests built once per deploy
+//!   ([`TokenIndex::build`]); no request reads the store. An unknown token is a map miss: it
+//!   leaves no state behind (there is no cache to grow).
+//! - Revoked tokens and tokens whose `User` is disabled are not in the map (401 from the deploy
+//!   that revoked or disabled them on). Expiry is checked on every request.
+//! - Comparing in constant time is moot here: the map is keyed by the digest of the secret, so a
+//!   timing difference of the lookup tells at most something about a digest, and finding a token
+//!   from its digest is a SHA-256 preimage.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use reconciler::Store;
-use schema::{Kind, Resource, Spec};
+use schema::spec::RoleBinding;
+use schema::{DesiredState, Kind, Resource, Spec};
 
 use crate::error::ApiError;
+use crate::state::Snapshot;
+use crate::AppState;
 
-const POSITIVE_TTL: Duration = Duration::from_secs(30);
-const NEGATIVE_TTL: Duration = Duration::from_secs(5);
-
-/// Who is calling.
+/// Who is calling: a deployed, unrevoked token of an enabled user.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The McpToken resource.
     pub token: Resource,
     pub project: String,
+    /// `sha256:<hex>` of the raw token (McpToken.spec.hash).
+    pub hash: String,
+    /// The token's effective role bindings (its own, its user's, its groups'), resolved at deploy.
+    pub bindings: Arc<Vec<RoleBinding>>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Verifies tokens against the store, with a small cache.
-pub struct Authenticator {
-    store: Store,
-    cache: Mutex<HashMap<String, (Instant, Option<Caller>)>>,
-}
-
-fn token_hash(raw: &str) -> String {
+/// `sha256:<hex>` of a raw token, as McpToken.spec.hash holds it.
+pub fn token_hash(raw: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes())))
 }
 
-impl Authenticator {
-    pub fn new(store: Store) -> Self {
-        Self { store, cache: Mutex::new(HashMap::new()) }
+/// The raw bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The deployed tokens, by hash.
+#[derive(Debug, Default)]
+pub struct TokenIndex {
+    by_hash: HashMap<String, Caller>,
+}
+
+impl TokenIndex {
+    /// Index the usable tokens of `state`: not revoked, and not acting for a disabled `User`.
+    pub fn build(state: &DesiredState) -> Self {
+        let mut by_hash = HashMap::new();
+        for res in state.of_kind(Kind::McpToken) {
+            let Spec::McpToken(t) = &res.spec else { continue };
+            if t.revoked {
+                continue;
+            }
+            if let Some(u) = t.user.as_deref() {
+                if matches!(state.resolve(Kind::User, u, None), Some(Resource { spec: Spec::User(us), .. }) if us.disabled) {
+                    continue;
+                }
+            }
+            let bindings = Arc::new(schema::rbac::token_bindings(state, res));
+            let caller = Caller { token: res.clone(), project: res.metadata.project.clone().unwrap_or_default(), hash: t.hash.clone(), bindings, expires_at: t.expires_at };
+            by_hash.insert(t.hash.clone(), caller);
+        }
+        Self { by_hash }
     }
 
-    /// Forget every cached answer.
-    pub fn invalidate(&self) {
-        self.cache.lock().expect("cache lock").clear();
+    /// How many tokens are usable.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
     }
 
-    /// The caller behind an `Authorization` header value.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Whether `hash` is a usable token's.
+    pub fn contains(&self, hash: &str) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// The caller behind a raw bearer token.
     ///
     /// # Errors
-    /// [`ApiError::NoToken`], [`ApiError::BadToken`] (unknown, expired, revoked), store errors.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, ApiError> {
-        let raw = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(ApiError::NoToken)?;
-        let hash = token_hash(raw);
-        if let Some((at, cached)) = self.cache.lock().expect("cache lock").get(&hash).cloned() {
-            let ttl = if cached.is_some() { POSITIVE_TTL } else { NEGATIVE_TTL };
-            if at.elapsed() < ttl {
-                return check(cached);
-            }
+    /// [`ApiError::NoToken`] when there is none; [`ApiError::BadToken`] when it is unknown,
+    /// expired, revoked or its user is disabled.
+    pub fn authenticate(&self, raw: Option<&str>) -> Result<Caller, ApiError> {
+        let raw = raw.ok_or(ApiError::NoToken)?;
+        let caller = self.by_hash.get(&token_hash(raw)).ok_or(ApiError::BadToken)?;
+        if caller.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+            return Err(ApiError::BadToken);
         }
-        let mut found = None;
-        for row in self.store.resources_of(Kind::McpToken, None).await? {
-            let Ok(res) = Resource::from_body(&row.body) else { continue };
-            let Spec::McpToken(t) = &res.spec else { continue };
-            if bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())) {
-                found = Some(Caller { project: res.metadata.project.clone().unwrap_or_default(), token: res });
-            }
-        }
-        self.cache.lock().expect("cache lock").insert(hash, (Instant::now(), found.clone()));
-        check(found)
+        Ok(caller.clone())
     }
 }
 
-/// Expiry and revocation are checked on every request, cached or not.
-fn check(caller: Option<Caller>) -> Result<Caller, ApiError> {
-    let caller = caller.ok_or(ApiError::BadToken)?;
-    let Spec::McpToken(t) = &caller.token.spec else { return Err(ApiError::BadToken) };
-    if t.revoked || t.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
-        return Err(ApiError::BadToken);
+/// What a request's bearer token amounts to, judged against the snapshot in force: the one
+/// extractor behind every authenticated route (REST through [`Authenticated`], MCP directly,
+/// where a public project lets the absence of a token through). The handler answers from the
+/// same snapshot, so a deploy landing mid-request cannot mix two states.
+pub struct Judged {
+    pub snapshot: Arc<Snapshot>,
+    /// [`ApiError::NoToken`] without a bearer token; [`ApiError::BadToken`] for one that is
+    /// unknown, expired, revoked, or whose user is disabled.
+    pub caller: Result<Caller, ApiError>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Judged {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let snapshot = app.snapshot();
+        let caller = snapshot.tokens.authenticate(bearer(&parts.headers));
+        Ok(Self { snapshot, caller })
     }
-    Ok(caller)
+}
+
+/// An authenticated REST caller with the snapshot it was judged against.
+pub struct Authenticated {
+    pub caller: Caller,
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// 401 (with `WWW-Authenticate`) when the token is absent, unknown, expired, revoked or its user
+/// is disabled.
+impl FromRequestParts<Arc<AppState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let Ok(Judged { snapshot, caller }) = Judged::from_request_parts(parts, app).await;
+        Ok(Self { caller: caller?, snapshot })
+    }
 }

@@ -14,6 +14,8 @@ pub enum ApiError {
     BadToken,
     #[error("this token may not {0}")]
     Forbidden(String),
+    #[error("host `{0}` is not accepted (see --allowed-host)")]
+    ForbiddenHost(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("unknown kind `{0}`")]
@@ -26,7 +28,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::NoToken | ApiError::BadToken => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenHost(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownKind(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -36,6 +38,20 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(json!({"error": self.to_string()}))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"mcpctl\""));
+        }
+        resp
+    }
+}
+
+impl ApiError {
+    /// The response, with a 401's `WWW-Authenticate` naming the RFC 9728 metadata at `url` (MCP
+    /// clients discover how to authenticate from it).
+    pub fn with_resource_metadata(self, url: &str) -> Response {
+        let mut resp = self.into_response();
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            if let Ok(v) = header::HeaderValue::from_str(&format!("Bearer realm=\"mcpctl\", resource_metadata=\"{url}\"")) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
         }
         resp
     }

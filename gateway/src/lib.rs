@@ -1,6 +1,7 @@
 //! The gateway: what users and MCP clients talk to. MCP Streamable HTTP per project
 //! (`gateway::mcp`) proxying to upstream servers (`gateway::upstream`), token auth, audit, the
-//! read-only REST API, the git webhook, health and metrics.
+//! read-only REST API, the git webhook, health and metrics, all judged against one deployed
+//! snapshot (`gateway::state`).
 
 pub mod api;
 pub mod audit;
@@ -11,104 +12,18 @@ pub mod health;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+pub mod state;
 pub mod upstream;
 pub mod webhook;
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::Router;
 
-pub use auth::Authenticator;
 pub use catalog::{Catalog, Reach};
 pub use error::ApiError;
 pub use mcp::McpSettings;
-
-use schema::{DesiredState, Resource};
-
-/// Optional parts of the gateway.
-#[derive(Default)]
-pub struct Options {
-    /// Pokes the reconciler running in this process (the webhook route).
-    pub poke: Option<reconciler::controller::Handle>,
-    /// Shared secret of the git webhook; the route is off without it.
-    pub webhook_secret: Option<String>,
-    pub mcp: McpSettings,
-    pub reach: Reach,
-}
-
-/// Shared state of every route.
-pub struct AppState {
-    pub store: reconciler::Store,
-    pub auth: Authenticator,
-    pub poke: Option<reconciler::controller::Handle>,
-    pub webhook_secret: Option<String>,
-    pub metrics: metrics::Metrics,
-    pub upstreams: Arc<upstream::Upstreams>,
-    pub endpoints: mcp::Endpoints,
-    pub auditor: audit::Auditor,
-    pub mcp_settings: McpSettings,
-    reach: Reach,
-    catalog: RwLock<Arc<Catalog>>,
-}
-
-impl AppState {
-    /// A gateway over `store` with default options (needs a Tokio runtime: it starts the
-    /// auditor). Call [`AppState::reload`] to load the deployed state.
-    pub fn new(store: reconciler::Store) -> Arc<Self> {
-        Self::with_options(store, Options::default())
-    }
-
-    pub fn with_options(store: reconciler::Store, o: Options) -> Arc<Self> {
-        install_crypto();
-        let state = Arc::new(Self {
-            auth: Authenticator::new(store.clone()),
-            auditor: audit::Auditor::start(store.clone()),
-            store,
-            poke: o.poke,
-            webhook_secret: o.webhook_secret,
-            metrics: metrics::Metrics::default(),
-            upstreams: Arc::new(upstream::Upstreams::default()),
-            endpoints: mcp::Endpoints::default(),
-            mcp_settings: o.mcp,
-            reach: o.reach,
-            catalog: RwLock::new(Arc::new(Catalog::default())),
-        });
-        tokio::spawn(mcp::forward_changes(state.clone()));
-        state
-    }
-
-    /// The deployed state in force.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.read().expect("catalog lock").clone()
-    }
-
-    /// Load the deployed state from the store: projects, upstreams, token cache, and tell open
-    /// sessions their lists may have changed. Call after every deploy.
-    ///
-    /// # Errors
-    /// On a store error (the previous state stays in force).
-    pub async fn reload(&self) -> Result<(), reconciler::StoreError> {
-        let rows = self.store.resources().await?;
-        let state = DesiredState::new(rows.iter().filter_map(|r| Resource::from_body(&r.body).ok()).collect());
-        let revision = self.store.last_good_deploy().await?.map(|d| d.revision).unwrap_or_default();
-        let (catalog, upstreams) = Catalog::build(state, revision, &self.reach);
-        self.upstreams.sync(&upstreams);
-        self.endpoints.retain(&catalog.projects);
-        let projects: Vec<String> = catalog.projects.keys().cloned().collect();
-        *self.catalog.write().expect("catalog lock") = Arc::new(catalog);
-        self.auth.invalidate();
-        self.endpoints.notify(&projects, &upstream::Change::Tools(String::new())).await;
-        self.endpoints.notify(&projects, &upstream::Change::Prompts(String::new())).await;
-        Ok(())
-    }
-
-    /// The local runtime's hook: hand stdio processes to the upstream registry.
-    pub fn attach(self: &Arc<Self>) -> reconciler::runtime::local::Attach {
-        let ups = self.upstreams.clone();
-        Arc::new(move |key, stdin, stdout| ups.attach(key, stdin, stdout))
-    }
-}
+pub use state::{follow, AppState, Options, Snapshot};
 
 /// Make ring the process's TLS crypto provider (reqwest, for HTTPS upstreams, is built without
 /// one so that only ring — which kube already uses — is compiled). Idempotent.
@@ -129,28 +44,65 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Keep the gateway current when the reconciler runs in another process (`mcpctl gateway`):
-/// reload whenever the newest deploy changes, and reconnect HTTP upstreams, every `every`.
-pub async fn follow(state: Arc<AppState>, every: Duration) {
-    let mut seen = None;
-    loop {
-        if let Ok(d) = state.store.deploys(1).await {
-            let newest = d.first().map(|d| d.id);
-            if newest != seen && state.reload().await.is_ok() {
-                seen = newest;
-            }
-        }
-        state.upstreams.reconnect_http().await;
-        tokio::time::sleep(every).await;
-    }
-}
-
 /// Serve on `listener` until `shutdown` resolves; audit events queued by then are stored.
+///
+/// # Guarantees
+/// A client must send a request's head within `Options::request_head_timeout` (default
+/// [`state::REQUEST_HEAD_TIMEOUT`]) or the connection is closed; bodies of MCP POSTs are bounded
+/// by `--body-read-timeout` in the endpoint. Long-lived responses (SSE streams) are not cut.
+/// On shutdown, MCP sessions are closed and in-flight requests drained for at most
+/// [`SHUTDOWN_DRAIN`]; queued audit events are then stored.
 ///
 /// # Errors
 /// When the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    let r = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let app = router(state.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(state.request_head_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let result = loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: wait, then accept again (as axum does).
+                Err(e) if is_transient(&e) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => break Err(e),
+            },
+            () = &mut shutdown => break Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone().map_request(|req: http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new)));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    };
+    drop(listener);
+    // End the MCP sessions (their SSE streams never complete on their own), then let in-flight
+    // requests finish, for at most SHUTDOWN_DRAIN.
+    state.endpoints.retain(&std::collections::HashMap::new());
+    if tokio::time::timeout(SHUTDOWN_DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
+    }
     state.auditor.flush().await;
-    r
+    result
+}
+
+/// How long a stopping gateway waits for in-flight requests.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn is_transient(e: &std::io::Error) -> bool {
+    !matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData | std::io::ErrorKind::Unsupported)
 }

@@ -7,6 +7,8 @@ mod crossing;
 mod harness;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/front.rs"]
+mod front;
 
 use std::path::Path;
 
@@ -30,6 +32,7 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     let homelab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
     apply_dir(&store, &homelab, |_| {}).await;
     let state = AppState::new(store.clone());
+    state.reload().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -61,15 +64,15 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     let status: serde_json::Value = get("/api/v1/status", Some(DEMO_TOKEN)).await.unwrap().json().await.unwrap();
     assert_eq!(status["deployed"], "rev");
 
-    // Revoked in git → applied → refused once the cache is invalidated (as each reconcile does).
+    // Revoked in git → applied → refused once the new snapshot is loaded (as each deploy does).
     apply_dir(&store, &homelab, |files| {
         let f = files.iter_mut().find(|f| f.path == "access/tokens.yaml").unwrap();
         let text = String::from_utf8(f.bytes.clone()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
         f.bytes = text.into_bytes();
     })
     .await;
-    assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 200, "still cached");
-    state.auth.invalidate();
+    assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 200, "the deployed snapshot is still in force");
+    state.reload().await.unwrap();
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 401);
 
     // The OpenAPI document describes every route, unauthenticated.

@@ -3,7 +3,8 @@
 //! `mcpctl get auditevents` and `/api/v1/auditevents`.
 //!
 //! # Guarantees
-//! A batch is written in one transaction. Token values never reach this table: only the token's
+//! A batch is written in one transaction. [`Store::prune_audit`] deletes old events in bounded
+//! statements, so retention never holds a long lock. Token values never reach this table: only the token's
 //! resource name and the first characters of its hash.
 
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,27 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Delete the events recorded before `before` (RFC 3339, as `at` is stored), at most `batch`
+    /// rows per statement, until none is left; returns how many were deleted.
+    ///
+    /// # Errors
+    /// On a database error (the statements done by then stay done).
+    pub async fn prune_audit(&self, before: &str, batch: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let done = sqlx::query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)")
+                .bind(before)
+                .bind(batch.max(1))
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+            total += done;
+            if done < u64::try_from(batch.max(1)).unwrap_or(u64::MAX) {
+                return Ok(total);
+            }
+        }
     }
 
     /// Events matching `filter`, newest first.

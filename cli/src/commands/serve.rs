@@ -80,15 +80,34 @@ pub(super) fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secret
 }
 
 /// Gateway options from the command line.
-pub(super) fn gateway_options(h: &HttpArgs) -> gateway::Options {
-    let mut mcp = gateway::McpSettings { public_url: h.public_url.clone(), max_body_bytes: h.max_body_bytes, ..Default::default() };
+pub(super) fn gateway_options(h: &HttpArgs) -> anyhow::Result<gateway::Options> {
+    let metrics_token = match &h.metrics_token_file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f).with_context(|| format!("reading --metrics-token-file {}", f.display()))?.trim().to_string();
+            if t.is_empty() {
+                anyhow::bail!("--metrics-token-file {} is empty: put the bearer token /metrics requires in it", f.display());
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let mut mcp = gateway::McpSettings {
+        public_url: h.public_url.clone(),
+        max_body_bytes: h.max_body_bytes,
+        body_read_timeout: h.body_read_timeout,
+        rate_limit: h.rate_limit.0,
+        anonymous_rate_limit: h.anonymous_rate_limit.0,
+        max_sessions_per_token: h.max_sessions_per_token as usize,
+        session_idle_timeout: h.session_idle_timeout,
+        ..Default::default()
+    };
     mcp.allowed_origins.extend(h.allowed_origins.iter().cloned());
     if h.allowed_hosts.iter().any(|x| x == "*") {
         mcp.allowed_hosts.clear();
     } else if !h.allowed_hosts.is_empty() {
         mcp.allowed_hosts = h.allowed_hosts.clone();
     }
-    gateway::Options { mcp, ..Default::default() }
+    Ok(gateway::Options { mcp, metrics_token, audit_retention: h.audit_retention.0, ..Default::default() })
 }
 
 /// Print what a gateway serves.
@@ -129,7 +148,7 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     let webhook_secret = a.webhook_secret_file.as_deref().map(read_webhook_secret).transpose()?;
     let store = open_store(g).await?;
     let (handle, pokes) = reconciler::controller::channel();
-    let mut opts = gateway_options(&a.http);
+    let mut opts = gateway_options(&a.http)?;
     opts.poke = Some(handle);
     opts.webhook_secret = webhook_secret.clone();
     opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()) };
@@ -142,16 +161,7 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     state.reload().await.context("loading the deployed state")?;
     writeln!(anstream::stdout(), "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
     print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
-    let reloader = state.clone();
-    tokio::spawn(async move {
-        loop {
-            deployed.notified().await;
-            if let Err(e) = reloader.reload().await {
-                tracing::error!(error = %e, "gateway reload failed; the previous state stays in force");
-            }
-        }
-    });
-    tokio::spawn(health_loop(state.clone()));
+    tokio::spawn(gateway::follow(state.clone(), Some(deployed), std::time::Duration::from_secs(30)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -163,14 +173,6 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     rc.await.context("reconciler task")?.context("reconcile loop")?;
     gw.await.context("gateway task")?.context("gateway")?;
     Ok(())
-}
-
-/// Reconnect HTTP upstreams every 30 s (their health shows in metrics and status).
-pub(super) async fn health_loop(state: std::sync::Arc<gateway::AppState>) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        state.upstreams.reconnect_http().await;
-    }
 }
 
 /// Ctrl-C or SIGTERM.
@@ -189,7 +191,7 @@ pub(super) async fn shutdown_signal() {
 
 pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     let store = open_store(g).await?;
-    let mut opts = gateway_options(&a.http);
+    let mut opts = gateway_options(&a.http)?;
     opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone() };
     let state = gateway::AppState::with_options(store, opts);
     state.reload().await.context("loading the deployed state")?;
@@ -197,7 +199,7 @@ pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     let addr = listener.local_addr().context("local address")?;
     writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll)).context("writing output")?;
     print_urls(addr, &sorted_projects(&state), false).context("writing output")?;
-    tokio::spawn(gateway::follow(state.clone(), a.poll));
+    tokio::spawn(gateway::follow(state.clone(), None, a.poll));
     let shutdown = shutdown_signal();
     gateway::serve(listener, state, shutdown).await.context("gateway")?;
     Ok(())

@@ -10,10 +10,11 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `endpoint` | the HTTP front door: auth, body checks, RFC 9728 metadata, hand-off to rmcp |
+//! | `endpoint` | the HTTP front door: auth, rate limit, session owners, body checks, RFC 9728 metadata, hand-off to rmcp |
+//! | `limits` | name/URI length limits and the per-token rate limiter |
 //! | `access` | who is calling one request, and what their bindings let them see |
 //! | `handler` | the MCP server of one project: lists, calls, gating, audit |
-//! | `sessions` | per-project protocol services, open sessions, change notifications |
+//! | `sessions` | per-project protocol services, open sessions and their owners, change notifications |
 //!
 //! # Gated projects
 //! A session of a gated project sees `begin_session` and the project's own prompts; calling
@@ -25,9 +26,11 @@
 mod access;
 pub(crate) mod endpoint;
 mod handler;
+pub mod limits;
 mod sessions;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{any, get};
 use axum::Router;
@@ -55,7 +58,27 @@ pub struct McpSettings {
     pub max_body_bytes: usize,
     /// Base URL clients use (for RFC 9728 metadata); default `http://<Host>`.
     pub public_url: Option<String>,
+    /// Open sessions one token (or a public project's anonymous callers) may hold; creating one
+    /// more closes the token's least recently used session.
+    pub max_sessions_per_token: usize,
+    /// A session with no traffic for this long is closed (rmcp's keep-alive).
+    pub session_idle_timeout: Duration,
+    /// Time allowed to receive a POST body (408 after).
+    pub body_read_timeout: Duration,
+    /// Requests per token (`None`: unlimited).
+    pub rate_limit: Option<limits::RateLimit>,
+    /// Requests of a public project's anonymous callers, per project (`None`: unlimited).
+    pub anonymous_rate_limit: Option<limits::RateLimit>,
 }
+
+/// Default of [`McpSettings::max_sessions_per_token`].
+pub const DEFAULT_MAX_SESSIONS_PER_TOKEN: usize = 64;
+/// Default of [`McpSettings::session_idle_timeout`].
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default of [`McpSettings::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`McpSettings::rate_limit`]: 50 requests per second, bursts of 100.
+pub const DEFAULT_RATE_LIMIT: limits::RateLimit = limits::RateLimit { per_second: 50.0, burst: 100.0 };
 
 impl Default for McpSettings {
     fn default() -> Self {
@@ -64,6 +87,11 @@ impl Default for McpSettings {
             allowed_origins: LOOPBACK_ORIGINS.iter().map(|o| (*o).to_string()).collect(),
             max_body_bytes: 4 * 1024 * 1024,
             public_url: None,
+            max_sessions_per_token: DEFAULT_MAX_SESSIONS_PER_TOKEN,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
+            anonymous_rate_limit: None,
         }
     }
 }

@@ -284,6 +284,15 @@ impl Upstream {
         &self.key
     }
 
+    /// Whether `name` is a tool, prompt or resource URI in the cached lists (no I/O; the gateway's
+    /// metric labels use only such names).
+    pub fn lists_name(&self, name: &str) -> bool {
+        let l = self.lists.lock().expect("lists lock");
+        l.tools.as_ref().is_some_and(|v| v.iter().any(|t| t.name == name))
+            || l.prompts.as_ref().is_some_and(|v| v.iter().any(|p| p.name == name))
+            || l.resources.as_ref().is_some_and(|v| v.iter().any(|r| r.uri == name))
+    }
+
     fn target(&self) -> Target {
         self.target.read().expect("target lock").clone()
     }

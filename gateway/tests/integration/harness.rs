@@ -60,9 +60,14 @@ pub fn desired(yaml: &str) -> DesiredState {
 
 impl Gw {
     pub async fn start(yaml: &str, mcp: McpSettings) -> Gw {
+        Self::start_with(yaml, Options { mcp, ..Default::default() }).await
+    }
+
+    /// [`Gw::start`] with every gateway option (the local runtime's reach is always set).
+    pub async fn start_with(yaml: &str, options: Options) -> Gw {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
-        let state = AppState::with_options(store.clone(), Options { mcp, reach: Reach { local_stdio: true, kube_namespace: None }, ..Default::default() });
+        let state = AppState::with_options(store.clone(), Options { reach: Reach { local_stdio: true, kube_namespace: None }, ..options });
         let runtime = LocalRuntime::new(dir.path().join("logs")).with_attach(state.attach());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -86,6 +91,17 @@ impl Gw {
 
     pub fn url(&self, project: &str) -> String {
         format!("{}/projects/{project}/mcp", self.base)
+    }
+
+    /// Stop serving (without stopping the runtime first); whether `serve` returned within `limit`.
+    pub async fn stop_serving_within(&mut self, limit: Duration) -> bool {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.server.take() {
+            Some(s) => matches!(tokio::time::timeout(limit, s).await, Ok(Ok(Ok(())))),
+            None => true,
+        }
     }
 
     pub async fn stop(mut self) {
@@ -197,4 +213,16 @@ pub async fn recording_client(url: &str, token: &str, name: &'static str) -> (rm
     let inbox = Arc::new(Inbox::default());
     let client = Recorder { name, inbox: inbox.clone() }.serve(transport).await.expect("MCP client connects");
     (client, inbox)
+}
+
+/// A raw MCP request of any method (GET, DELETE) with a token and extra headers.
+pub async fn request(method: reqwest::Method, url: &str, token: Option<&str>, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut rq = reqwest::Client::new().request(method, url).header("accept", "application/json, text/event-stream");
+    if let Some(t) = token {
+        rq = rq.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        rq = rq.header(*k, *v);
+    }
+    rq.send().await.unwrap()
 }
