@@ -8,6 +8,8 @@ mod controller;
 mod kubernetes;
 #[path = "integration/runtime.rs"]
 mod runtime;
+#[path = "integration/secrets.rs"]
+mod secrets;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};

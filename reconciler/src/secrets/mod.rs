@@ -347,6 +347,35 @@ impl<'a> Backends<'a> {
     }
 }
 
+impl Backends<'_> {
+    /// Move `secret` from backend `from` to `to`: read it, write it at the destination, record
+    /// the new location (the flip), then, unless `keep_source`, delete it at the source — best
+    /// effort: a failed delete is returned as a note, the move stands.
+    ///
+    /// # Guarantees
+    /// Until the flip, servers keep reading the source; a run stopped before the flip leaves the
+    /// location unchanged and is redone whole by the next run (writing again is harmless).
+    ///
+    /// # Errors
+    /// When reading, writing or flipping fails; nothing is deleted then.
+    pub async fn move_secret(&self, secret: &Resource, from: &str, to: &str, keep_source: bool) -> Result<Vec<String>, SecretError> {
+        let values = self.read(secret, from).await?;
+        self.write(secret, to, &values).await?;
+        drop(values);
+        let key = secret.key().to_string();
+        self.store.set_secret_location(&key, to).await.map_err(|source| SecretError::Store { name: secret.metadata.name.clone(), source })?;
+        let mut notes = Vec::new();
+        if !keep_source {
+            match self.delete(secret, from).await {
+                Ok(Some(note)) => notes.push(note),
+                Ok(None) => {}
+                Err(e) => notes.push(format!("moved, but deleting at the source failed (delete it by hand): {e}")),
+            }
+        }
+        Ok(notes)
+    }
+}
+
 impl SecretResolver {
     /// `r` decrypted from its git ciphertext only (the OpenBao token: never from OpenBao itself).
     fn resolve_git(&self, state: &DesiredState, r: &SecretKeyRef) -> Result<String, SecretError> {

@@ -1,5 +1,7 @@
 //! Builders and real databases for the reconciler's integration tests.
 
+pub mod fake_openbao;
+
 use mcpctl_reconciler::Store;
 use schema::{DesiredState, SourceFile};
 
