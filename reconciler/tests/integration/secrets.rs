@@ -189,3 +189,36 @@ async fn an_unreachable_backend_fails_only_the_secrets_on_it_naming_them() {
     assert!(e.contains("Secret `ext` on backend `bao`") && e.contains("503"), "{e}");
     assert_eq!(resolver.resolve(&desired, None, &SecretKeyRef { name: "api".into(), key: "openai".into() }).unwrap(), "sk-openai-value");
 }
+
+/// A repo where `api-keys/openai` feeds servers `fetch` and `search` (project `home`), the LLM
+/// `gpt` and through it agent `assistant`; `api-keys/other` feeds nothing.
+fn users_repo(openai: &str, other: &str) -> String {
+    let armor = |v: &str| format!("\"-----BEGIN AGE ENCRYPTED FILE-----\\n{v}\\n-----END AGE ENCRYPTED FILE-----\"");
+    let env = "env: [{name: KEY, valueFrom: {secretRef: {name: api-keys, key: openai}}}]";
+    doc("Secret", "api-keys", None, &format!("{{data: {{openai: {}, other: {}}}}}", armor(openai), armor(other)))
+        + &doc("Server", "fetch", None, &format!("{{command: fetch-mcp, {env}}}"))
+        + &doc("Server", "search", Some("home"), &format!("{{command: search-mcp, {env}}}"))
+        + &doc("Server", "time", None, "{command: time-mcp}")
+        + &doc("Project", "home", None, "{servers: [time, search]}")
+        + &doc("Project", "lab", None, "{servers: [time]}")
+        + &doc("Llm", "gpt", None, "{provider: openai, model: gpt-4o-mini, apiKey: {secretRef: {name: api-keys, key: openai}}}")
+        + &doc("Agent", "assistant", Some("lab"), "{llm: gpt}")
+        + &doc("Agent", "helper", Some("home"), "{llm: other-llm}")
+        + &doc("Llm", "other-llm", None, "{provider: openai, model: small}")
+}
+
+#[tokio::test]
+async fn a_changed_secret_value_lists_what_it_restarts_and_who_uses_it() {
+    let (store, _tmp) = crate::common::sqlite().await;
+    let before = state(&users_repo("QUFBQQ", "Q0NDQw"));
+    let p = mcpctl_reconciler::plan(&before, &[], "r1");
+    store.apply(&p, &mcpctl_reconciler::DeployMeta { revision: "r1".into(), actor: "t".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+    assert!(p.changes.iter().all(|c| c.effects.is_empty()), "creates have no effects");
+
+    let p = mcpctl_reconciler::plan(&state(&users_repo("QkJCQg", "Q0NDQw")), &store.resources().await.unwrap(), "r2");
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].effects, vec!["value of api-keys/openai changed → restarts servers fetch, home/search; LLM gpt uses it; agents home/helper, lab/assistant use it".to_string()]);
+
+    let p = mcpctl_reconciler::plan(&state(&users_repo("QUFBQQ", "RERERA")), &store.resources().await.unwrap(), "r3");
+    assert_eq!(p.changes[0].effects, vec!["value of api-keys/other changed → used by nothing".to_string()]);
+}
