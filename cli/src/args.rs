@@ -382,6 +382,13 @@ pub struct DescribeArgs {
     /// Project of the resource (for project-scoped kinds).
     #[arg(short, long)]
     pub project: Option<String>,
+    /// Secrets only: print the decrypted values (read from the backend the Secret lives on, with
+    /// --age-identity). Without it values are always masked.
+    #[arg(long)]
+    pub show_values: bool,
+    /// age identity file for --show-values.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
