@@ -118,3 +118,142 @@ async fn a_migration_killed_midway_finishes_on_rerun_and_skips_what_moved() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("no SecretBackend `nope`"), "{}", text(&o));
 }
+
+const VALUE_GIT: &str = "sk-SENTINEL-from-git-7f3a9c";
+const VALUE_BAO: &str = "SENTINEL-from-openbao-41d2e8";
+const BAO_TOKEN: &str = "hvs.SENTINEL-token-0c5b77";
+
+fn sha256_hex(s: &str) -> String {
+    use std::io::Write;
+    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// Every file under `dir`, as (path, bytes).
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_secret_value_appears_in_any_output_of_a_serve_run() {
+    let env = Env::new();
+    let (identity, recipient) = keygen(env.dir.path());
+    let bao = FakeBao::start(&[BAO_TOKEN]);
+    bao.state.lock().unwrap().kv.insert("team/ext".into(), [("key".to_string(), VALUE_BAO.to_string())].into());
+    let repo = env.dir.path().join("repo");
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    crate::copy_dir(&crate::homelab().join("access"), &repo.join("access"));
+    // Each server proves it got its value by writing the value's SHA-256 (never the value).
+    let server = |name: &str, secret: &str, key: &str| {
+        format!(
+            "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: {name}}}\nspec:\n  command: sh\n  args: [-c, 'printf %s \"$KEY\" | sha256sum > {}/{name}.sum; exec sleep 600']\n  env: [{{name: KEY, valueFrom: {{secretRef: {{name: {secret}, key: {key}}}}}}}]\n---\n",
+            marks.display()
+        )
+    };
+    let yaml = backends(&bao.url)
+        + &secret("bao-token", "token", &recipient, BAO_TOKEN)
+        + &secret("api-keys", "openai", &recipient, VALUE_GIT)
+        + "apiVersion: mcpctl.io/v1\nkind: Secret\nmetadata: {name: ext}\nspec: {backend: bao, externalRef: team/ext}\n---\n"
+        + &server("probe", "api-keys", "openai")
+        + &server("vaulted", "ext", "key")
+        + "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: homelab}\nspec: {servers: [probe, vaulted]}\n";
+    std::fs::write(repo.join("repo.yaml"), yaml).unwrap();
+    crate::git(&repo, &["init", "-q", "-b", "main"]);
+    crate::git(&repo, &["add", "-A"]);
+    crate::git(&repo, &["commit", "-q", "-m", "secrets"]);
+
+    let logs = env.dir.path().join("logs");
+    let stderr_file = env.dir.path().join("serve.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .arg("-C")
+        .arg(&repo)
+        .args(["serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "local", "--age-identity"])
+        .arg(&identity)
+        .arg("--cache-dir")
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", &logs)
+        .env("MCPCTL_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    let (addr, mut printed) = crate::listening(&mut child);
+
+    // Both servers start with the decrypted env: the git value and the OpenBao one.
+    let mut started = false;
+    for _ in 0..300 {
+        let sum = |n: &str| std::fs::read_to_string(marks.join(format!("{n}.sum"))).unwrap_or_default();
+        if sum("probe").starts_with(&sha256_hex(VALUE_GIT)) && sum("vaulted").starts_with(&sha256_hex(VALUE_BAO)) {
+            started = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Everything a user can read while it runs.
+    let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
+    let mut answers = Vec::new();
+    for path in ["/api/v1/secrets", "/api/v1/secrets/api-keys", "/api/v1/secrets/ext", "/api/v1/secretbackends", "/api/v1/servers", "/api/v1/status", "/api/v1/deploys", "/metrics", "/readyz"] {
+        let (status, body) = crate::http(&addr, "GET", path, &[auth], "");
+        answers.push(format!("GET {path} → {status}\n{body}"));
+    }
+    for args in [
+        &["describe", "secret", "api-keys"][..],
+        &["describe", "secret", "ext"],
+        &["describe", "server", "probe"],
+        &["get", "all", "-o", "yaml"],
+        &["get", "secrets", "-o", "json"],
+        &["status", "-o", "json"],
+        &["history"],
+        &["plan"],
+    ] {
+        let o = env.run(&repo, args);
+        answers.push(format!("mcpctl {args:?}\n{}", text(&o)));
+    }
+    assert!(answers[0].starts_with("GET /api/v1/secrets → 200") && answers[0].contains("api-keys"), "{}", answers[0]);
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let status = child.wait().unwrap();
+    {
+        use std::io::Read;
+        let mut rest = String::new();
+        child.stdout.take().map(|mut s| s.read_to_string(&mut rest));
+        printed.push(rest);
+    }
+    assert!(started, "servers did not get their values; stderr:\n{}", std::fs::read_to_string(&stderr_file).unwrap_or_default());
+    assert!(status.success() || status.code().is_none(), "serve exited with {status}");
+
+    // A positive control: the same search finds the values where they are meant to be shown.
+    let shown = env.run(&repo, &["describe", "secret", "api-keys", "--show-values", "--age-identity", identity.to_str().unwrap()]);
+    assert!(text(&shown).contains(VALUE_GIT), "{}", text(&shown));
+    let shown = env.run(&repo, &["describe", "secret", "ext", "--show-values", "--age-identity", identity.to_str().unwrap()]);
+    assert!(text(&shown).contains(VALUE_BAO) && text(&shown).contains("Location:  bao"), "{}", text(&shown));
+
+    // Nowhere else: serve's stdout and stderr (debug logs), server logs, every REST and CLI
+    // answer, the database files, the repo cache.
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![("serve stdout".into(), printed.join("\n").into_bytes()), ("serve stderr".into(), std::fs::read(&stderr_file).unwrap())];
+    haystacks.extend(answers.iter().map(|a| (a.lines().next().unwrap_or_default().to_string(), a.clone().into_bytes())));
+    for dir in [&logs, &env.dir.path().join("cache")] {
+        haystacks.extend(files(dir).into_iter().map(|(p, b)| (p.display().to_string(), b)));
+    }
+    haystacks.extend(files(env.dir.path()).into_iter().filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("state.db"))).map(|(p, b)| (p.display().to_string(), b)));
+    assert!(haystacks.iter().any(|(n, _)| n.contains("state.db")) && haystacks.len() > 15, "{:?}", haystacks.iter().map(|h| &h.0).collect::<Vec<_>>());
+    assert!(std::fs::metadata(&stderr_file).unwrap().len() > 0, "debug logging produced nothing to search");
+    for (name, bytes) in &haystacks {
+        let hay = String::from_utf8_lossy(bytes);
+        for v in [VALUE_GIT, VALUE_BAO, BAO_TOKEN] {
+            assert!(!hay.contains(v), "{v} found in {name}");
+        }
+    }
+}
