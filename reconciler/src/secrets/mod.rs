@@ -59,6 +59,9 @@ pub enum SecretError {
     Encrypt { name: String, message: String },
 }
 
+/// The values of one Secret fetched from its backend, or why they could not be.
+type Fetched = Result<BTreeMap<String, String>, String>;
+
 /// Decrypts and fetches secret values with the installation's age identities.
 ///
 /// Keeps the identity file's text and parses it per lookup: age's parsed identities are not
@@ -69,7 +72,7 @@ pub struct SecretResolver {
     identity_text: Option<Arc<str>>,
     path: String,
     /// Values of Secrets not read from git, by resource key; an error is kept as its message.
-    fetched: Arc<RwLock<HashMap<String, Result<BTreeMap<String, String>, String>>>>,
+    fetched: Arc<RwLock<HashMap<String, Fetched>>>,
     clients: Arc<Mutex<HashMap<String, Arc<OpenBao>>>>,
 }
 
@@ -258,6 +261,8 @@ impl<'a> Backends<'a> {
         }
     }
 
+    /// The client of OpenBao backend `backend` and its token source.
+    #[allow(clippy::type_complexity)]
     fn openbao(&self, secret: &str, backend: &str) -> Result<(Arc<OpenBao>, impl Fn() -> Result<String, String> + Sync + '_), SecretError> {
         let spec = self.backend(secret, backend)?;
         let cfg = spec.openbao.as_ref().ok_or_else(|| SecretError::NoBackend { name: secret.to_string(), backend: backend.to_string() })?;
