@@ -161,8 +161,13 @@ impl SecretResolver {
     /// Fetch the values of every Secret that does not live in git (an `openbao` backend, or a
     /// migration onto the plaintext backend), so that [`SecretResolver::resolve`] can hand them
     /// out. Run when a deploy's servers are about to start. A Secret that cannot be read is
-    /// logged by name (never a value) and fails the servers that use it.
+    /// logged by name (never a value) and fails the servers that use it. The locations and held
+    /// values of Secrets the state no longer has are forgotten.
     pub async fn prefetch(&self, state: &DesiredState, store: &Store) {
+        let keep = state.of_kind(Kind::Secret).map(|r| r.key().to_string()).collect();
+        if let Err(e) = store.forget_other_secrets(&keep).await {
+            warn!(error = %e, "cannot forget the locations of deleted secrets");
+        }
         let backends = match Backends::new(state, store, self).await {
             Ok(b) => b,
             Err(e) => {

@@ -61,4 +61,24 @@ impl Store {
         sqlx::query("DELETE FROM secret_values WHERE secret = $1").bind(secret).execute(&self.pool).await?;
         Ok(())
     }
+
+    /// Forget the location and held values of Secrets not in `keep` (deleted from the repo), so
+    /// that a Secret added again under the same name starts from its repo definition.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn forget_other_secrets(&self, keep: &std::collections::BTreeSet<String>) -> Result<usize, StoreError> {
+        let mut known: std::collections::BTreeSet<String> = self.secret_locations().await?.into_keys().collect();
+        for r in sqlx::query("SELECT DISTINCT secret FROM secret_values").fetch_all(&self.pool).await? {
+            known.insert(r.try_get("secret")?);
+        }
+        let gone: Vec<String> = known.into_iter().filter(|k| !keep.contains(k)).collect();
+        for k in &gone {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM secret_locations WHERE secret = $1").bind(k).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM secret_values WHERE secret = $1").bind(k).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(gone.len())
+    }
 }

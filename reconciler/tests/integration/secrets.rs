@@ -222,3 +222,30 @@ async fn a_changed_secret_value_lists_what_it_restarts_and_who_uses_it() {
     let p = mcpctl_reconciler::plan(&state(&users_repo("QUFBQQ", "RERERA")), &store.resources().await.unwrap(), "r3");
     assert_eq!(p.changes[0].effects, vec!["value of api-keys/other changed → used by nothing".to_string()]);
 }
+
+#[tokio::test]
+async fn a_secret_deleted_from_the_repo_loses_its_location_and_held_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = keygen(dir.path());
+    for (store, _tmp) in stores().await {
+        let bao = FakeBao::start(&["tok-a"]);
+        bao.state.lock().unwrap().kv.insert("team/search".into(), values(&[("key", "v")]));
+        let yaml = repo(&bao.url, &recipient, "sk-openai-value");
+        let desired = state(&yaml);
+        let resolver = SecretResolver::from_file(&identity).unwrap();
+        resolver.set_client("bao", client(&bao));
+        let api = desired.get(&ResourceKey::new(Kind::Secret, None, "api")).unwrap();
+        let backends = Backends::new(&desired, &store, &resolver).await.unwrap();
+        backends.move_secret(api, "git", "bao", true).await.unwrap();
+        backends.move_secret(api, "bao", "git", true).await.unwrap();
+        assert_eq!(store.secret_values("Secret/api").await.unwrap().len(), 1);
+        // Still in the repo: kept.
+        resolver.prefetch(&desired, &store).await;
+        assert!(store.secret_locations().await.unwrap().contains_key("Secret/api"));
+        // Deleted from the repo: row and sealed values go.
+        let without: String = yaml.split("---\n").filter(|d| !d.contains("name: api}")).collect::<Vec<_>>().join("---\n");
+        resolver.prefetch(&state(&without), &store).await;
+        assert!(store.secret_locations().await.unwrap().is_empty());
+        assert!(store.secret_values("Secret/api").await.unwrap().is_empty());
+    }
+}
