@@ -104,8 +104,12 @@ pub(super) async fn secrets(g: &Global, a: MigrateSecretsArgs) -> Result {
     if moved > 0 {
         let to_openbao = backends.backend("", &a.to).is_ok_and(|b| b.backend_type == schema::spec::SecretBackendType::Openbao);
         if to_openbao {
-            let paths: Vec<String> = todo.iter().map(|s| format!("{}: externalRef: {}", display(s), Backends::openbao_path(s))).collect();
-            writeln!(out, "in the repo, set `backend: {}` and replace `data` with the externalRef of each moved Secret ({})", a.to, paths.join("; ")).context("writing output")?;
+            let paths = if todo.len() <= 5 {
+                todo.iter().map(|s| format!("{}: externalRef: {}", display(s), Backends::openbao_path(s))).collect::<Vec<_>>().join("; ")
+            } else {
+                "externalRef: mcpctl/<project or _global>/<name>".to_string()
+            };
+            writeln!(out, "in the repo, set `backend: {}` and replace `data` with the externalRef of each moved Secret ({paths})", a.to).context("writing output")?;
         } else {
             writeln!(out, "in the repo, set `backend: {}` on the moved Secrets so that it says where they live", a.to).context("writing output")?;
         }
