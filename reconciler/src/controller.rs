@@ -104,7 +104,7 @@ pub struct Reconciler {
     runtimes: Vec<crate::runtime::Runtime>,
     /// Fetches values of Secrets not kept in git before the runtimes start servers.
     secrets: Option<crate::secrets::SecretResolver>,
-    /// The commit whose secrets were fetched last.
+    /// The commit whose secrets were all fetched last.
     fetched_for: Option<String>,
     listeners: Vec<Box<dyn Fn() + Send + Sync>>,
 }
@@ -273,8 +273,10 @@ impl Reconciler {
                     }
                     if let Some((sha, desired)) = self.last_good.as_ref() {
                         if let Some(secrets) = self.secrets.as_ref().filter(|_| self.fetched_for.as_ref() != Some(sha)) {
-                            secrets.prefetch(desired, &self.store).await;
-                            self.fetched_for = Some(sha.clone());
+                            // A backend that failed is asked again at the next run.
+                            if secrets.prefetch(desired, &self.store).await {
+                                self.fetched_for = Some(sha.clone());
+                            }
                         }
                         for rt in &mut self.runtimes {
                             let statuses = rt.sync(desired).await;

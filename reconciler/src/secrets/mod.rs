@@ -163,7 +163,9 @@ impl SecretResolver {
     /// out. Run when a deploy's servers are about to start. A Secret that cannot be read is
     /// logged by name (never a value) and fails the servers that use it. The locations and held
     /// values of Secrets the state no longer has are forgotten.
-    pub async fn prefetch(&self, state: &DesiredState, store: &Store) {
+    ///
+    /// Returns whether every Secret could be read (the reconciler fetches again until then).
+    pub async fn prefetch(&self, state: &DesiredState, store: &Store) -> bool {
         let keep = state.of_kind(Kind::Secret).map(|r| r.key().to_string()).collect();
         if let Err(e) = store.forget_other_secrets(&keep).await {
             warn!(error = %e, "cannot forget the locations of deleted secrets");
@@ -172,7 +174,7 @@ impl SecretResolver {
             Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "cannot read secret locations");
-                return;
+                return false;
             }
         };
         let mut fetched = HashMap::new();
@@ -192,7 +194,9 @@ impl SecretResolver {
                 }
             }
         }
+        let complete = fetched.values().all(Result::is_ok);
         *self.fetched.write().expect("not poisoned") = fetched;
+        complete
     }
 
     fn client(&self, backend: &str, cfg: &schema::spec::OpenBaoConfig) -> Arc<OpenBao> {

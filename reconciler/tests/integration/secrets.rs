@@ -130,7 +130,7 @@ async fn secrets_move_between_plaintext_and_openbao_and_resolve_from_where_they_
         // Before any fetch: git values decrypt, the external one is not there yet.
         assert_eq!(resolver.resolve(&desired, None, &openai).unwrap(), "sk-openai-value");
         assert!(resolver.resolve(&desired, None, &ext).unwrap_err().to_string().contains("not fetched"));
-        resolver.prefetch(&desired, &store).await;
+        assert!(resolver.prefetch(&desired, &store).await);
         assert_eq!(resolver.resolve(&desired, None, &ext).unwrap(), "search-value");
 
         // git → bao: written under mcpctl/_global/api, location flipped; the git copy is noted.
@@ -184,7 +184,7 @@ async fn an_unreachable_backend_fails_only_the_secrets_on_it_naming_them() {
     let desired = state(&repo(&bao.url, &recipient, "sk-openai-value"));
     let resolver = SecretResolver::from_file(&identity).unwrap();
     resolver.set_client("bao", client(&bao));
-    resolver.prefetch(&desired, &store).await;
+    assert!(!resolver.prefetch(&desired, &store).await, "an incomplete fetch is reported, so it is retried");
     let e = resolver.resolve(&desired, None, &SecretKeyRef { name: "ext".into(), key: "key".into() }).unwrap_err().to_string();
     assert!(e.contains("Secret `ext` on backend `bao`") && e.contains("503"), "{e}");
     assert_eq!(resolver.resolve(&desired, None, &SecretKeyRef { name: "api".into(), key: "openai".into() }).unwrap(), "sk-openai-value");
