@@ -58,6 +58,9 @@ impl std::fmt::Debug for OpenBao {
 impl OpenBao {
     /// A client of the KV v2 mount `mount` at `url` (e.g. `https://bao.internal:8200`).
     pub fn new(url: &str, mount: &str) -> OpenBao {
+        // reqwest is built without a default TLS provider in this workspace; install ring unless
+        // the process already chose one (the CLI does at start).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
         OpenBao { http, url: url.trim_end_matches('/').to_string(), mount: mount.trim_matches('/').to_string(), token: tokio::sync::Mutex::new(None), pause: Duration::from_millis(200) }
     }
