@@ -94,6 +94,9 @@ pub enum Command {
     /// Commit the tree of an earlier commit on top of the branch and push it (history is kept).
     /// Refused when the work tree has uncommitted changes it would discard, unless --force.
     Rollback(RollbackArgs),
+    /// Move data between places, e.g. Secrets between SecretBackends.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -203,6 +206,39 @@ pub struct GatewayArgs {
     /// How often to look for a new deploy in the database.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Move the values of Secrets from one SecretBackend to another, one Secret at a time: read
+    /// it, write it at the destination, record its new location in the runtime database, then
+    /// delete it at the source (best effort; --keep-source skips it). A run that was stopped
+    /// finishes on rerun and skips what already moved. Values are never printed.
+    Secrets(MigrateSecretsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateSecretsArgs {
+    /// Backend (SecretBackend name) the Secrets live on now.
+    #[arg(long, value_name = "BACKEND")]
+    pub from: String,
+    /// Backend to move them to.
+    #[arg(long, value_name = "BACKEND")]
+    pub to: String,
+    /// Only these Secrets (`name` or `project/name`, comma-separated); default: every Secret on
+    /// --from.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub names: Vec<String>,
+    /// Leave the values at the source.
+    #[arg(long)]
+    pub keep_source: bool,
+    /// Show what would move; read, write and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// age identity file: decrypts git values and the OpenBao token, seals values for the
+    /// plaintext backend.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -400,6 +436,13 @@ pub struct DescribeArgs {
     /// Project of the resource (for project-scoped kinds).
     #[arg(short, long)]
     pub project: Option<String>,
+    /// Secrets only: print the decrypted values (read from the backend the Secret lives on, with
+    /// --age-identity). Without it values are always masked.
+    #[arg(long)]
+    pub show_values: bool,
+    /// age identity file for --show-values.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,9 @@ pub fn plan_text(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
                 }
             }
         }
+        for e in &c.effects {
+            writeln!(out, "      {}", paint(YELLOW, e))?;
+        }
     }
     writeln!(out)?;
     writeln!(out, "{} {}.", paint(BOLD, "Plan:"), plan.summary)
@@ -131,6 +134,9 @@ pub fn plan_markdown(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
                     writeln!(out, "{sign}     {line}")?;
                 }
             }
+        }
+        for e in &c.effects {
+            writeln!(out, "{sign}     {e}")?;
         }
     }
     writeln!(out, "```\n</details>")

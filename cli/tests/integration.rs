@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../../reconciler/tests/common/fake_openbao.rs"]
+mod fake_openbao;
 #[path = "integration/safety.rs"]
 mod safety;
+#[path = "integration/secret_backends.rs"]
+mod secret_backends;
 
 struct Env {
     dir: tempfile::TempDir,

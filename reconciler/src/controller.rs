@@ -102,6 +102,10 @@ pub struct Reconciler {
     last_attempted: Option<String>,
     last_good: Option<(String, DesiredState)>,
     runtimes: Vec<crate::runtime::Runtime>,
+    /// Fetches values of Secrets not kept in git before the runtimes start servers.
+    secrets: Option<crate::secrets::SecretResolver>,
+    /// The commit whose secrets were all fetched last.
+    fetched_for: Option<String>,
     listeners: Vec<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -113,7 +117,7 @@ impl Reconciler {
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new() };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new() };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
@@ -132,6 +136,13 @@ impl Reconciler {
     /// Also run the servers of each deployed commit on `runtime`.
     pub fn with_runtime(mut self, runtime: crate::runtime::Runtime) -> Self {
         self.runtimes.push(runtime);
+        self
+    }
+
+    /// Fetch the values of Secrets on external backends with `secrets` (a clone of the runtimes'
+    /// resolver) whenever a new commit's servers are about to start.
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretResolver) -> Self {
+        self.secrets = Some(secrets);
         self
     }
 
@@ -260,7 +271,13 @@ impl Reconciler {
                     if matches!(outcome, Outcome::Deployed { .. } | Outcome::Drift { reverted: true, .. }) {
                         self.listeners.iter().for_each(|f| f());
                     }
-                    if let Some((_, desired)) = self.last_good.as_ref() {
+                    if let Some((sha, desired)) = self.last_good.as_ref() {
+                        if let Some(secrets) = self.secrets.as_ref().filter(|_| self.fetched_for.as_ref() != Some(sha)) {
+                            // A backend that failed is asked again at the next run.
+                            if secrets.prefetch(desired, &self.store).await {
+                                self.fetched_for = Some(sha.clone());
+                            }
+                        }
                         for rt in &mut self.runtimes {
                             let statuses = rt.sync(desired).await;
                             if let Err(e) = self.store.set_server_status(rt.name(), &statuses).await {

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use schema::{is_sensitive, DesiredState, Kind, ResourceKey};
+use schema::spec::SecretKeyRef;
+use schema::{is_sensitive, DesiredState, Kind, Resource, ResourceKey, Spec};
 
 /// Version of the JSON plan format (`mcpctl plan --format json`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -59,6 +60,10 @@ pub struct Change {
     /// `file:line:col` of the desired resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// What a changed Secret affects, one line per key: "value of api-keys/openai changed →
+    /// restarts servers fetch, search; agents assistant use it". Never a value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<String>,
 }
 
 impl Change {
@@ -152,6 +157,7 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
         let after: Value = serde_json::from_str(&body).expect("canonical body is JSON");
         let before = by_key.get(&key).and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
         let fields = field_changes(key.kind, &before, &after);
+        let effects = if key.kind == Kind::Secret && action == Action::Update { secret_effects(desired, res, &fields) } else { Vec::new() };
         if action == Action::Create {
             summary.add += 1;
         } else {
@@ -163,6 +169,7 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
             project: key.project().map(str::to_string),
             name: key.name.clone(),
             fields,
+            effects,
             desired: Some(after),
             source: res.source(),
         });
@@ -180,6 +187,7 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
             fields: field_changes(s.key.kind, &before, &Value::Null),
             desired: None,
             source: s.source.clone(),
+            effects: Vec::new(),
         });
     }
     Plan { format_version: FORMAT_VERSION, revision: revision.to_string(), base_fingerprint: fingerprint(stored), summary, changes }
@@ -234,4 +242,83 @@ pub fn field_changes(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChan
             })
         })
         .collect()
+}
+
+/// Display name of a resource: `name`, or `project/name` in a project.
+fn display(r: &Resource) -> String {
+    match &r.metadata.project {
+        Some(p) => format!("{p}/{}", r.metadata.name),
+        None => r.metadata.name.clone(),
+    }
+}
+
+/// Whether `r`, referenced from `from`, means key `key` of `secret`.
+fn refers(state: &DesiredState, from: Option<&str>, r: &SecretKeyRef, secret: &Resource, key: &str) -> bool {
+    r.key == key && state.resolve(Kind::Secret, &r.name, from).is_some_and(|s| s.key() == secret.key())
+}
+
+/// One line per changed key of an updated Secret: which servers restart (their env takes the
+/// value) and which agents use it (through an LLM's `apiKey`, or a restarted server of their
+/// project). A change of `backend`/`externalRef` counts as a change of every key.
+fn secret_effects(state: &DesiredState, secret: &Resource, fields: &[FieldChange]) -> Vec<String> {
+    let Spec::Secret(spec) = &secret.spec else { return Vec::new() };
+    let moved = fields.iter().any(|f| f.path == "spec.externalRef" || f.path == "spec.backend");
+    let refs: Vec<(&Resource, Option<&str>, SecretKeyRef)> = state.resources().iter().flat_map(|r| refs_of(r).into_iter().map(move |(from, x)| (r, from, x))).collect();
+    let mut keys: Vec<String> = fields.iter().filter_map(|f| f.path.strip_prefix("spec.data.")).filter(|k| spec.data.contains_key(*k)).map(str::to_string).collect();
+    if moved {
+        // Every key in use: an external secret's keys are known only from its users.
+        keys.extend(spec.data.keys().cloned());
+        keys.extend(refs.iter().filter(|(_, from, x)| state.resolve(Kind::Secret, &x.name, *from).is_some_and(|s| s.key() == secret.key())).map(|(_, _, x)| x.key.clone()));
+    }
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in keys {
+        let users: Vec<&Resource> = refs.iter().filter(|(_, from, x)| refers(state, *from, x, secret, &key)).map(|(r, _, _)| *r).collect();
+        let servers: Vec<&Resource> = users.iter().copied().filter(|r| r.kind() == Kind::Server).collect();
+        let llms: Vec<&Resource> = users.iter().copied().filter(|r| r.kind() == Kind::Llm).collect();
+        let mut agents: Vec<String> = state
+            .of_kind(Kind::Agent)
+            .filter(|a| {
+                let Spec::Agent(ag) = &a.spec else { return false };
+                let via_llm = state.resolve(Kind::Llm, &ag.llm, a.metadata.project.as_deref()).is_some_and(|l| llms.iter().any(|x| x.key() == l.key()));
+                let via_server = a.metadata.project.as_deref().and_then(|p| state.resolve(Kind::Project, p, None)).is_some_and(|p| {
+                    matches!(&p.spec, Spec::Project(ps) if ps.servers.iter().any(|n| servers.iter().any(|s| s.metadata.name == *n && s.metadata.project.as_deref().is_none_or(|sp| Some(sp) == a.metadata.project.as_deref()))))
+                });
+                via_llm || via_server
+            })
+            .map(display)
+            .collect();
+        agents.sort();
+        let mut line = format!("{} of {}/{key} changed", if moved { "source" } else { "value" }, display(secret));
+        let names = |v: &[&Resource]| v.iter().map(|r| display(r)).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if !servers.is_empty() {
+            parts.push(format!("restarts {} {}", if servers.len() == 1 { "server" } else { "servers" }, names(&servers)));
+        }
+        if !llms.is_empty() {
+            parts.push(format!("{} {} {} it", if llms.len() == 1 { "LLM" } else { "LLMs" }, names(&llms), if llms.len() == 1 { "uses" } else { "use" }));
+        }
+        if !agents.is_empty() {
+            parts.push(format!("{} {} {} it", if agents.len() == 1 { "agent" } else { "agents" }, agents.join(", "), if agents.len() == 1 { "uses" } else { "use" }));
+        }
+        if parts.is_empty() {
+            line.push_str(" → used by nothing");
+        } else {
+            line.push_str(" → ");
+            line.push_str(&parts.join("; "));
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// The secret references of a resource, each with the project it resolves from.
+fn refs_of(r: &Resource) -> Vec<(Option<&str>, SecretKeyRef)> {
+    let from = r.metadata.project.as_deref();
+    match &r.spec {
+        Spec::Server(s) => s.env.iter().filter_map(|e| e.value_from.as_ref()).map(|v| (from, v.secret_ref.clone())).collect(),
+        Spec::Llm(l) => l.api_key.iter().map(|k| (from, k.secret_ref.clone())).collect(),
+        _ => Vec::new(),
+    }
 }

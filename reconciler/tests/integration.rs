@@ -10,6 +10,8 @@ mod kubernetes;
 mod runtime;
 #[path = "integration/sources.rs"]
 mod sources;
+#[path = "integration/secrets.rs"]
+mod secrets;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};

@@ -6,7 +6,7 @@ use crate::resource::{Resource, Spec};
 use crate::spec::{Role, RoleBinding, SubjectKind};
 
 /// Named operations a `{role: run, action}` binding may grant.
-pub const ACTIONS: &[&str] = &["chat", "logs", "audit", "reconcile"];
+pub const ACTIONS: &[&str] = &["chat", "logs", "audit", "reconcile", "migrate-secrets", "reveal-secrets"];
 
 /// What is being asked.
 #[derive(Debug, Clone, Copy)]

@@ -262,6 +262,10 @@ pub struct SecretSpec {
     /// Key → age ciphertext (`-----BEGIN AGE ENCRYPTED FILE-----` …). Never printed.
     #[serde(default)]
     pub data: BTreeMap<String, String>,
+    /// Path of existing values in an external backend (OpenBao: the KV v2 path under the mount,
+    /// e.g. `team/openai`). Its keys are read from there at server start; `data` stays empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
 }
 
 /// Kind of secret backend.
@@ -283,9 +287,14 @@ pub struct OpenBaoConfig {
     /// KV v2 mount (default `secret`).
     #[serde(default = "OpenBaoConfig::default_mount")]
     pub mount: String,
-    /// Environment variable of the mcpctl process holding the OpenBao token.
+    /// Environment variable of the mcpctl process holding the OpenBao token (used when no
+    /// `tokenSecretRef` is given).
     #[serde(default = "OpenBaoConfig::default_token_env")]
     pub token_env: String,
+    /// The token as a key of a Secret on a `plaintext` backend (the trust root): decrypted with
+    /// the installation's identity, cached in memory, read again when OpenBao answers 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeyRef>,
 }
 
 impl OpenBaoConfig {

@@ -215,7 +215,8 @@ impl<'a> Validator<'a> {
         let mut name_path = segs(path);
         name_path.push(key("name"));
         if let Some(Resource { spec: Spec::Secret(s), .. }) = self.require(at, &name_path, Kind::Secret, &r.name) {
-            if !s.data.contains_key(&r.key) {
+            // Keys of an external secret live in its backend; they are checked at server start.
+            if s.external_ref.is_none() && !s.data.contains_key(&r.key) {
                 let hint = did_you_mean(&r.key, s.data.keys().map(String::as_str));
                 let mut key_path = segs(path);
                 key_path.push(key("key"));
@@ -231,10 +232,30 @@ impl<'a> Validator<'a> {
                 if s.backend_type == SecretBackendType::Openbao && s.openbao.is_none() {
                     self.err(at, &["spec", "type"], "`type: openbao` needs `openbao: {url: …}`");
                 }
+                if let Some(r) = s.openbao.as_ref().and_then(|o| o.token_secret_ref.as_ref()) {
+                    let path = [key("spec"), key("openbao"), key("tokenSecretRef")];
+                    self.require_secret_key(at, &path, r);
+                    if let Some(Resource { spec: Spec::Secret(tok), .. }) = self.lookup(Kind::Secret, &r.name, None) {
+                        if self.backend_type_of(tok) != Some(SecretBackendType::Plaintext) || tok.external_ref.is_some() {
+                            let mut p = path.to_vec();
+                            p.push(key("name"));
+                            let pos = at.pos_segs(&p);
+                            self.err_at(at, pos, format!("the token Secret `{}` must be kept on a `plaintext` backend (age ciphertext in git): an OpenBao token cannot come from OpenBao", r.name));
+                        }
+                    }
+                }
             }
             Spec::Secret(s) => {
                 if let Some(b) = &s.backend {
                     self.require(at, &[key("spec"), key("backend")], Kind::SecretBackend, b);
+                }
+                if s.external_ref.is_some() {
+                    if !s.data.is_empty() {
+                        self.err(at, &["spec", "data"], "a Secret with `externalRef` keeps its values in the backend: leave `data` empty");
+                    }
+                    if matches!(self.backend_type_of(s), Some(SecretBackendType::Plaintext)) {
+                        self.err(at, &["spec", "externalRef"], "`externalRef` needs an `openbao` backend (this Secret's backend is `plaintext`); set `backend:`");
+                    }
                 }
                 for (k, val) in &s.data {
                     let path = [key("spec"), key("data"), key(k)];
@@ -581,6 +602,14 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+    }
+
+    /// Type of the backend holding `s`: the one it names, else the default one.
+    fn backend_type_of(&self, s: &SecretSpec) -> Option<SecretBackendType> {
+        self.resources.iter().find_map(|r| match &r.spec {
+            Spec::SecretBackend(b) if s.backend.as_deref().map_or(b.is_default, |n| n == r.metadata.name) => Some(b.backend_type),
+            _ => None,
+        })
     }
 
     fn default_backend(&mut self) {

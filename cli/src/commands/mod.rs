@@ -2,6 +2,7 @@
 //! what they share (loading the repo, opening the store, who is acting).
 
 mod logs;
+mod migrate;
 mod publish;
 mod read;
 mod repo;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,
         Command::Rollback(a) => publish::rollback(g, a),
+        Command::Migrate(MigrateCommand::Secrets(a)) => migrate::secrets(g, a).await,
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

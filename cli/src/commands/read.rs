@@ -71,7 +71,53 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
         _ => return Err(anyhow::anyhow!("{kind} `{}` exists in several projects; pass -p PROJECT", a.name).into()),
     };
     let related = select(&store, None, None, None).await?;
-    render::describe(&mut anstream::stdout(), &row, &res, &related).context("writing output")?;
+    let mut out = anstream::stdout();
+    render::describe(&mut out, &row, &res, &related).context("writing output")?;
+    if kind == Kind::Secret {
+        secret_values(&store, &res, &related, &a, &mut out).await?;
+    } else if a.show_values {
+        return Err(anyhow::anyhow!("--show-values is for Secrets only").into());
+    }
+    Ok(())
+}
+
+/// Where a Secret's values live and, with `--show-values`, the values themselves, read from
+/// that backend. No logged-in user exists in the CLI yet: the gate is the age identity (whoever
+/// can read it can decrypt the repo anyway); the RBAC action `reveal-secrets` is documented for
+/// the REST API and checked once the CLI knows its user.
+async fn secret_values(store: &Store, res: &Resource, all: &[(StoredResource, Resource)], a: &DescribeArgs, out: &mut impl Write) -> Result {
+    let state = schema::DesiredState::new(all.iter().map(|(_, r)| r.clone()).collect());
+    let resolver = match (&a.age_identity, a.show_values) {
+        (Some(f), true) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
+        (None, true) => return Err(anyhow::anyhow!("--show-values needs the age identity (--age-identity or MCPCTL_AGE_IDENTITY_FILE)").into()),
+        _ => reconciler::secrets::SecretResolver::none(),
+    };
+    let backends = reconciler::secrets::Backends::new(&state, store, &resolver).await.context("reading secret locations")?;
+    let location = backends.location(res);
+    let moved = store.secret_locations().await.context("reading secret locations")?.contains_key(&res.key().to_string());
+    let at = match &location {
+        Some(b) => format!("{b}{}", if moved { " (moved there by `mcpctl migrate secrets`)" } else { "" }),
+        None => "git (no SecretBackend)".into(),
+    };
+    writeln!(out, "{:<10} {at}", "Location:").context("writing output")?;
+    if !a.show_values {
+        return Ok(());
+    }
+    let values = match &location {
+        Some(b) => backends.read(res, b).await.map_err(anyhow::Error::from)?,
+        None => {
+            let schema::Spec::Secret(s) = &res.spec else { return Ok(()) };
+            let mut v = std::collections::BTreeMap::new();
+            for k in s.data.keys() {
+                v.insert(k.clone(), resolver.resolve(&state, res.metadata.project.as_deref(), &schema::spec::SecretKeyRef { name: res.metadata.name.clone(), key: k.clone() }).map_err(anyhow::Error::from)?);
+            }
+            v
+        }
+    };
+    writeln!(out, "Values:").context("writing output")?;
+    for (k, v) in values {
+        writeln!(out, "  {k}: {v}").context("writing output")?;
+    }
     Ok(())
 }
 

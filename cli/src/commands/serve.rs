@@ -25,8 +25,11 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
     let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers, allow_empty: a.allow_empty };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
     let Some(attach) = runtimes else { return Ok(r) };
+    // One resolver shared by the runtimes and the loop that fetches external secrets for them.
+    let secrets = secret_resolver(a)?;
+    r = r.with_secrets(secrets.clone());
     if a.runtime != RuntimeKind::None {
-        let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secret_resolver(a)?);
+        let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secrets.clone());
         if let Some(user) = &a.run_as {
             local = local.with_run_as(reconciler::runtime::RunAs::resolve(user)?);
         }
@@ -37,7 +40,7 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
     }
     if a.runtime == RuntimeKind::Kubernetes {
         let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secret_resolver(a)?);
+        let kube_rt = reconciler::runtime::KubeRuntime::new(client, a.namespace.clone()).with_secrets(secrets);
         r = r.with_runtime(reconciler::runtime::Runtime::Kubernetes(kube_rt));
     }
     Ok(r)

@@ -12,6 +12,7 @@
 mod apply;
 mod deploys;
 mod gateway;
+mod secrets;
 mod status;
 
 use std::time::Duration;

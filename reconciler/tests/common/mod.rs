@@ -1,5 +1,7 @@
 //! Builders and real databases for the reconciler's integration tests.
 
+pub mod fake_openbao;
+
 use mcpctl_reconciler::Store;
 use schema::{DesiredState, SourceFile};
 
@@ -29,7 +31,8 @@ pub async fn postgres() -> Option<Store> {
         return None;
     };
     use sqlx::Connection;
-    let name = format!("mcpctl_test_{}", std::process::id() as u64 * 1000 + rand_suffix());
+    // Unique per process and call (tests create databases concurrently).
+    let name = format!("mcpctl_test_{}_{}", std::process::id(), rand_suffix());
     let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to MCPCTL_TEST_DATABASE_URL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("URL has a database");
@@ -39,7 +42,7 @@ pub async fn postgres() -> Option<Store> {
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst) + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 997
+    N.fetch_add(1, Ordering::SeqCst) * 1000 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 997
 }
 
 /// Every store available here: SQLite always, Postgres when configured.
