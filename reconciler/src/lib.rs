@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod controller;
+pub mod leak_scan;
 mod credentials;
 pub mod plan;
 pub mod publish;
+pub mod recipients;
 pub mod repo;
 pub mod runtime;
 pub mod secrets;
