@@ -5,6 +5,7 @@ mod logs;
 mod publish;
 mod read;
 mod repo;
+mod secret;
 mod serve;
 
 use std::io::Write;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,
         Command::Rollback(a) => publish::rollback(g, a),
+        Command::Secret(c) => secret::run(g, c),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
