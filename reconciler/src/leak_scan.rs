@@ -237,6 +237,7 @@ pub fn scan_tree(repo: &Path) -> Result<Vec<Finding>, ScanError> {
             }
         }
     }
+    out.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     Ok(out)
 }
 
