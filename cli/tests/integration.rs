@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 #[path = "integration/safety.rs"]
 mod safety;
+#[path = "integration/secret.rs"]
+mod secret;
 
 struct Env {
     dir: tempfile::TempDir,
