@@ -350,3 +350,98 @@ fn the_homelab_example_is_encrypted_scans_clean_and_decrypts_with_the_demo_ident
     let yaml = std::fs::read_to_string(repo.join("secrets/api-keys.yaml")).unwrap();
     assert!(!yaml.contains("sk-demo"));
 }
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+                hits.push(p);
+            }
+        }
+    }
+    hits
+}
+
+/// The "done when": `serve` on the homelab example (with its local servers replaced by
+/// shell commands that prove they got the decrypted env) starts them with the value, while no
+/// output, log line (at debug level), REST answer, CLI read, database file or other file holds it.
+#[test]
+fn a_full_serve_run_starts_servers_with_the_decrypted_env_and_leaks_the_value_nowhere() {
+    let env = Env::new();
+    let repo = env.copy(&homelab(), "lab");
+    let id = repo.join(".mcpctl/demo-age-identity.txt");
+    let value = "sk-serve-run-Zq81Lm0Xw7Pn3Vb6";
+    let proof = env.dir.path().join("proof.txt");
+    std::fs::write(
+        repo.join("servers/stdio.yaml"),
+        format!(
+            "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: time}}\nspec:\n  command: sh\n  args: [\"-c\", \"printf %s \\\"$FETCH_API_KEY\\\" | sha256sum > {proof}; echo started >&2; exec sleep 60\"]\n  env:\n    - name: FETCH_API_KEY\n      valueFrom:\n        secretRef: {{name: api-keys, key: openai}}\n---\napiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: everything}}\nspec:\n  command: sh\n  args: [\"-c\", \"exec sleep 60\"]\n",
+            proof = proof.display()
+        ),
+    )
+    .unwrap();
+    ok(&env.run(&repo, &["secret", "set", "api-keys", "openai", "--from-literal", value]));
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "homelab with a fresh secret"]);
+
+    let logs = env.dir.path().join("logs");
+    let stderr = std::fs::File::create(env.dir.path().join("serve-stderr.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .arg("-C")
+        .arg(&repo)
+        .args(["serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--age-identity", id.to_str().unwrap(), "--cache-dir"])
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", &logs)
+        .env("MCPCTL_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let (addr, printed) = super::listening(&mut child);
+    let mut outputs: Vec<String> = printed;
+
+    let expected = {
+        let o = Command::new("sh").args(["-c", &format!("printf %s '{value}' | sha256sum")]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let mut got = String::new();
+    for _ in 0..200 {
+        got = std::fs::read_to_string(&proof).unwrap_or_default();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
+    for path in ["/api/v1/secrets", "/api/v1/secrets/api-keys", "/api/v1/servers/time", "/api/v1/llms", "/api/v1/status", "/api/v1/deploys", "/api/openapi.json", "/metrics"] {
+        let (status, body) = super::http(&addr, "GET", path, &[auth], "");
+        outputs.push(format!("GET {path} → {status}\n{body}"));
+    }
+    for cmd in [&["describe", "secret", "api-keys"][..], &["get", "secrets", "-o", "yaml"], &["get", "all", "-o", "json"], &["describe", "server", "time"], &["plan"], &["status", "-o", "json"], &["history"], &["validate", "--age-identity", id.to_str().unwrap()]] {
+        outputs.push(text(&env.run(&repo, cmd)));
+    }
+    let server_log = Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["logs", "time"]).env("MCPCTL_LOG_DIR", &logs).output().unwrap();
+    outputs.push(text(&server_log));
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+    outputs.push(std::fs::read_to_string(env.dir.path().join("serve-stderr.txt")).unwrap());
+
+    assert_eq!(got, expected, "the server did not get the decrypted value in its env");
+    assert!(outputs.last().unwrap().contains("DEBUG"), "debug logs were not captured");
+    assert!(String::from_utf8_lossy(&server_log.stdout).contains("started"), "{}", text(&server_log));
+    for o in &outputs {
+        assert!(!o.contains(value), "the value leaked into an output:\n{o}");
+    }
+    let hits = files_containing(env.dir.path(), value.as_bytes());
+    assert!(hits.is_empty(), "the value is in {hits:?}");
+    assert!(!files_containing(&repo, b"sk-serve-run").iter().any(|p| !p.starts_with(repo.join(".git"))), "plaintext in the repo");
+}
