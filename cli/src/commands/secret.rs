@@ -39,6 +39,8 @@ pub enum SecretCmdError {
     Grouped { name: String, file: String },
     #[error("{0} needs an age identity: pass --age-identity FILE or set MCPCTL_AGE_IDENTITY_FILE")]
     NoIdentity(&'static str),
+    #[error("Secret `{name}` is kept in backend `{backend}` (type openbao), not in git; write its value there, or move it with `mcpctl migrate secrets`")]
+    External { name: String, backend: String },
     #[error("the value is empty; nothing written")]
     EmptyValue,
     #[error("no recipient matches `{0}` (by key or comment); see `mcpctl secret recipients list`")]
@@ -93,6 +95,16 @@ fn find<'a>(resources: &'a [Resource], name: &str, project: Option<&str>) -> std
         [one] => Ok(Some(one)),
         many => Err(SecretCmdError::Ambiguous(name.into(), many.iter().map(|r| r.metadata.project.clone().unwrap_or_else(|| "global".into())).collect::<Vec<_>>().join(", "))),
     }
+}
+
+/// The OpenBao backend holding secret `r` (its `backend`, else the default), if that is where it
+/// lives: its values are not written into git.
+fn external_backend(resources: &[Resource], r: &Resource) -> Option<String> {
+    let Spec::Secret(s) = &r.spec else { return None };
+    resources.iter().find_map(|b| match &b.spec {
+        Spec::SecretBackend(bs) if s.backend.as_deref().map_or(bs.is_default, |n| n == b.name()) && bs.backend_type == schema::spec::SecretBackendType::Openbao => Some(b.name().to_string()),
+        _ => None,
+    })
 }
 
 fn identities(a: &IdentityArgs, what: &'static str) -> Result<Identities> {
@@ -226,6 +238,9 @@ fn set(g: &Global, a: SecretSetArgs) -> Result {
     let annotation = recipients.annotation();
     let (rel, content, created) = match find(&loaded.resources, &a.name, a.project.as_deref())? {
         Some(r) => {
+            if let Some(backend) = external_backend(&loaded.resources, r) {
+                return Err(SecretCmdError::External { name: a.name.clone(), backend }.into());
+            }
             let origin = r.origin.as_ref().context("the secret has no file")?;
             let file = origin.file.to_string();
             let text = std::fs::read_to_string(g.repo.join(&file)).with_context(|| format!("reading {file}"))?;

@@ -180,6 +180,17 @@ fn set_reads_stdin_and_updates_one_key_of_an_existing_multi_document_file() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("secret key `bad key` may only use"), "{}", text(&o));
     assert!(!std::fs::read_to_string(repo.join("projects/homelab/secrets/tools.yaml")).unwrap().contains("bad key"));
+
+    // A secret kept in an OpenBao backend gets no value written into git.
+    std::fs::write(
+        repo.join("secrets/vaulted.yaml"),
+        "apiVersion: mcpctl.io/v1\nkind: SecretBackend\nmetadata: {name: vault}\nspec: {type: openbao, openbao: {url: 'http://127.0.0.1:8200'}}\n---\napiVersion: mcpctl.io/v1\nkind: Secret\nmetadata: {name: vaulted}\nspec: {backend: vault}\n",
+    )
+    .unwrap();
+    ok(&env.run(&repo, &["validate"]));
+    let o = env.run(&repo, &["secret", "set", "vaulted", "k", "--from-literal", "x"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("Secret `vaulted` is kept in backend `vault` (type openbao), not in git"), "{}", text(&o));
 }
 
 #[test]
