@@ -509,4 +509,7 @@ pub struct SecretScanArgs {
     /// Scan only what is staged (for `.git/hooks/pre-commit`); exit 1 refuses the commit.
     #[arg(long)]
     pub pre_commit: bool,
+    /// Output format: one line per finding, or a JSON array (the advice is printed in both).
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }

@@ -27,7 +27,7 @@ pub enum ScanError {
 }
 
 /// One credential found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// What it looks like, e.g. "OpenAI API key".
     pub rule: &'static str,
@@ -40,6 +40,7 @@ pub struct Finding {
     /// First 16 hex digits of the SHA-256 of the value.
     pub fingerprint: String,
     /// The (oldest) commit holding it, for history findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
 }
 
@@ -159,7 +160,7 @@ pub fn scan_text(path: &str, text: &str) -> Vec<Finding> {
             }
         }
     }
-    if path.ends_with(".yaml") || path.ends_with(".yml") {
+    if path.ends_with(".yaml") || path.ends_with(".yml") || path.ends_with(".json") {
         if let Ok(docs) = schema::document::parse(text) {
             for d in &docs {
                 env_values(path, d, false, &mut out);

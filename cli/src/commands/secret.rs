@@ -453,12 +453,19 @@ fn scan(g: &Global, a: SecretScanArgs) -> Result {
     let before = found.len();
     found.retain(|f| !allowed.contains(&f.fingerprint));
     let mut out = anstream::stdout();
-    for f in &found {
-        writeln!(out, "{f}").context("writing output")?;
+    if a.output == TextOrJson::Json {
+        writeln!(out, "{}", serde_json::to_string(&found).context("serializing findings")?).context("writing output")?;
+    } else {
+        for f in &found {
+            writeln!(out, "{f}").context("writing output")?;
+        }
     }
     let skipped = before - found.len();
     let where_ = if a.pre_commit { "staged files" } else if a.history { "the work tree and history" } else { "the work tree" };
     if found.is_empty() {
+        if a.output == TextOrJson::Json {
+            return Ok(());
+        }
         render::ok_line(&format!("no credentials found in {where_}{}", if skipped > 0 { format!(" ({skipped} allowed by {})", leak_scan::ALLOW_FILE) } else { String::new() }));
         return Ok(());
     }

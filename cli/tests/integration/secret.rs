@@ -308,6 +308,12 @@ fn scan_finds_a_key_in_an_old_commit_and_a_raw_token_in_the_tree() {
     assert!(out.contains(&format!("{} servers/fetch.yaml:8:14: OpenAI API key `sk-p…`", &old[..12])), "{out}");
     assert!(out.contains("git filter-repo --replace-text"), "{out}");
     assert!(!out.contains(key) && !out.contains(token), "a value was printed:\n{out}");
+    let o = env.run(&repo, &["secret", "scan", "--history", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let old_one = found.as_array().unwrap().iter().find(|f| f["path"] == "servers/fetch.yaml").unwrap();
+    assert_eq!((old_one["line"].as_u64(), old_one["commit"].as_str()), (Some(8), Some(old.as_str())), "{found}");
+    assert!(!found.to_string().contains(key), "{found}");
 
     // The fingerprint printed allows exactly that value.
     let fp = out.lines().find(|l| l.contains("NOTES.md")).and_then(|l| l.split("fingerprint ").nth(1)).map(|s| s.trim_end_matches(')').to_string()).unwrap();
