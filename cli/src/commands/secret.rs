@@ -188,7 +188,7 @@ fn rewrite_document(text: &str, line: usize, name: &str, file: &str, edit: impl 
     Ok(out)
 }
 
-/// Put `armored` under `spec.data.KEY` (or re-encrypt all data with `all`), and record the recipients.
+/// Put each ciphertext of `data` under `spec.data`, and record the recipients in the annotation.
 fn set_fields(doc: &mut Value, data: &BTreeMap<String, String>, annotation: &str) {
     let root = doc.as_object_mut().expect("a Secret document is a mapping");
     let meta = root.entry("metadata").or_insert_with(|| json!({}));
@@ -313,7 +313,7 @@ fn rotate(g: &Global, a: SecretRotateArgs) -> Result {
     }
     let files = read_files(&g.repo)?;
     let loaded = schema::load::load(&files);
-    let mut chosen: Vec<&Resource> = loaded
+    let chosen: Vec<&Resource> = loaded
         .resources
         .iter()
         .filter(|r| matches!(&r.spec, Spec::Secret(s) if !s.data.is_empty()))
@@ -345,18 +345,17 @@ fn rotate(g: &Global, a: SecretRotateArgs) -> Result {
         return Err(anyhow::anyhow!("{} value(s) cannot be decrypted with {}; nothing rotated", errors.len(), ids.path()).into());
     }
     // Rewrite from the bottom of each file up, so earlier documents keep their line numbers.
-    chosen.sort_by_key(|r| r.origin.as_ref().map(|o| (o.file.to_string(), std::cmp::Reverse(o.node.pos.line))));
+    plan.sort_by_key(|(r, _)| r.origin.as_ref().map(|o| (o.file.to_string(), std::cmp::Reverse(o.node.pos.line))));
     let annotation = recipients.annotation();
     let mut changed: BTreeMap<String, String> = BTreeMap::new();
     let mut count = 0;
-    for r in &chosen {
+    for (r, data) in &plan {
         let origin = r.origin.as_ref().context("the secret has no file")?;
         let file = origin.file.to_string();
         let text = match changed.get(&file) {
             Some(t) => t.clone(),
             None => std::fs::read_to_string(g.repo.join(&file)).with_context(|| format!("reading {file}"))?,
         };
-        let data = &plan.iter().find(|(p, _)| std::ptr::eq(*p, *r)).expect("planned").1;
         count += data.len();
         let new = rewrite_document(&text, origin.node.pos.line as usize, r.name(), &file, |doc| set_fields(doc, data, &annotation))?;
         changed.insert(file, new);

@@ -223,9 +223,14 @@ fn a_removed_recipient_cannot_read_after_rotate() {
     assert!(text(&o).contains("nothing rotated") && text(&o).contains("Secret `api-keys` key `github`"), "{}", text(&o));
     assert_eq!(std::fs::read(repo.join("secrets/api-keys.yaml")).unwrap(), before, "a failed rotate wrote");
 
+    // A second Secret in the same file, below the first, written with the age CLI.
+    let mut file = std::fs::read_to_string(repo.join("secrets/api-keys.yaml")).unwrap();
+    file.push_str(&format!("---\n{}", secret_doc("db", "password", &age_encrypt(&keep_pub, "pw-1"))));
+    std::fs::write(repo.join("secrets/api-keys.yaml"), file).unwrap();
     let o = env.run(&repo, &["secret", "rotate", "--age-identity", keep_id.to_str().unwrap()]);
     ok(&o);
-    assert!(text(&o).contains("re-encrypted 2 value(s) of 1 secret(s) to 1 recipient(s)"), "{}", text(&o));
+    assert!(text(&o).contains("re-encrypted 3 value(s) of 2 secret(s) to 1 recipient(s)"), "{}", text(&o));
+    assert_eq!(reveal(&env, &repo, &keep_id, &["db", "password"]).stdout, b"pw-1");
     for key in ["openai", "github"] {
         let o = reveal(&env, &repo, &gone_id, &["api-keys", key]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
