@@ -423,7 +423,10 @@ pub enum SecretCommand {
     /// --from-literal, --from-file (verbatim) or stdin (one trailing newline dropped). Refused if
     /// the repo would become invalid; the value is never printed.
     Set(SecretSetArgs),
-    /// Decrypt and print a Secret's values (KEY: that value alone) with an age identity.
+    /// Decrypt and print a Secret's values (KEY: that value alone) from the checkout. Needs an
+    /// identity that is a recipient: holding it is what authorizes a local reveal (RBAC
+    /// `{role: run, action: reveal-secrets}` governs reveals through mcpctl's services once there
+    /// are users; see docs/secrets.md).
     Reveal(SecretRevealArgs),
     /// Re-encrypt every value (or those of NAMEs) to the current recipients, like
     /// `sops updatekeys`: after `recipients remove`, the removed key can no longer read them.
