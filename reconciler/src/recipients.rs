@@ -387,6 +387,28 @@ mod tests {
     }
 
     #[test]
+    fn check_decryptable_lists_every_value_it_cannot_read_with_project_secret_and_key() {
+        let mine = Recipients::parse(PathBuf::from("r"), AGE_PUB).unwrap();
+        let theirs = Recipients::parse(PathBuf::from("r"), &age::x25519::Identity::generate().to_public().to_string()).unwrap();
+        let doc = |name: &str, project: &str, key: &str, armor: &str| {
+            let body: String = armor.lines().map(|l| format!("      {l}\n")).collect();
+            format!("apiVersion: mcpctl.io/v1\nkind: Secret\nmetadata: {{name: {name}{project}}}\nspec:\n  data:\n    {key}: |\n{body}")
+        };
+        let files = vec![
+            schema::SourceFile::new("a.yaml", doc("ok", "", "k", &mine.encrypt(b"v").unwrap())),
+            schema::SourceFile::new("b.yaml", doc("foreign", ", project: lab", "token", &theirs.encrypt(b"v").unwrap())),
+            schema::SourceFile::new("c.yaml", "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: lab}\n"),
+        ];
+        let state = schema::check(&files).unwrap();
+        let (_d, ids) = identities(AGE_KEY);
+        let errors = ids.check_decryptable(&state).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().starts_with("Secret `lab/foreign` key `token` cannot be decrypted"), "{}", errors[0]);
+        let only_mine = schema::check(&files[..1]).unwrap();
+        assert_eq!(ids.check_decryptable(&only_mine).unwrap(), 1);
+    }
+
+    #[test]
     fn annotation_matching_ignores_order_and_comments() {
         let other = age::x25519::Identity::generate().to_public().to_string();
         let r = Recipients::parse(PathBuf::from("r"), &format!("{AGE_PUB} # a\n{other}\n")).unwrap();
