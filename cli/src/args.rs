@@ -97,6 +97,10 @@ pub enum Command {
     /// Move data between places, e.g. Secrets between SecretBackends.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Author and read secrets: encrypt values to the repo's recipients
+    /// (`.mcpctl/recipients.txt`), reveal, rotate, manage recipients, scan for leaked credentials.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -353,6 +357,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
     pub output: TextOrJson,
+    /// Also decrypt every Secret value with this age identity (values are dropped at once): a
+    /// value it cannot decrypt is an error naming the secret and key.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -503,4 +511,105 @@ pub struct RollbackArgs {
     /// Roll back even though the work tree has uncommitted changes (they are discarded).
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Encrypt a value to the repo's recipients and write it as KEY of Secret NAME (the file is
+    /// created if needed: `secrets/NAME.yaml`, or under `projects/PROJECT/`). The value comes from
+    /// --from-literal, --from-file (verbatim) or stdin (one trailing newline dropped). Refused if
+    /// the repo would become invalid; the value is never printed.
+    Set(SecretSetArgs),
+    /// Decrypt and print a Secret's values (KEY: that value alone) from the checkout. Needs an
+    /// identity that is a recipient: holding it is what authorizes a local reveal (RBAC
+    /// `{role: run, action: reveal-secrets}` governs reveals through mcpctl's services once there
+    /// are users; see docs/secrets.md).
+    Reveal(SecretRevealArgs),
+    /// Re-encrypt every value (or those of NAMEs) to the current recipients, like
+    /// `sops updatekeys`: after `recipients remove`, the removed key can no longer read them.
+    Rotate(SecretRotateArgs),
+    /// List, add or remove the recipients in `.mcpctl/recipients.txt`.
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Find plaintext credentials (provider keys, private keys, raw `mcpctl_pat_` tokens,
+    /// high-entropy `env` values) in the work tree, in git history (--history) or in what is
+    /// staged (--pre-commit). Prints file:line (and commit) and how to purge. Exit 0 clean, 1
+    /// leaks found (or an error).
+    Scan(SecretScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    /// Secret name.
+    pub name: String,
+    /// Key inside the secret's `data`.
+    pub key: String,
+    /// Project of the secret (global when omitted).
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// The value itself (visible in shell history and `ps`: prefer --from-file or stdin).
+    #[arg(long, value_name = "VALUE", conflicts_with = "from_file")]
+    pub from_literal: Option<String>,
+    /// Read the value from FILE, verbatim.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+}
+
+/// The identity that decrypts, for `reveal` and `rotate`.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// age identity file (`age-keygen` output, or an unencrypted OpenSSH ed25519/RSA key).
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretRevealArgs {
+    /// Secret name.
+    pub name: String,
+    /// Only this key, printed as is.
+    pub key: Option<String>,
+    /// Project of the secret.
+    #[arg(short, long)]
+    pub project: Option<String>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// Output format (all keys): `key=value` lines or a JSON object.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretRotateArgs {
+    /// Only these secrets (`name` or `project/name`); default: every secret with values in the repo.
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// List the recipients, and the secrets encrypted to another set (to rotate).
+    List,
+    /// Add a recipient: `age1…` or an SSH public key (`ssh-ed25519 AAAA… comment`, quoted).
+    Add {
+        recipient: String,
+    },
+    /// Remove the recipient with this key or comment (the last one cannot be removed).
+    Remove {
+        recipient: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SecretScanArgs {
+    /// Also scan every commit reachable from a branch or tag (each finding names the oldest).
+    #[arg(long, conflicts_with = "pre_commit")]
+    pub history: bool,
+    /// Scan only what is staged (for `.git/hooks/pre-commit`); exit 1 refuses the commit.
+    #[arg(long)]
+    pub pre_commit: bool,
+    /// Output format: one line per finding, or a JSON array (the advice is printed in both).
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }

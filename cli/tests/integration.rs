@@ -9,6 +9,8 @@ mod fake_openbao;
 mod safety;
 #[path = "integration/secret_backends.rs"]
 mod secret_backends;
+#[path = "integration/secret.rs"]
+mod secret;
 
 struct Env {
     dir: tempfile::TempDir,

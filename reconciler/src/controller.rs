@@ -17,7 +17,8 @@
 //! - a signed-commit policy is set and the commit does not descend from the last good deploy (a
 //!   force-push back to an older signed commit would otherwise undo later commits, e.g. a token
 //!   revocation; `mcpctl rollback` makes a new commit on top, so it is not affected);
-//! - it is invalid;
+//! - it is invalid, or (with [`Reconciler::with_decrypt_check`]) a Secret value cannot be
+//!   decrypted with the installation's identity (each such secret and key is named);
 //! - its desired state is empty while the store is not, unless [`Settings::allow_empty`] (a commit
 //!   that deletes every file would otherwise delete every resource, tokens included).
 
@@ -107,6 +108,7 @@ pub struct Reconciler {
     /// The commit whose secrets were all fetched last.
     fetched_for: Option<String>,
     listeners: Vec<Box<dyn Fn() + Send + Sync>>,
+    identities: Option<crate::recipients::Identities>,
 }
 
 impl Reconciler {
@@ -117,7 +119,7 @@ impl Reconciler {
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new() };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new(), identities: None };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
@@ -143,6 +145,13 @@ impl Reconciler {
     /// resolver) whenever a new commit's servers are about to start.
     pub fn with_secrets(mut self, secrets: crate::secrets::SecretResolver) -> Self {
         self.secrets = Some(secrets);
+        self
+    }
+
+    /// Refuse a commit whose Secret values these identities cannot decrypt (the values are
+    /// decrypted and dropped; nothing is kept).
+    pub fn with_decrypt_check(mut self, identities: crate::recipients::Identities) -> Self {
+        self.identities = Some(identities);
         self
     }
 
@@ -195,6 +204,10 @@ impl Reconciler {
             Ok(d) => d,
             Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
         };
+        if let Some(Err(errors)) = self.identities.as_ref().map(|i| i.check_decryptable(&desired)) {
+            let errors = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+            return self.refuse(sha, &meta, errors, "commit has secrets this installation cannot decrypt").await;
+        }
         let stored = self.store.resources().await?;
         if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
             let errors = format!(

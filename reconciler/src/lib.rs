@@ -4,10 +4,12 @@
 
 pub mod audit;
 pub mod controller;
+pub mod leak_scan;
 mod credentials;
 pub mod plan;
 pub mod publish;
 pub mod redact;
+pub mod recipients;
 pub mod repo;
 pub mod runtime;
 pub mod secrets;

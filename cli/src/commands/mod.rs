@@ -6,6 +6,7 @@ mod migrate;
 mod publish;
 mod read;
 mod repo;
+mod secret;
 mod serve;
 
 use std::io::Write;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Push(a) => publish::push(g, a).await,
         Command::Rollback(a) => publish::rollback(g, a),
         Command::Migrate(MigrateCommand::Secrets(a)) => migrate::secrets(g, a).await,
+        Command::Secret(c) => secret::run(g, c),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

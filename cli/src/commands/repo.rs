@@ -18,6 +18,18 @@ pub(super) fn validate(g: &Global, a: ValidateArgs) -> Result {
     match schema::check(&files) {
         Ok(state) => {
             let mut out = anstream::stdout();
+            if let Some(f) = &a.age_identity {
+                let ids = reconciler::recipients::Identities::from_file(f).context("loading --age-identity")?;
+                if let Err(errors) = ids.check_decryptable(&state) {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    if a.output == TextOrJson::Json {
+                        writeln!(out, "{}", serde_json::json!({"valid": false, "errors": errors})).context("writing output")?;
+                    } else {
+                        errors.iter().for_each(|e| render::error_line(e));
+                    }
+                    return Err(CliError::Invalid(errors.len()));
+                }
+            }
             if a.output == TextOrJson::Json {
                 writeln!(out, "{}", serde_json::json!({"valid": true, "resources": state.len(), "files": files.len(), "errors": []})).context("writing output")?;
             } else {

@@ -24,6 +24,9 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
     let source = RepoSource::parse(&g.repo.to_string_lossy());
     let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers, allow_empty: a.allow_empty };
     let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
+    if let Some(f) = &a.age_identity {
+        r = r.with_decrypt_check(reconciler::recipients::Identities::from_file(f).context("loading --age-identity")?);
+    }
     let Some(attach) = runtimes else { return Ok(r) };
     // One resolver shared by the runtimes and the loop that fetches external secrets for them.
     let secrets = secret_resolver(a)?;
