@@ -36,7 +36,7 @@ const BATCH: usize = 500;
 const LINGER: Duration = Duration::from_millis(200);
 
 enum Msg {
-    Event(AuditEvent),
+    Event(Box<AuditEvent>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -73,7 +73,7 @@ impl Auditor {
         if let Some(e) = event.error.as_mut() {
             truncate(e, MAX_ERROR_BYTES);
         }
-        if self.tx.try_send(Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(Box::new(event))).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 warn!(dropped = n, "audit queue full; events dropped");
@@ -138,7 +138,7 @@ async fn write(store: Store, mut rx: mpsc::Receiver<Msg>) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Event(e) => batch.push(e),
+                Msg::Event(e) => batch.push(*e),
                 Msg::Flush(done) => waiting.push(done),
             }
             if batch.len() >= BATCH || !waiting.is_empty() {

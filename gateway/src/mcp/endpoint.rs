@@ -138,6 +138,7 @@ fn jsonrpc_error(status: StatusCode, id: serde_json::Value, code: i64, message: 
 
 /// A POST body must be one JSON-RPC message: 400 with -32700 (not JSON) or -32600 (not JSON-RPC);
 /// names and URIs over [`super::limits`]' bounds get -32602 (invalid params).
+#[allow(clippy::result_large_err)] // built once, on the refusal path only
 fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| jsonrpc_error(StatusCode::BAD_REQUEST, serde_json::Value::Null, -32700, &format!("parse error: {e}")))?;
     let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);

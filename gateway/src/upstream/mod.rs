@@ -102,6 +102,9 @@ struct Progress {
     early: std::collections::VecDeque<ProgressNotificationParam>,
 }
 
+/// Resource URI → the callers subscribed to it.
+type Subscribers = HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>;
+
 /// One server as the gateway sees it.
 pub struct Upstream {
     key: String,
@@ -121,7 +124,7 @@ pub struct Upstream {
     levels: Arc<Levels>,
     refused: Refused,
     /// Resource URI → the callers subscribed to it (the upstream holds one subscription for all).
-    subscribers: Mutex<HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>>,
+    subscribers: Mutex<Subscribers>,
 }
 
 /// The registry of upstreams, keyed like the local runtime: `name`, or `project/name` for a
