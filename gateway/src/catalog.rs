@@ -89,7 +89,7 @@ fn server_key(res: &Resource) -> String {
 pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
     if let Some(url) = &spec.url {
         return match spec.effective_transport() {
-            Transport::Sse => Target::Unavailable("the legacy HTTP+SSE transport is not supported; serve Streamable HTTP".into()),
+            Transport::Sse => Target::Sse(url.clone()),
             _ => Target::Http(url.clone()),
         };
     }
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(target("t", &spec("command=uvx"), &local), Target::Stdio);
         assert!(matches!(target("t", &spec("command=uvx"), &standalone), Target::Unavailable(r) if r.contains("mcpctl serve")));
         assert_eq!(target("d", &spec("url=http://x/mcp"), &standalone), Target::Http("http://x/mcp".into()));
-        assert!(matches!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Unavailable(r) if r.contains("legacy")));
+        assert_eq!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Sse("http://x/sse".into()));
         assert_eq!(target("f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-f.mcp.svc:8080/mcp".into()));
         assert_eq!(target("p/f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-p-f.mcp.svc:8080/mcp".into()));
         assert!(matches!(target("f", &spec("image=i,transport=stdio"), &standalone), Target::Unavailable(r) if r.contains("pod attach")));

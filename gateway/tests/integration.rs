@@ -7,6 +7,8 @@ mod crossing;
 mod harness;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/transports.rs"]
+mod transports;
 
 use std::path::Path;
 
