@@ -25,6 +25,7 @@ use schema::spec::Role;
 use super::access::Access;
 use super::BEGIN_SESSION;
 use crate::catalog::{ProjectView, ServerRef};
+use crate::upstream::readiness::{Ready, STARTING_META};
 use crate::upstream::Upstream;
 use crate::AppState;
 
@@ -216,9 +217,25 @@ impl ServerHandler for ProjectHandler {
             return Ok(ListToolsResult::with_all_items(vec![Self::begin_session_tool()]));
         }
         let servers = Self::visible(&view, &access);
-        let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.tools().await.ok()?)) })).await;
+        // Servers still starting do not delay the answer: they are named in `_meta` and a
+        // `tools/list_changed` follows when they arrive (see `upstream::readiness`).
+        let lists = futures::future::join_all(servers.iter().map(|s| async move {
+            let ready = match self.upstream(s) {
+                Ok(u) => u.tools_now().await,
+                Err(e) => Ready::Unavailable(e.message.to_string()),
+            };
+            (*s, ready)
+        })).await;
+        let (mut ready, mut starting) = (Vec::new(), Vec::new());
+        for (server, list) in lists {
+            match list {
+                Ready::Now(list) => ready.push((server, list)),
+                Ready::Starting => starting.push(server.name.clone()),
+                Ready::Unavailable(_) => {}
+            }
+        }
         let mut tools = Vec::new();
-        for (server, list) in lists.into_iter().flatten() {
+        for (server, list) in ready {
             for t in list.iter() {
                 if access.sees(&server.name, Some(&t.name), Role::View) {
                     let mut t = t.clone();
@@ -227,7 +244,11 @@ impl ServerHandler for ProjectHandler {
                 }
             }
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let mut result = ListToolsResult::with_all_items(tools);
+        if !starting.is_empty() {
+            result.meta = Some(rmcp::model::MetaObject(serde_json::Map::from_iter([(STARTING_META.to_string(), json!(starting))])));
+        }
+        Ok(result)
     }
 
     async fn call_tool(&self, mut req: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `mod` | the registry of upstreams, their connections, requests on behalf of callers |
 //! | `routing` | which caller a message the upstream sends on its own belongs to |
+//! | `readiness` | lists that answer at once, naming the servers still starting |
 //! | `sse` | the legacy HTTP+SSE (2024-11-05) client transport |
 //!
 //! # Guarantees
@@ -28,6 +29,7 @@
 // Sampling, logging and roots are deprecated by SEP-2577 but part of the 2025 revisions.
 #![allow(deprecated)]
 
+pub mod readiness;
 pub mod routing;
 pub mod sse;
 

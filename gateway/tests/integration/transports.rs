@@ -126,3 +126,69 @@ async fn an_sse_endpoint_of_another_origin_is_refused() {
     gw.stop().await;
     hostile.abort();
 }
+
+/// A session client that counts `notifications/tools/list_changed`.
+#[derive(Clone, Default)]
+struct Watcher {
+    changed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl rmcp::ClientHandler for Watcher {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("watcher", "1")).with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        self.changed.notify_one();
+    }
+}
+
+fn names(r: &rmcp::model::ListToolsResult) -> Vec<String> {
+    r.tools.iter().map(|t| t.name.to_string()).collect()
+}
+
+/// `tools/list` answers with what is there while a server is still starting (a real stdio server
+/// behind `sleep 5`), names it in `_meta`, and announces its tools when it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_does_not_wait_for_a_starting_server_and_announces_it() {
+    use rmcp::ServiceExt;
+    let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
+    let servers = format!(
+        "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: fast}}\nspec: {{command: node, args: [\"{everything}\", stdio]}}\n---\n\
+         apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: slow}}\nspec: {{command: sh, args: [-c, \"sleep 5; exec node '{everything}' stdio\"]}}\n"
+    );
+    let gw = Gw::start(&project(&servers, &["fast", "slow"]), McpSettings::default()).await;
+    let url = gw.url("p");
+    // Polling until `fast` is up (a fresh list each time): each answer comes without waiting.
+    let stateless = rust_client(&url, ALICE).await;
+    let answer = echo_until_ok(&stateless, "fast__echo", "up", Duration::from_secs(30)).await;
+    assert!(answer.contains("Echo: up"), "{answer}");
+    let _ = stateless.cancel().await;
+
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(ALICE.to_string());
+    let watcher = Watcher::default();
+    let client = watcher.clone().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    let first = client.list_tools(None).await.unwrap();
+    let listed = names(&first);
+    assert!(listed.contains(&"fast__echo".to_string()), "{listed:?}");
+    assert!(!listed.iter().any(|n| n.starts_with("slow__")), "{listed:?}");
+    let meta = serde_json::to_value(&first.meta).unwrap();
+    assert_eq!(meta["io.mcpctl/starting"], serde_json::json!(["slow"]), "the answer names the server still starting: {meta}");
+
+    // When `slow` arrives, the session is told, and the next list has its tools.
+    let arrived = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            watcher.changed.notified().await;
+            let r = client.list_tools(None).await.unwrap();
+            if names(&r).contains(&"slow__echo".to_string()) {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("tools/list_changed announced the slow server's tools");
+    assert!(arrived.meta.is_none(), "nothing is starting any more: {:?}", arrived.meta);
+    assert!(names(&arrived).contains(&"fast__echo".to_string()));
+    let _ = client.cancel().await;
+    gw.stop().await;
+}

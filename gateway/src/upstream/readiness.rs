@@ -1,0 +1,64 @@
+//! Lists that answer at once: what a connected server offers now, or "still starting" for one that
+//! is not connected yet, instead of waiting for it.
+//!
+//! # Guarantees
+//! - **Never waits for a connection.** A stdio server whose process is (re)starting, or a remote one
+//!   that is (re)connecting, is reported as [`Ready::Starting`] at once; a remote one is connected
+//!   in the background meanwhile. When it arrives, [`super::Upstream`] announces
+//!   [`super::Change::Tools`], which every session that sees the server receives as
+//!   `notifications/tools/list_changed`.
+//! - A connected server's list is fetched (and cached) as before; an unavailable target is
+//!   [`Ready::Unavailable`], never "starting".
+
+use std::sync::Arc;
+
+use rmcp::model::Tool;
+
+use super::{Target, Upstream};
+
+/// The key of the list results' `_meta` entry naming the servers still starting.
+pub const STARTING_META: &str = "io.mcpctl/starting";
+
+/// What a server can offer right now.
+#[derive(Debug, Clone)]
+pub enum Ready<T> {
+    Now(T),
+    /// Starting or connecting: the caller is told, and notified when it arrives.
+    Starting,
+    /// Not reachable (with the reason), or its list failed.
+    Unavailable(String),
+}
+
+impl Upstream {
+    /// Tools, without waiting for a server that is not connected yet.
+    pub async fn tools_now(self: &Arc<Self>) -> Ready<Arc<Vec<Tool>>> {
+        if let Some(t) = self.lists.lock().expect("lists lock").tools.clone() {
+            return Ready::Now(t);
+        }
+        if self.conn.borrow().is_none() {
+            return match self.target() {
+                Target::Unavailable(reason) => Ready::Unavailable(reconciler::redact::urls(&reason)),
+                Target::Stdio => Ready::Starting,
+                Target::Http(_) | Target::Sse(_) => {
+                    // One background attempt at a time; its success announces the tools.
+                    if let Ok(guard) = self.connecting.try_lock() {
+                        drop(guard);
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            let _ = me.connection().await;
+                        });
+                    }
+                    // Never connected yet: starting. Failed before: unavailable, with why.
+                    match self.last_error.lock().expect("error lock").clone() {
+                        Some(why) => Ready::Unavailable(why),
+                        None => Ready::Starting,
+                    }
+                }
+            };
+        }
+        match self.tools().await {
+            Ok(t) => Ready::Now(t),
+            Err(e) => Ready::Unavailable(e),
+        }
+    }
+}
