@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `mod` | the registry of upstreams, their connections, requests on behalf of callers |
 //! | `routing` | which caller a message the upstream sends on its own belongs to |
+//! | `attach` | stdio servers in images: their pod's stdin/stdout through the attach API |
 //! | `readiness` | lists that answer at once, naming the servers still starting |
 //! | `sse` | the legacy HTTP+SSE (2024-11-05) client transport |
 //!
@@ -21,14 +22,15 @@
 //!   (`timeoutSeconds`, default 60 s), the caller's cancellation (forwarded upstream as
 //!   `notifications/cancelled`) or the connection closing (crash), whichever comes first.
 //! - **Crash → error, then restart.** stdio servers are restarted by the local runtime, which hands
-//!   the new process's pipes to [`Upstreams::attach`]; HTTP and SSE upstreams reconnect on the
-//!   next use (and in the background).
+//!   the new process's pipes to [`Upstreams::attach`]; HTTP, SSE and pod-attach upstreams
+//!   reconnect on the next use (and in the background).
 //! - **No credentials in messages.** Every error, health and log text produced here has its URLs
 //!   redacted ([`reconciler::redact::urls`]: no userinfo, query or fragment).
 
 // Sampling, logging and roots are deprecated by SEP-2577 but part of the 2025 revisions.
 #![allow(deprecated)]
 
+pub mod attach;
 pub mod readiness;
 pub mod routing;
 pub mod sse;
@@ -70,6 +72,8 @@ pub enum Target {
     Http(String),
     /// Legacy HTTP+SSE (2024-11-05): the event stream at this URL ([`sse`]).
     Sse(String),
+    /// A stdio server in an image on Kubernetes: its pod's stdin/stdout through attach ([`attach`]).
+    Attach(reconciler::runtime::kubernetes::Attacher),
     /// Not reachable from this gateway, with the reason.
     Unavailable(String),
 }
@@ -81,6 +85,7 @@ impl Target {
             Target::Stdio => "stdio",
             Target::Http(_) => "http",
             Target::Sse(_) => "sse",
+            Target::Attach(_) => "attach",
             Target::Unavailable(_) => "unavailable",
         }
     }
@@ -274,7 +279,7 @@ impl Upstreams {
     pub async fn reconnect_http(&self) {
         let all: Vec<Arc<Upstream>> = self.entries.read().expect("upstreams lock").values().cloned().collect();
         for u in all {
-            if matches!(u.target(), Target::Http(_) | Target::Sse(_)) && u.conn.borrow().is_none() {
+            if matches!(u.target(), Target::Http(_) | Target::Sse(_) | Target::Attach(_)) && u.conn.borrow().is_none() {
                 let _ = u.connection().await;
             }
         }
@@ -337,7 +342,8 @@ impl Upstream {
         }
     }
 
-    /// The live connection: waits for a starting stdio server, connects an HTTP one.
+    /// The live connection: waits for a starting stdio server, connects an HTTP, SSE or
+    /// pod-attach one.
     async fn connection(self: &Arc<Self>) -> Result<Conn, String> {
         if let Some(c) = self.conn.borrow().clone() {
             return Ok(c);
@@ -352,18 +358,24 @@ impl Upstream {
                     _ => Err(self.last_error.lock().expect("error lock").clone().unwrap_or_else(|| "not running (yet)".to_string())),
                 }
             }
-            Target::Http(url) | Target::Sse(url) => {
+            target @ (Target::Http(_) | Target::Sse(_) | Target::Attach(_)) => {
                 let _guard = self.connecting.lock().await;
                 if let Some(c) = self.conn.borrow().clone() {
                     return Ok(c);
                 }
-                let target = self.target();
                 let transport = target.transport();
+                let url = match &target {
+                    Target::Http(url) | Target::Sse(url) => url.clone(),
+                    Target::Attach(a) => format!("pod of `{}` in namespace `{}`", self.key, a.namespace()),
+                    _ => String::new(),
+                };
                 let opened = tokio::time::timeout(CONNECT_WAIT, async {
                     match &target {
-                        Target::Sse(_) => {
-                            let t = sse::SseTransport::connect(&url).await.map_err(|e| e.to_string())?;
-                            self.open(t).await
+                        Target::Sse(url) => self.open(sse::SseTransport::connect(url).await.map_err(|e| e.to_string())?).await,
+                        Target::Attach(a) => {
+                            let (pod, pipes) = attach::open(a, &self.key).await?;
+                            info!(server = %self.key, %pod, "attaching to the pod's stdin/stdout");
+                            self.open(pipes).await
                         }
                         _ => self.open(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone())).await,
                     }

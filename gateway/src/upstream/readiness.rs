@@ -39,7 +39,7 @@ impl Upstream {
             return match self.target() {
                 Target::Unavailable(reason) => Ready::Unavailable(reconciler::redact::urls(&reason)),
                 Target::Stdio => Ready::Starting,
-                Target::Http(_) | Target::Sse(_) => {
+                target @ (Target::Http(_) | Target::Sse(_) | Target::Attach(_)) => {
                     // One background attempt at a time; its success announces the tools.
                     if let Ok(guard) = self.connecting.try_lock() {
                         drop(guard);
@@ -48,10 +48,11 @@ impl Upstream {
                             let _ = me.connection().await;
                         });
                     }
-                    // Never connected yet: starting. Failed before: unavailable, with why.
+                    // A pod is (re)starting; a URL never connected yet is starting, one that failed
+                    // before is unavailable, with why.
                     match self.last_error.lock().expect("error lock").clone() {
-                        Some(why) => Ready::Unavailable(why),
-                        None => Ready::Starting,
+                        Some(why) if !matches!(target, Target::Attach(_)) => Ready::Unavailable(why),
+                        _ => Ready::Starting,
                     }
                 }
             };
