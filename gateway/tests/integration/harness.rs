@@ -60,9 +60,14 @@ pub fn desired(yaml: &str) -> DesiredState {
 
 impl Gw {
     pub async fn start(yaml: &str, mcp: McpSettings) -> Gw {
+        Self::start_with(yaml, mcp, Reach { local_stdio: true, kube_namespace: None, attacher: None }).await
+    }
+
+    /// [`Gw::start`] reaching servers as `reach` says (e.g. a Kubernetes namespace).
+    pub async fn start_with(yaml: &str, mcp: McpSettings, reach: Reach) -> Gw {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
-        let state = AppState::with_options(store.clone(), Options { mcp, reach: Reach { local_stdio: true, kube_namespace: None, attacher: None }, ..Default::default() });
+        let state = AppState::with_options(store.clone(), Options { mcp, reach, ..Default::default() });
         let runtime = LocalRuntime::new(dir.path().join("logs")).with_attach(state.attach());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

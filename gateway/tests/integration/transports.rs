@@ -192,3 +192,158 @@ async fn tools_list_does_not_wait_for_a_starting_server_and_announces_it() {
     let _ = client.cancel().await;
     gw.stop().await;
 }
+
+/// A fake Kubernetes API server on 127.0.0.1 for one namespace (`mcp`): it lists one running pod
+/// per generation (`mcp-fs-g<N>`) and bridges each attach — a real WebSocket upgrade speaking
+/// `v4.channel.k8s.io` — to a fresh real stdio MCP server process (server-everything), as the
+/// kubelet bridges a container's stdin and stdout. [`FakeKube::restart_pod`] ends every attach
+/// and moves to the next generation, as a pod replaced by its Deployment.
+struct FakeKube {
+    url: String,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    attaches: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    restart: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeKube {
+    async fn start(everything: String) -> FakeKube {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
+        let attaches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let restart = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (g, a, r) = (generation.clone(), attaches.clone(), restart.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { return };
+                tokio::spawn(Self::connection(sock, everything.clone(), g.clone(), a.clone(), r.clone()));
+            }
+        });
+        FakeKube { url, generation, attaches, restart, task }
+    }
+
+    fn restart_pod(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.restart.notify_waiters();
+    }
+
+    /// One HTTP/1.1 connection: requests until an attach upgrades it.
+    async fn connection(
+        mut sock: tokio::net::TcpStream,
+        everything: String,
+        generation: std::sync::Arc<std::sync::atomic::AtomicU32>,
+        attaches: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        restart: std::sync::Arc<tokio::sync::Notify>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            // The request head, byte by byte (GETs without a body; nothing is read past it).
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                match sock.read(&mut b).await {
+                    Ok(1) => head.push(b[0]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8(head).unwrap();
+            let target = head.split(' ').nth(1).unwrap().to_string();
+            let header = |name: &str| head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()));
+            let g = generation.load(std::sync::atomic::Ordering::SeqCst);
+            if target.contains("/attach?") {
+                attaches.lock().unwrap().push(target.split('?').next().unwrap().to_string());
+                let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(header("sec-websocket-key").unwrap().as_bytes());
+                let answer = format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n");
+                sock.write_all(answer.as_bytes()).await.unwrap();
+                let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(sock, tokio_tungstenite::tungstenite::protocol::Role::Server, None).await;
+                return Self::bridge(ws, &everything, &restart).await;
+            }
+            assert!(target.starts_with("/api/v1/namespaces/mcp/pods?"), "unexpected request {target}");
+            let pods = serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": format!("mcp-fs-g{g}")}, "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"}}
+            ]})
+            .to_string();
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{pods}", pods.len());
+            if sock.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The container: channel 0 → its stdin, its stdout → channel 1, until it exits or the pod
+    /// restarts.
+    async fn bridge(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, everything: &str, restart: &tokio::sync::Notify) {
+        use futures::{SinkExt, StreamExt};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let mut child = tokio::process::Command::new("node")
+            .arg(everything)
+            .arg("stdio")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let (mut tx, mut rx) = ws.split();
+        let restarted = restart.notified();
+        tokio::pin!(restarted);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                m = rx.next() => match m {
+                    Some(Ok(Message::Binary(b))) if b.first() == Some(&0) => { let _ = stdin.write_all(&b[1..]).await; }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+                n = stdout.read(&mut buf) => match n {
+                    Ok(n) if n > 0 => {
+                        let mut frame = vec![1u8];
+                        frame.extend_from_slice(&buf[..n]);
+                        if tx.send(Message::Binary(frame.into())).await.is_err() { break; }
+                    }
+                    _ => break,
+                },
+                _ = &mut restarted => break,
+            }
+        }
+        let _ = child.kill().await;
+        let _ = tx.send(Message::Close(None)).await;
+    }
+}
+
+/// A stdio server in an image, served through a project by attaching to its pod (a fake API server
+/// speaking the real attach protocol, see [`FakeKube`]); after the pod is replaced the gateway
+/// attaches to the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_image_server_through_pod_attach_reattaches_after_a_pod_restart() {
+    let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
+    let kube = FakeKube::start(everything).await;
+    let client = kube::Client::try_from(kube::Config::new(kube.url.parse().unwrap())).unwrap();
+    let reach = mcpctl_gateway::Reach { local_stdio: true, kube_namespace: Some("mcp".into()), attacher: Some(reconciler::runtime::kubernetes::Attacher::with_client(client, "mcp")) };
+    let server = "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {name: fs}\nspec: {image: \"ghcr.io/example/everything:1\"}\n";
+    let gw = Gw::start_with(&project(server, &["fs"]), McpSettings::default(), reach).await;
+    let client = rust_client(&gw.url("p"), ALICE).await;
+
+    let answer = echo_until_ok(&client, "fs__echo", "via attach", Duration::from_secs(30)).await;
+    assert!(answer.contains("Echo: via attach"), "{answer}");
+    let s = status(&gw).await;
+    assert_eq!((s["upstreams"][0]["transport"].as_str(), s["upstreams"][0]["connected"].as_bool()), (Some("attach"), Some(true)), "{s}");
+    assert_eq!(*kube.attaches.lock().unwrap(), ["/api/v1/namespaces/mcp/pods/mcp-fs-g1/attach"]);
+
+    kube.restart_pod();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&gw).await["upstreams"][0]["connected"] == true && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&gw).await["upstreams"][0]["connected"], false, "the ended attach is noticed");
+    let answer = echo_until_ok(&client, "fs__echo", "after the pod restart", Duration::from_secs(30)).await;
+    assert!(answer.contains("Echo: after the pod restart"), "{answer}");
+    assert_eq!(kube.attaches.lock().unwrap().last().map(String::as_str), Some("/api/v1/namespaces/mcp/pods/mcp-fs-g2/attach"), "attached to the new pod");
+
+    let _ = client.cancel().await;
+    gw.stop().await;
+    kube.task.abort();
+}
