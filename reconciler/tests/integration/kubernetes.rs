@@ -322,7 +322,7 @@ async fn stdio_image_servers_are_attached_to_their_newest_running_pod() {
             .body(Body::empty())
             .unwrap(),
     );
-    let err = task.await.unwrap().err().expect("no upgraded connection through the mock");
+    let err = task.await.unwrap().expect_err("no upgraded connection through the mock");
     assert!(matches!(&err, KubeError::Api(kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::GetPendingUpgrade(_)))), "{err:?}");
 }
 
