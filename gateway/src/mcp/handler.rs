@@ -295,7 +295,7 @@ impl ServerHandler for ProjectHandler {
             .collect();
         if self.gate_open(&view, &access).await {
             let servers = Self::visible(&view, &access);
-            let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts().await.ok()?)) })).await;
+            let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts_now().await.now()?)) })).await;
             for (server, list) in lists.into_iter().flatten() {
                 for p in list.iter().filter(|p| access.sees_item(&server.name, &p.name, Role::View)) {
                     let mut p = p.clone();
@@ -340,7 +340,7 @@ impl ServerHandler for ProjectHandler {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
-            for (_, (r, _)) in self.resource_lists(&view, &access).await {
+            for (_, (r, _)) in self.resource_lists(&view, &access, false).await {
                 out.extend(r.iter().cloned());
             }
         }
@@ -351,7 +351,7 @@ impl ServerHandler for ProjectHandler {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
-            for (_, (_, t)) in self.resource_lists(&view, &access).await {
+            for (_, (_, t)) in self.resource_lists(&view, &access, false).await {
                 out.extend(t.iter().cloned());
             }
         }
@@ -470,9 +470,15 @@ type ResourceLists = (Vec<rmcp::model::Resource>, Vec<rmcp::model::ResourceTempl
 impl ProjectHandler {
     /// The resources and templates of every visible server that the caller may see: all of a
     /// server's with a grant on the server, else those granted by URI / URI template.
-    async fn resource_lists<'a>(&self, view: &'a ProjectView, access: &Access) -> Vec<(&'a ServerRef, ResourceLists)> {
+    /// Resource lists of the visible servers; `wait`: also of servers still starting (to route a
+    /// read), else without them (a listing answers at once).
+    async fn resource_lists<'a>(&self, view: &'a ProjectView, access: &Access, wait: bool) -> Vec<(&'a ServerRef, ResourceLists)> {
         let servers = Self::visible(view, access);
-        let lists = futures::future::join_all(servers.into_iter().map(|s| async move { Some((s, self.upstream(s).ok()?.resources().await.ok()?)) })).await;
+        let lists = futures::future::join_all(servers.into_iter().map(|s| async move {
+            let up = self.upstream(s).ok()?;
+            Some((s, if wait { up.resources().await.ok()? } else { up.resources_now().await.now()? }))
+        }))
+        .await;
         lists
             .into_iter()
             .flatten()
@@ -491,7 +497,7 @@ impl ProjectHandler {
         if !self.gate_open(view, access).await {
             return Err(McpError::invalid_request(format!("project `{}` is gated: call `{BEGIN_SESSION}` first", self.project), None));
         }
-        let lists = self.resource_lists(view, access).await;
+        let lists = self.resource_lists(view, access, true).await;
         let prefix_of = |t: &str| t.split('{').next().unwrap_or(t).to_string();
         let found = lists
             .iter()

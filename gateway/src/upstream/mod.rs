@@ -275,7 +275,8 @@ impl Upstreams {
         self.levels.set(caller, level, peer);
     }
 
-    /// Connect every HTTP upstream that is not connected (background health check).
+    /// Connect every HTTP, SSE and pod-attach upstream that is not connected (background health
+    /// check; the name is kept for its callers).
     pub async fn reconnect_http(&self) {
         let all: Vec<Arc<Upstream>> = self.entries.read().expect("upstreams lock").values().cloned().collect();
         for u in all {
@@ -326,7 +327,10 @@ impl Upstream {
         *self.last_error.lock().expect("error lock") = None;
         *self.lists.lock().expect("lists lock") = Lists::default();
         self.conn.send_replace(Some(conn));
-        let _ = self.changes.send(Change::Tools(self.key.clone()));
+        // Lists answered while it was starting left it out (see `readiness`).
+        for change in [Change::Tools, Change::Prompts, Change::Resources] {
+            let _ = self.changes.send(change(self.key.clone()));
+        }
     }
 
     fn lost(&self, why: &str) {

@@ -148,14 +148,15 @@ fn names(r: &rmcp::model::ListToolsResult) -> Vec<String> {
 }
 
 /// `tools/list` answers with what is there while a server is still starting (a real stdio server
-/// behind `sleep 5`), names it in `_meta`, and announces its tools when it arrives.
+/// behind `sleep 8`), names it in `_meta`, and announces its tools when it arrives; prompts
+/// and resources do not wait for it either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_does_not_wait_for_a_starting_server_and_announces_it() {
     use rmcp::ServiceExt;
     let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
     let servers = format!(
         "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: fast}}\nspec: {{command: node, args: [\"{everything}\", stdio]}}\n---\n\
-         apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: slow}}\nspec: {{command: sh, args: [-c, \"sleep 5; exec node '{everything}' stdio\"]}}\n"
+         apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: slow}}\nspec: {{command: sh, args: [-c, \"sleep 8; exec node '{everything}' stdio\"]}}\n"
     );
     let gw = Gw::start(&project(&servers, &["fast", "slow"]), McpSettings::default()).await;
     let url = gw.url("p");
@@ -174,6 +175,9 @@ async fn tools_list_does_not_wait_for_a_starting_server_and_announces_it() {
     assert!(!listed.iter().any(|n| n.starts_with("slow__")), "{listed:?}");
     let meta = serde_json::to_value(&first.meta).unwrap();
     assert_eq!(meta["io.mcpctl/starting"], serde_json::json!(["slow"]), "the answer names the server still starting: {meta}");
+    let prompts: Vec<String> = client.list_all_prompts().await.unwrap().into_iter().map(|p| p.name).collect();
+    assert!(prompts.contains(&"fast__simple-prompt".to_string()) && !prompts.iter().any(|p| p.starts_with("slow__")), "{prompts:?}");
+    assert!(!client.list_all_resources().await.unwrap().is_empty(), "fast's resources, without waiting for slow");
 
     // When `slow` arrives, the session is told, and the next list has its tools.
     let arrived = tokio::time::timeout(Duration::from_secs(60), async {
