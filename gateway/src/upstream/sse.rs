@@ -197,11 +197,16 @@ impl SseTransport {
         let post = tokio::time::timeout(ENDPOINT_WAIT, async {
             loop {
                 let chunk = body.next().await.ok_or(SseError::NoEndpoint)?.map_err(SseError::Read)?;
+                let mut found = None;
                 for e in parser.push(&chunk)? {
-                    if e.event == "endpoint" {
-                        return endpoint(&base, &e.data);
+                    if found.is_none() && e.event == "endpoint" {
+                        found = Some(endpoint(&base, &e.data)?);
+                    } else {
+                        early.push(e);
                     }
-                    early.push(e);
+                }
+                if let Some(post) = found {
+                    return Ok::<_, SseError>(post);
                 }
             }
         })
@@ -209,7 +214,7 @@ impl SseTransport {
         .map_err(|_| SseError::EndpointTimeout(ENDPOINT_WAIT))??;
         let (tx, rx) = mpsc::channel(256);
         let reader = tokio::spawn(async move {
-            // Events after the endpoint in the same chunk were parsed already.
+            // Events around the endpoint in its chunk were parsed already.
             let mut pending = early;
             loop {
                 for e in pending.drain(..) {
