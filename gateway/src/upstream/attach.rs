@@ -33,6 +33,6 @@ impl AsyncRead for Stdout {
 /// No running pod, or the API server refused or failed the attach; the message names the object
 /// and namespace.
 pub async fn open(attacher: &Attacher, key: &str) -> Result<(String, (Stdout, WriteHalf<SimplexStream>)), String> {
-    let Attached { pod, stdin, stdout, process } = attacher.attach(key).await.map_err(|e| format!("pod attach in namespace `{}`: {e}", attacher.namespace()))?;
+    let Attached { pod, stdin, stdout, process } = attacher.attach(key).await.map_err(|e| e.to_string())?;
     Ok((pod, (Stdout { inner: stdout, _attach: process }, stdin)))
 }
