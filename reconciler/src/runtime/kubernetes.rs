@@ -45,6 +45,9 @@ pub enum KubeError {
     Secret { server: String, #[source] source: crate::secrets::SecretError },
     #[error("no running pod of `{object}` in namespace `{namespace}` (yet)")]
     NoPod { object: String, namespace: String },
+    /// Cannot happen with [`Attacher::params`]; an error rather than a panic all the same.
+    #[error("the attach to pod `{pod}` gave no stdin/stdout")]
+    NoPipes { pod: String },
 }
 
 /// Readiness of one server's Deployment.
@@ -458,7 +461,7 @@ impl Attacher {
         let pods: Api<Pod> = Api::namespaced(self.client().await?, &self.namespace);
         let mut process = pods.attach(&pod, &Self::params()).await?;
         let (Some(stdin), Some(stdout)) = (process.stdin(), process.stdout()) else {
-            unreachable!("stdin and stdout are requested by Attacher::params")
+            return Err(KubeError::NoPipes { pod });
         };
         Ok(Attached { pod, stdin, stdout, process })
     }
