@@ -267,7 +267,7 @@ async fn api_errors_are_reported_without_url_credentials() {
     send.send_response(Response::builder().status(500).body(Body::from(serde_json::to_vec(&failure).unwrap())).unwrap());
     let statuses = sync.await.unwrap();
     let shown = serde_json::to_string(&statuses).unwrap();
-    assert!(shown.contains("webhook https://policy.internal:9443/validate connection refused"), "{shown}");
+    assert!(shown.contains("webhook https://policy.internal:9443/validate: connection refused"), "{shown}");
     assert!(!shown.contains("hunter2") && !shown.contains("abc123") && !shown.contains("admin"), "{shown}");
 }
 
