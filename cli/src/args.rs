@@ -204,7 +204,9 @@ fn parse_retention(s: &str) -> Result<RetentionArg, String> {
 pub struct GatewayArgs {
     #[command(flatten)]
     pub http: HttpArgs,
-    /// Reach image servers through their Services in this Kubernetes namespace.
+    /// Reach image servers in this Kubernetes namespace: http/sse ones through their Services,
+    /// stdio ones by attaching to their pods (kubeconfig or in-cluster credentials; needs `list`
+    /// on pods and `create` on pods/attach).
     #[arg(long, value_name = "NAMESPACE")]
     pub kube_namespace: Option<String>,
     /// How often to look for a new deploy in the database.

@@ -138,7 +138,7 @@ fn start_gateway(servers: &[(&str, &str, Vec<String>)]) -> (String, tokio::runti
         let desired = schema::check(&files).expect("bench YAML is valid");
         let plan = reconciler::plan(&desired, &store.resources().await.unwrap(), "bench");
         store.apply(&plan, &reconciler::DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
-        let state = mcpctl_gateway::AppState::with_options(store, mcpctl_gateway::Options { reach: mcpctl_gateway::Reach { local_stdio: true, kube_namespace: None }, ..Default::default() });
+        let state = mcpctl_gateway::AppState::with_options(store, mcpctl_gateway::Options { reach: mcpctl_gateway::Reach { local_stdio: true, kube_namespace: None, attacher: None }, ..Default::default() });
         state.reload().await.unwrap();
         let mut runtime = reconciler::runtime::LocalRuntime::new(path.join("logs")).with_attach(state.attach());
         runtime.sync(&desired).await;

@@ -16,8 +16,12 @@ use crate::upstream::{Target, DEFAULT_TIMEOUT};
 pub struct Reach {
     /// stdio servers run under this process's local runtime (`mcpctl serve`).
     pub local_stdio: bool,
-    /// Namespace of the Kubernetes runtime: image servers are reached through their Service.
+    /// Namespace of the Kubernetes runtime: image servers are reached through their Service
+    /// (`http`/`sse`) or pod attach (`stdio`).
     pub kube_namespace: Option<String>,
+    /// How stdio image servers are attached to; `None`: a client from the kubeconfig or the
+    /// in-cluster service account, made on first use.
+    pub attacher: Option<reconciler::runtime::kubernetes::Attacher>,
 }
 
 /// One server of a project.
@@ -89,7 +93,7 @@ fn server_key(res: &Resource) -> String {
 pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
     if let Some(url) = &spec.url {
         return match spec.effective_transport() {
-            Transport::Sse => Target::Unavailable("the legacy HTTP+SSE transport is not supported; serve Streamable HTTP".into()),
+            Transport::Sse => Target::Sse(url.clone()),
             _ => Target::Http(url.clone()),
         };
     }
@@ -99,7 +103,15 @@ pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
                 let (project, server) = reconciler::runtime::kubernetes::split_key(name);
                 Target::Http(reconciler::runtime::kubernetes::service_url(project, server, ns))
             }
-            (Some(_), _) => Target::Unavailable("stdio image servers need pod attach, which is not built yet; serve Streamable HTTP from the image".into()),
+            (Some(ns), Transport::Sse) => {
+                let (project, server) = reconciler::runtime::kubernetes::split_key(name);
+                let url = reconciler::runtime::kubernetes::service_url(project, server, ns);
+                Target::Sse(format!("{}/sse", url.strip_suffix("/mcp").unwrap_or(&url)))
+            }
+            (Some(ns), Transport::Stdio) => Target::Attach(match &reach.attacher {
+                Some(a) if a.namespace() == ns => a.clone(),
+                _ => reconciler::runtime::kubernetes::Attacher::new(ns.clone()),
+            }),
             (None, _) => Target::Unavailable("image servers run on the kubernetes runtime (--runtime kubernetes)".into()),
         };
     }
@@ -160,15 +172,17 @@ mod tests {
 
     #[test]
     fn how_each_kind_of_server_is_reached() {
-        let local = Reach { local_stdio: true, kube_namespace: None };
-        let standalone = Reach { local_stdio: false, kube_namespace: Some("mcp".into()) };
+        let local = Reach { local_stdio: true, kube_namespace: None, attacher: None };
+        let standalone = Reach { local_stdio: false, kube_namespace: Some("mcp".into()), attacher: None };
         assert_eq!(target("t", &spec("command=uvx"), &local), Target::Stdio);
         assert!(matches!(target("t", &spec("command=uvx"), &standalone), Target::Unavailable(r) if r.contains("mcpctl serve")));
         assert_eq!(target("d", &spec("url=http://x/mcp"), &standalone), Target::Http("http://x/mcp".into()));
-        assert!(matches!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Unavailable(r) if r.contains("legacy")));
+        assert_eq!(target("d", &spec("url=http://x/sse,transport=sse"), &local), Target::Sse("http://x/sse".into()));
         assert_eq!(target("f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-f.mcp.svc:8080/mcp".into()));
         assert_eq!(target("p/f", &spec("image=i,transport=http"), &standalone), Target::Http("http://mcp-p-f.mcp.svc:8080/mcp".into()));
-        assert!(matches!(target("f", &spec("image=i,transport=stdio"), &standalone), Target::Unavailable(r) if r.contains("pod attach")));
+        assert!(matches!(target("f", &spec("image=i,transport=stdio"), &standalone), Target::Attach(a) if a.namespace() == "mcp"));
+        assert!(matches!(target("f", &spec("image=i"), &standalone), Target::Attach(_)), "stdio is the default");
+        assert_eq!(target("p/f", &spec("image=i,transport=sse"), &standalone), Target::Sse("http://mcp-p-f.mcp.svc:8080/sse".into()));
         assert!(matches!(target("f", &spec("image=i"), &local), Target::Unavailable(r) if r.contains("kubernetes")));
     }
 

@@ -9,6 +9,8 @@ mod harness;
 mod mcp;
 #[path = "integration/front.rs"]
 mod front;
+#[path = "integration/transports.rs"]
+mod transports;
 
 use std::path::Path;
 

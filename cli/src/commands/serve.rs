@@ -157,7 +157,7 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     let mut opts = gateway_options(&a.http)?;
     opts.poke = Some(handle);
     opts.webhook_secret = webhook_secret.clone();
-    opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()) };
+    opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()), attacher: None };
     let state = gateway::AppState::with_options(store, opts);
     let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = deployed.clone();
@@ -198,7 +198,7 @@ pub(super) async fn shutdown_signal() {
 pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     let store = open_store(g).await?;
     let mut opts = gateway_options(&a.http)?;
-    opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone() };
+    opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone(), attacher: None };
     let state = gateway::AppState::with_options(store, opts);
     state.reload().await.context("loading the deployed state")?;
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;

@@ -25,6 +25,7 @@ use schema::spec::Role;
 use super::access::Access;
 use super::BEGIN_SESSION;
 use crate::catalog::{ProjectView, ServerRef};
+use crate::upstream::readiness::{Ready, STARTING_META};
 use crate::upstream::Upstream;
 use crate::AppState;
 
@@ -216,9 +217,25 @@ impl ServerHandler for ProjectHandler {
             return Ok(ListToolsResult::with_all_items(vec![Self::begin_session_tool()]));
         }
         let servers = Self::visible(&view, &access);
-        let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.tools().await.ok()?)) })).await;
+        // Servers still starting do not delay the answer: they are named in `_meta` and a
+        // `tools/list_changed` follows when they arrive (see `upstream::readiness`).
+        let lists = futures::future::join_all(servers.iter().map(|s| async move {
+            let ready = match self.upstream(s) {
+                Ok(u) => u.tools_now().await,
+                Err(e) => Ready::Unavailable(e.message.to_string()),
+            };
+            (*s, ready)
+        })).await;
+        let (mut ready, mut starting) = (Vec::new(), Vec::new());
+        for (server, list) in lists {
+            match list {
+                Ready::Now(list) => ready.push((server, list)),
+                Ready::Starting => starting.push(server.name.clone()),
+                Ready::Unavailable(_) => {}
+            }
+        }
         let mut tools = Vec::new();
-        for (server, list) in lists.into_iter().flatten() {
+        for (server, list) in ready {
             for t in list.iter() {
                 if access.sees(&server.name, Some(&t.name), Role::View) {
                     let mut t = t.clone();
@@ -227,7 +244,11 @@ impl ServerHandler for ProjectHandler {
                 }
             }
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let mut result = ListToolsResult::with_all_items(tools);
+        if !starting.is_empty() {
+            result.meta = Some(rmcp::model::MetaObject(serde_json::Map::from_iter([(STARTING_META.to_string(), json!(starting))])));
+        }
+        Ok(result)
     }
 
     async fn call_tool(&self, mut req: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
@@ -274,7 +295,7 @@ impl ServerHandler for ProjectHandler {
             .collect();
         if self.gate_open(&view, &access).await {
             let servers = Self::visible(&view, &access);
-            let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts().await.ok()?)) })).await;
+            let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts_now().await.now()?)) })).await;
             for (server, list) in lists.into_iter().flatten() {
                 for p in list.iter().filter(|p| access.sees_item(&server.name, &p.name, Role::View)) {
                     let mut p = p.clone();
@@ -319,7 +340,7 @@ impl ServerHandler for ProjectHandler {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
-            for (_, (r, _)) in self.resource_lists(&view, &access).await {
+            for (_, (r, _)) in self.resource_lists(&view, &access, false).await {
                 out.extend(r.iter().cloned());
             }
         }
@@ -330,7 +351,7 @@ impl ServerHandler for ProjectHandler {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
-            for (_, (_, t)) in self.resource_lists(&view, &access).await {
+            for (_, (_, t)) in self.resource_lists(&view, &access, false).await {
                 out.extend(t.iter().cloned());
             }
         }
@@ -449,9 +470,15 @@ type ResourceLists = (Vec<rmcp::model::Resource>, Vec<rmcp::model::ResourceTempl
 impl ProjectHandler {
     /// The resources and templates of every visible server that the caller may see: all of a
     /// server's with a grant on the server, else those granted by URI / URI template.
-    async fn resource_lists<'a>(&self, view: &'a ProjectView, access: &Access) -> Vec<(&'a ServerRef, ResourceLists)> {
+    /// Resource lists of the visible servers; `wait`: also of servers still starting (to route a
+    /// read), else without them (a listing answers at once).
+    async fn resource_lists<'a>(&self, view: &'a ProjectView, access: &Access, wait: bool) -> Vec<(&'a ServerRef, ResourceLists)> {
         let servers = Self::visible(view, access);
-        let lists = futures::future::join_all(servers.into_iter().map(|s| async move { Some((s, self.upstream(s).ok()?.resources().await.ok()?)) })).await;
+        let lists = futures::future::join_all(servers.into_iter().map(|s| async move {
+            let up = self.upstream(s).ok()?;
+            Some((s, if wait { up.resources().await.ok()? } else { up.resources_now().await.now()? }))
+        }))
+        .await;
         lists
             .into_iter()
             .flatten()
@@ -470,7 +497,7 @@ impl ProjectHandler {
         if !self.gate_open(view, access).await {
             return Err(McpError::invalid_request(format!("project `{}` is gated: call `{BEGIN_SESSION}` first", self.project), None));
         }
-        let lists = self.resource_lists(view, access).await;
+        let lists = self.resource_lists(view, access, true).await;
         let prefix_of = |t: &str| t.split('{').next().unwrap_or(t).to_string();
         let found = lists
             .iter()

@@ -5,6 +5,9 @@
 //! |---|---|
 //! | `mod` | the registry of upstreams, their connections, requests on behalf of callers |
 //! | `routing` | which caller a message the upstream sends on its own belongs to |
+//! | `attach` | stdio servers in images: their pod's stdin/stdout through the attach API |
+//! | `readiness` | lists that answer at once, naming the servers still starting |
+//! | `sse` | the legacy HTTP+SSE (2024-11-05) client transport |
 //!
 //! # Guarantees
 //! - **One upstream session per server, ids remapped.** Each downstream request becomes a new
@@ -19,17 +22,18 @@
 //!   (`timeoutSeconds`, default 60 s), the caller's cancellation (forwarded upstream as
 //!   `notifications/cancelled`) or the connection closing (crash), whichever comes first.
 //! - **Crash → error, then restart.** stdio servers are restarted by the local runtime, which hands
-//!   the new process's pipes to [`Upstreams::attach`]; HTTP upstreams reconnect on the next use.
+//!   the new process's pipes to [`Upstreams::attach`]; HTTP, SSE and pod-attach upstreams
+//!   reconnect on the next use (and in the background).
 //! - **No credentials in messages.** Every error, health and log text produced here has its URLs
 //!   redacted ([`reconciler::redact::urls`]: no userinfo, query or fragment).
-//!
-//! # Caveats
-//! Legacy HTTP+SSE (2024-11-05) upstreams are not supported: rmcp 3 has no client for it.
 
 // Sampling, logging and roots are deprecated by SEP-2577 but part of the 2025 revisions.
 #![allow(deprecated)]
 
+pub mod attach;
+pub mod readiness;
 pub mod routing;
+pub mod sse;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +47,8 @@ use rmcp::model::{
 };
 use rmcp::model::{GetExtensions, LoggingLevel};
 use rmcp::service::{InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
+use rmcp::service::RunningService;
+use rmcp::transport::IntoTransport;
 use rmcp::{ClientHandler, ErrorData as McpError, ServiceExt};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -64,8 +70,25 @@ pub enum Target {
     Stdio,
     /// MCP Streamable HTTP at this URL.
     Http(String),
+    /// Legacy HTTP+SSE (2024-11-05): the event stream at this URL ([`sse`]).
+    Sse(String),
+    /// A stdio server in an image on Kubernetes: its pod's stdin/stdout through attach ([`attach`]).
+    Attach(reconciler::runtime::kubernetes::Attacher),
     /// Not reachable from this gateway, with the reason.
     Unavailable(String),
+}
+
+impl Target {
+    /// The transport's name, as `status` and metrics show it.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Target::Stdio => "stdio",
+            Target::Http(_) => "http",
+            Target::Sse(_) => "sse",
+            Target::Attach(_) => "attach",
+            Target::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 /// What changed on an upstream (forwarded to the sessions that can see it).
@@ -255,11 +278,12 @@ impl Upstreams {
         self.levels.set(caller, level, peer);
     }
 
-    /// Connect every HTTP upstream that is not connected (background health check).
+    /// Connect every HTTP, SSE and pod-attach upstream that is not connected (background health
+    /// check; the name is kept for its callers).
     pub async fn reconnect_http(&self) {
         let all: Vec<Arc<Upstream>> = self.entries.read().expect("upstreams lock").values().cloned().collect();
         for u in all {
-            if matches!(u.target(), Target::Http(_)) && u.conn.borrow().is_none() {
+            if matches!(u.target(), Target::Http(_) | Target::Sse(_) | Target::Attach(_)) && u.conn.borrow().is_none() {
                 let _ = u.connection().await;
             }
         }
@@ -301,11 +325,7 @@ impl Upstream {
     }
 
     fn health(&self) -> Health {
-        let transport = match self.target() {
-            Target::Stdio => "stdio",
-            Target::Http(_) => "http",
-            Target::Unavailable(_) => "unavailable",
-        };
+        let transport = self.target().transport();
         let connected = self.conn.borrow().is_some();
         let error = match self.target() {
             Target::Unavailable(r) => Some(redact::urls(&r)),
@@ -319,7 +339,10 @@ impl Upstream {
         *self.last_error.lock().expect("error lock") = None;
         *self.lists.lock().expect("lists lock") = Lists::default();
         self.conn.send_replace(Some(conn));
-        let _ = self.changes.send(Change::Tools(self.key.clone()));
+        // Lists answered while it was starting left it out (see `readiness`).
+        for change in [Change::Tools, Change::Prompts, Change::Resources] {
+            let _ = self.changes.send(change(self.key.clone()));
+        }
     }
 
     fn lost(&self, why: &str) {
@@ -335,7 +358,8 @@ impl Upstream {
         }
     }
 
-    /// The live connection: waits for a starting stdio server, connects an HTTP one.
+    /// The live connection: waits for a starting stdio server, connects an HTTP, SSE or
+    /// pod-attach one.
     async fn connection(self: &Arc<Self>) -> Result<Conn, String> {
         if let Some(c) = self.conn.borrow().clone() {
             return Ok(c);
@@ -350,23 +374,39 @@ impl Upstream {
                     _ => Err(self.last_error.lock().expect("error lock").clone().unwrap_or_else(|| "not running (yet)".to_string())),
                 }
             }
-            Target::Http(url) => {
+            target @ (Target::Http(_) | Target::Sse(_) | Target::Attach(_)) => {
                 let _guard = self.connecting.lock().await;
                 if let Some(c) = self.conn.borrow().clone() {
                     return Ok(c);
                 }
-                let transport = tagged(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone()), Arc::downgrade(self));
-                let handler = UpstreamClient { up: Arc::downgrade(self) };
-                match tokio::time::timeout(CONNECT_WAIT, handler.serve(transport)).await {
+                let transport = target.transport();
+                let url = match &target {
+                    Target::Http(url) | Target::Sse(url) => url.clone(),
+                    Target::Attach(a) => format!("pod of `{}` in namespace `{}`", self.key, a.namespace()),
+                    _ => String::new(),
+                };
+                let opened = tokio::time::timeout(CONNECT_WAIT, async {
+                    match &target {
+                        Target::Sse(url) => self.open(sse::SseTransport::connect(url).await.map_err(|e| e.to_string())?).await,
+                        Target::Attach(a) => {
+                            let (pod, pipes) = attach::open(a, &self.key).await?;
+                            info!(server = %self.key, %pod, "attaching to the pod's stdin/stdout");
+                            self.open(pipes).await
+                        }
+                        _ => self.open(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone())).await,
+                    }
+                })
+                .await;
+                match opened {
                     Ok(Ok(running)) => {
-                        info!(server = %self.key, url = %redact::urls(&url), "upstream connected (http)");
+                        info!(server = %self.key, url = %redact::urls(&url), transport, "upstream connected");
                         let closed = CancellationToken::new();
                         let conn = Conn { peer: running.peer().clone(), closed: closed.clone() };
                         self.connected(conn.clone());
                         let me = self.clone();
                         tokio::spawn(async move {
                             tokio::select! {
-                                _ = running.waiting() => me.lost("the HTTP session ended"),
+                                _ = running.waiting() => me.lost(&format!("the {transport} session ended; reconnecting on next use")),
                                 _ = closed.cancelled() => {}
                             }
                         });
@@ -385,6 +425,15 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// Initialize an MCP session over `transport` (messages tagged for routing, see [`routing`]).
+    async fn open<E, A: 'static>(self: &Arc<Self>, transport: impl IntoTransport<RoleClient, E, A>) -> Result<RunningService<RoleClient, UpstreamClient>, String>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let handler = UpstreamClient { up: Arc::downgrade(self) };
+        handler.serve(tagged(transport, Arc::downgrade(self))).await.map_err(|e| e.to_string())
     }
 
     /// Send one request upstream on behalf of the downstream `caller`, with the guarantees above.

@@ -65,9 +65,15 @@ impl Gw {
 
     /// [`Gw::start`] with every gateway option (the local runtime's reach is always set).
     pub async fn start_with(yaml: &str, options: Options) -> Gw {
+        Self::start_reaching(yaml, Options { reach: Reach { local_stdio: true, kube_namespace: None, attacher: None }, ..options }).await
+    }
+
+    /// [`Gw::start_with`] reaching servers exactly as `options.reach` says (e.g. a Kubernetes
+    /// namespace and attacher).
+    pub async fn start_reaching(yaml: &str, options: Options) -> Gw {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
-        let state = AppState::with_options(store.clone(), Options { reach: Reach { local_stdio: true, kube_namespace: None }, ..options });
+        let state = AppState::with_options(store.clone(), options);
         let runtime = LocalRuntime::new(dir.path().join("logs")).with_attach(state.attach());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -11,14 +11,13 @@
 //! applied first with the values decrypted in memory (secrets resolved in the server's project);
 //! the Deployment references it.
 //!
-//! # Caveats
-//! Stdio images are reached through the pod attach API by the gateway (issue 4), so they get no
-//! Service.
+//! Stdio images get no Service: the gateway reaches them through the pod attach API
+//! ([`Attacher`]: the container's stdin and stdout over a WebSocket, kube's `ws` feature).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -31,6 +30,8 @@ use schema::{DesiredState, Kind};
 pub const FIELD_MANAGER: &str = "mcpctl";
 /// Selects everything mcpctl manages.
 pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mcpctl";
+/// Name of the one container of a server's pod (what the gateway attaches to).
+pub const CONTAINER: &str = "server";
 /// Port an `http`/`sse` image is expected to serve MCP on.
 pub const HTTP_PORT: u16 = 8080;
 
@@ -42,6 +43,11 @@ pub enum KubeError {
     Api(#[from] kube::Error),
     #[error("server {server}: {source}")]
     Secret { server: String, #[source] source: crate::secrets::SecretError },
+    #[error("no running pod of `{object}` in namespace `{namespace}` (yet)")]
+    NoPod { object: String, namespace: String },
+    /// Cannot happen with [`Attacher::params`]; an error rather than a panic all the same.
+    #[error("the attach to pod `{pod}` gave no stdin/stdout")]
+    NoPipes { pod: String },
 }
 
 /// Readiness of one server's Deployment.
@@ -147,7 +153,7 @@ pub fn manifests(project: Option<&str>, name: &str, spec: &ServerSpec, namespace
         })
         .collect();
     let http = spec.effective_transport() != Transport::Stdio;
-    let mut container = json!({"name": "server", "image": image});
+    let mut container = json!({"name": CONTAINER, "image": image});
     if !spec.args.is_empty() {
         container["args"] = json!(spec.args);
     }
@@ -357,6 +363,107 @@ impl KubeRuntime {
             }
         }
         Ok(readiness)
+    }
+}
+
+/// Reaches stdio image servers: the stdin and stdout of their pod's container through the attach
+/// API (a WebSocket, `v4.channel.k8s.io`/`v5.channel.k8s.io`).
+///
+/// # Guarantees
+/// - Attaches only to a pod of the server's own object (selected on [`INSTANCE_LABEL`]) that is
+///   `Running` and not being deleted; the most recently started one when a rollout leaves several.
+/// - Stdin and stdout only (no TTY, no stderr): the pipe is the MCP stdio transport.
+///
+/// # Caveats
+/// The server process lives as long as its container, not as long as an attach: a re-attach
+/// (gateway restart, dropped connection) meets an already initialized server, and what it wrote
+/// to stdout while nobody was attached is lost. Attaching needs `get` on `pods` and `create` on
+/// `pods/attach` in the namespace.
+#[derive(Clone)]
+pub struct Attacher {
+    namespace: String,
+    client: std::sync::Arc<tokio::sync::OnceCell<kube::Client>>,
+}
+
+impl std::fmt::Debug for Attacher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attacher").field("namespace", &self.namespace).finish_non_exhaustive()
+    }
+}
+
+/// Two attachers are the same when they reach the same namespace (of the one cluster a process
+/// talks to).
+impl PartialEq for Attacher {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace == other.namespace
+    }
+}
+
+impl Eq for Attacher {}
+
+/// A live attach to a server's container: its stdin, its stdout, and the connection (dropping it
+/// closes the WebSocket).
+pub struct Attached {
+    pub pod: String,
+    pub stdin: tokio::io::WriteHalf<tokio::io::SimplexStream>,
+    pub stdout: tokio::io::ReadHalf<tokio::io::SimplexStream>,
+    pub process: kube::api::AttachedProcess,
+}
+
+impl Attacher {
+    /// An attacher whose client is made on first use from the kubeconfig or the in-cluster
+    /// service account (as `kube::Client::try_default`).
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), client: std::sync::Arc::default() }
+    }
+
+    /// An attacher using `client`.
+    pub fn with_client(client: kube::Client, namespace: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), client: std::sync::Arc::new(tokio::sync::OnceCell::new_with(Some(client))) }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn client(&self) -> Result<kube::Client, KubeError> {
+        Ok(self.client.get_or_try_init(kube::Client::try_default).await?.clone())
+    }
+
+    /// The parameters of every attach: container [`CONTAINER`], stdin and stdout, no TTY.
+    pub fn params() -> kube::api::AttachParams {
+        kube::api::AttachParams::default().container(CONTAINER).stdin(true).stdout(true).stderr(false).tty(false)
+    }
+
+    /// The pod of server `key` (`project/server` or `server`) to attach to.
+    ///
+    /// # Errors
+    /// [`KubeError::NoPod`] when none is running; API errors.
+    pub async fn pod(&self, key: &str) -> Result<String, KubeError> {
+        let (project, server) = split_key(key);
+        let object = object_name(project, server);
+        let pods: Api<Pod> = Api::namespaced(self.client().await?, &self.namespace);
+        let list = pods.list(&ListParams::default().labels(&format!("{INSTANCE_LABEL}={object}"))).await?;
+        list.items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .max_by_key(|p| p.status.as_ref().and_then(|s| s.start_time.clone()).map(|t| t.0))
+            .and_then(|p| p.metadata.name)
+            .ok_or(KubeError::NoPod { object, namespace: self.namespace.clone() })
+    }
+
+    /// Attach to the container of server `key`'s running pod.
+    ///
+    /// # Errors
+    /// [`KubeError::NoPod`]; API and upgrade errors (RBAC refusals come back as API errors).
+    pub async fn attach(&self, key: &str) -> Result<Attached, KubeError> {
+        let pod = self.pod(key).await?;
+        let pods: Api<Pod> = Api::namespaced(self.client().await?, &self.namespace);
+        let mut process = pods.attach(&pod, &Self::params()).await?;
+        let (Some(stdin), Some(stdout)) = (process.stdin(), process.stdout()) else {
+            return Err(KubeError::NoPipes { pod });
+        };
+        Ok(Attached { pod, stdin, stdout, process })
     }
 }
 

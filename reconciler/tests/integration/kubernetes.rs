@@ -267,6 +267,73 @@ async fn api_errors_are_reported_without_url_credentials() {
     send.send_response(Response::builder().status(500).body(Body::from(serde_json::to_vec(&failure).unwrap())).unwrap());
     let statuses = sync.await.unwrap();
     let shown = serde_json::to_string(&statuses).unwrap();
-    assert!(shown.contains("webhook https://policy.internal:9443/validate connection refused"), "{shown}");
+    assert!(shown.contains("webhook https://policy.internal:9443/validate: connection refused"), "{shown}");
     assert!(!shown.contains("hunter2") && !shown.contains("abc123") && !shown.contains("admin"), "{shown}");
+}
+
+fn pod(name: &str, phase: &str, started: &str, deleting: bool) -> Value {
+    let mut meta = json!({"name": name});
+    if deleting {
+        meta["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    }
+    json!({"metadata": meta, "status": {"phase": phase, "startTime": started}})
+}
+
+/// The gateway attaches to a stdio image server's newest running pod: the exact pod lookup, then
+/// the exact attach request (container, stdin/stdout only, WebSocket upgrade headers). The mock
+/// cannot carry the upgraded connection itself (a `tower_test` response has no hyper upgrade), so
+/// past a valid `101` the attach ends in kube's "pending upgrade" error; the stream is exercised
+/// end to end against a fake API server in the gateway's tests.
+#[tokio::test]
+async fn stdio_image_servers_are_attached_to_their_newest_running_pod() {
+    use mcpctl_reconciler::runtime::kubernetes::{Attacher, KubeError};
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let attacher = Attacher::with_client(kube::Client::new(svc, "mcp"), "mcp");
+    let task = tokio::spawn(async move { attacher.attach("home/fs").await.map(|a| a.pod) });
+
+    let pods = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        pod("mcp-home-fs-old", "Running", "2026-01-01T00:00:00Z", false),
+        pod("mcp-home-fs-new", "Running", "2026-01-02T00:00:00Z", false),
+        pod("mcp-home-fs-going", "Running", "2026-01-03T00:00:00Z", true),
+        pod("mcp-home-fs-pending", "Pending", "2026-01-04T00:00:00Z", false),
+    ]});
+    expect(&mut handle, Method::GET, "/api/v1/namespaces/mcp/pods?&labelSelector=app.kubernetes.io%2Finstance%3Dmcp-home-fs", None, pods).await;
+
+    let (req, send) = handle.next_request().await.expect("the attach request");
+    assert_eq!(req.method(), Method::GET);
+    assert_eq!(req.uri().path(), "/api/v1/namespaces/mcp/pods/mcp-home-fs-new/attach");
+    let mut query: Vec<&str> = req.uri().query().unwrap().split('&').filter(|q| !q.is_empty()).collect();
+    query.sort_unstable();
+    assert_eq!(query, ["container=server", "stdin=true", "stdout=true"], "no stderr, no tty");
+    let h = req.headers();
+    assert_eq!(h["connection"], "Upgrade");
+    assert_eq!(h["upgrade"], "websocket");
+    assert_eq!(h["sec-websocket-version"], "13");
+    let protocols = h["sec-websocket-protocol"].to_str().unwrap().to_string();
+    assert!(protocols.contains("v4.channel.k8s.io"), "{protocols}");
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(h["sec-websocket-key"].as_bytes());
+    send.send_response(
+        Response::builder()
+            .status(101)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-accept", accept)
+            .header("sec-websocket-protocol", "v4.channel.k8s.io")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    let err = task.await.unwrap().expect_err("no upgraded connection through the mock");
+    assert!(matches!(&err, KubeError::Api(kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::GetPendingUpgrade(_)))), "{err:?}");
+}
+
+#[tokio::test]
+async fn attaching_without_a_running_pod_names_the_object() {
+    use mcpctl_reconciler::runtime::kubernetes::Attacher;
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let attacher = Attacher::with_client(kube::Client::new(svc, "mcp"), "mcp");
+    let task = tokio::spawn(async move { attacher.attach("fs").await.map(|a| a.pod) });
+    let pods = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod("mcp-fs-x", "Pending", "2026-01-01T00:00:00Z", false)]});
+    expect(&mut handle, Method::GET, "/api/v1/namespaces/mcp/pods?&labelSelector=app.kubernetes.io%2Finstance%3Dmcp-fs", None, pods).await;
+    let err = task.await.unwrap().err().unwrap().to_string();
+    assert_eq!(err, "no running pod of `mcp-fs` in namespace `mcp` (yet)");
 }
