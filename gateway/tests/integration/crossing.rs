@@ -196,12 +196,17 @@ async fn log_messages_and_roots_requests_of_nobody_reach_nobody() {
     assert!(ok, "{text}");
     let (ok, _) = outcome(bob.call_tool(call("everything__echo", serde_json::json!({"message": "b"}))).await);
     assert!(ok);
+    // Over stdio a message the upstream writes while Bob's call is the only one in flight is
+    // Bob's by the association rule (docs/security.md#upstream-isolation); server-everything's
+    // own "Roots updated" log after its start-up roots exchange can land there on a loaded
+    // machine. The periodic messages Alice turned on must never reach him.
+    let bobs_periodic = || bob_inbox.logs.lock().unwrap().iter().filter(|(_, m)| !m.contains("Roots updated")).cloned().collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while refused(&gw, "everything", "logging") == 0 && bob_inbox.logs.lock().unwrap().is_empty() {
+    while refused(&gw, "everything", "logging") == 0 && bobs_periodic().is_empty() {
         assert!(Instant::now() < deadline, "no periodic log message arrived");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(bob_inbox.logs.lock().unwrap().is_empty(), "Bob got Alice's log messages: {:?}", bob_inbox.logs.lock().unwrap());
+    assert!(bobs_periodic().is_empty(), "Bob got Alice's log messages: {:?}", bobs_periodic());
     assert!(refused(&gw, "everything", "logging") > 0);
     let _ = alice.call_tool(call("everything__toggle-simulated-logging", serde_json::json!({}))).await;
 
