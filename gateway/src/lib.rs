@@ -75,6 +75,7 @@ impl AppState {
             catalog: RwLock::new(Arc::new(Catalog::default())),
         });
         tokio::spawn(mcp::forward_changes(state.clone()));
+        tokio::spawn(upstream::health::record(Arc::downgrade(&state)));
         state
     }
 
@@ -106,7 +107,7 @@ impl AppState {
     /// The local runtime's hook: hand stdio processes to the upstream registry.
     pub fn attach(self: &Arc<Self>) -> reconciler::runtime::local::Attach {
         let ups = self.upstreams.clone();
-        Arc::new(move |key, stdin, stdout| ups.attach(key, stdin, stdout))
+        Arc::new(move |started| ups.attach(started))
     }
 }
 
