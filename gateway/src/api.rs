@@ -94,7 +94,7 @@ pub(crate) async fn one(State(state): State<Arc<AppState>>, Path((kind, name)): 
 
 /// Deployed revision, last attempt, drift, and the gateway's upstream connections.
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift, upstreams: [{server, transport, connected, error}]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift, upstreams: [{server, transport, connected, error, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     caller(&state, &headers).await?;

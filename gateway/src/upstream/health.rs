@@ -15,7 +15,8 @@
 //!
 //! # Caveats
 //! Checks share the session with callers: a server that answers calls slowly but pings in time is
-//! healthy. A replica that is not connected is not checked until its process is attached.
+//! healthy. A local process still in `initialize` is `starting`, not failing, for
+//! [`STARTUP_GRACE`]; after that each check counts as failed.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,6 +31,10 @@ use tracing::warn;
 use reconciler::redact;
 
 use super::{Target, Upstream};
+
+/// How long a local process may take to answer `initialize` before that counts as a failed check
+/// (`npx -y` / `uvx` may download the server first).
+pub const STARTUP_GRACE: Duration = Duration::from_secs(60);
 
 /// Where a replica stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -120,8 +125,9 @@ async fn check_one(up: &Arc<Upstream>, check: &HealthCheck) {
     let started = tokio::time::Instant::now();
     let result = match up.live() {
         Some(conn) => probe(&conn.peer, timeout).await,
-        // A local process that is attached but has not finished `initialize`.
-        None if up.restart_handle().is_some() => Err("not answering: the MCP session is not initialized".to_string()),
+        // A local process that is attached but has not finished `initialize`: starting, until the
+        // grace is over.
+        None if up.attached_for().is_some_and(|t| t > STARTUP_GRACE) => Err(format!("not answering: `initialize` unanswered after {STARTUP_GRACE:?}")),
         None if matches!(target, Target::Stdio) => return,
         // HTTP (and other remote) upstreams: connecting is the check.
         None => match tokio::time::timeout(timeout, up.connection()).await {

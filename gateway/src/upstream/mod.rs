@@ -126,8 +126,9 @@ pub struct Upstream {
     /// Round-robin among equally loaded replicas.
     turn: AtomicUsize,
     checked: Mutex<health::Checked>,
-    /// The runtime's restart handle of the process attached now, with its attach generation.
-    restart: Mutex<Option<(u64, Restart)>>,
+    /// The runtime's restart handle of the process attached now, with its attach generation and
+    /// when it attached.
+    restart: Mutex<Option<(u64, Restart, std::time::Instant)>>,
     generation: AtomicU64,
     check: RwLock<HealthCheck>,
     events: broadcast::Sender<health::Transition>,
@@ -294,7 +295,7 @@ impl Upstreams {
         let Attached { key, replica, pid, stdin, stdout, restart } = started;
         let up = self.entry(&key).member(replica);
         let generation = up.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        *up.restart.lock().expect("restart lock") = Some((generation, restart));
+        *up.restart.lock().expect("restart lock") = Some((generation, restart, std::time::Instant::now()));
         up.checked.lock().expect("health lock").restarted();
         tokio::spawn(async move {
             let handler = UpstreamClient { up: Arc::downgrade(&up) };
@@ -455,7 +456,12 @@ impl Upstream {
     }
 
     fn restart_handle(&self) -> Option<Restart> {
-        self.restart.lock().expect("restart lock").as_ref().map(|(_, r)| r.clone())
+        self.restart.lock().expect("restart lock").as_ref().map(|(_, r, _)| r.clone())
+    }
+
+    /// How long ago the process attached now attached.
+    fn attached_for(&self) -> Option<Duration> {
+        self.restart.lock().expect("restart lock").as_ref().map(|(_, _, at)| at.elapsed())
     }
 
     fn transport(&self) -> &'static str {
@@ -501,7 +507,7 @@ impl Upstream {
     fn gone(&self, generation: u64, why: &str) {
         {
             let mut r = self.restart.lock().expect("restart lock");
-            if r.as_ref().is_some_and(|(g, _)| *g != generation) {
+            if r.as_ref().is_some_and(|(g, _, _)| *g != generation) {
                 return;
             }
             *r = None;
