@@ -111,6 +111,9 @@ struct Progress {
     early: std::collections::VecDeque<ProgressNotificationParam>,
 }
 
+/// Resource URI → the callers subscribed to it, with their peers.
+type Subscribers = HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>;
+
 /// One server as the gateway sees it; with `replicas: N` also each further process of it
 /// (a *member*, sharing the key, with a session of its own).
 pub struct Upstream {
@@ -150,7 +153,7 @@ pub struct Upstream {
     levels: Arc<Levels>,
     refused: Refused,
     /// Resource URI → the callers subscribed to it (the upstream holds one subscription for all).
-    subscribers: Mutex<HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>>,
+    subscribers: Mutex<Subscribers>,
 }
 
 /// The registry of upstreams, keyed like the local runtime: `name`, or `project/name` for a
