@@ -366,8 +366,11 @@ pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
         writeln!(out, "{}", paint(BOLD, "Servers:"))?;
         for sv in servers {
             let st = &sv["status"];
-            let state = st.get("state").and_then(|x| x.get("state")).or_else(|| st.get("state")).and_then(Value::as_str).map(str::to_string)
+            let replicas = st.get("replicas").and_then(Value::as_array).filter(|r| r.iter().all(|x| x.get("state").is_some_and(Value::is_object)));
+            let state = replicas.map(|r| format!("replicas: {}", r.iter().map(|x| x["state"]["state"].as_str().unwrap_or("?")).collect::<Vec<_>>().join(", ")))
+                .or_else(|| st.get("state").and_then(|x| x.get("state")).or_else(|| st.get("state")).and_then(Value::as_str).map(str::to_string))
                 .or_else(|| st.get("ready").map(|r| format!("{r}/{} ready", st["replicas"])))
+                .or_else(|| st.get("health").and_then(Value::as_str).map(|h| format!("{h} (health restarts {}{})", st["check"]["restarts"], st["check"]["lastError"].as_str().map(|e| format!("; last error: {e}")).unwrap_or_default())))
                 .unwrap_or_else(|| st.to_string());
             writeln!(out, "  {:<11} {:<24} {state}", sv["runtime"].as_str().unwrap_or(""), sv["server"].as_str().unwrap_or(""))?;
         }

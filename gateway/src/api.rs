@@ -81,7 +81,7 @@ pub(crate) async fn one(Authenticated { caller: c, snapshot }: Authenticated, Pa
 
 /// Deployed revision, last attempt, drift, and the health of the token's project's servers.
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error}]}`: upstreams of the token's project only, URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the token's project only, URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn status(State(state): State<Arc<AppState>>, Authenticated { caller: c, snapshot }: Authenticated) -> Result<Json<Value>, ApiError> {
     let s = state.status();

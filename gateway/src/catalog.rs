@@ -9,7 +9,7 @@ use std::time::Duration;
 use schema::spec::{ProjectSpec, PromptScope, PromptSpec, ServerSpec, Transport};
 use schema::{DesiredState, Kind, Resource, Spec};
 
-use crate::upstream::{Target, DEFAULT_TIMEOUT};
+use crate::upstream::{Target, Wanted, DEFAULT_TIMEOUT};
 
 /// Where this gateway can reach servers.
 #[derive(Debug, Clone, Default)]
@@ -124,12 +124,13 @@ pub fn target(name: &str, spec: &ServerSpec, reach: &Reach) -> Target {
 
 impl Catalog {
     /// Index `state` deployed at `revision`; also returns every upstream to keep.
-    pub fn build(state: DesiredState, revision: String, reach: &Reach) -> (Catalog, Vec<(String, Target, Duration)>) {
+    pub fn build(state: DesiredState, revision: String, reach: &Reach) -> (Catalog, Vec<Wanted>) {
         let mut upstreams = Vec::new();
         for res in state.of_kind(Kind::Server) {
             if let Some(spec) = state.server_spec(res) {
                 let timeout = spec.timeout_seconds.map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(u64::from(s)));
-                upstreams.push((server_key(res), target(&server_key(res), &spec, reach), timeout));
+                let health = spec.health.clone().unwrap_or_else(crate::upstream::default_health);
+                upstreams.push(Wanted { key: server_key(res), target: target(&server_key(res), &spec, reach), timeout, health, replicas: spec.replicas });
             }
         }
         let mut projects = HashMap::new();

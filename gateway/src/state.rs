@@ -120,6 +120,7 @@ impl AppState {
             status: RwLock::new(DeployStatus::default()),
         });
         tokio::spawn(mcp::forward_changes(state.clone()));
+        tokio::spawn(upstream::health::record(Arc::downgrade(&state)));
         state
     }
 
@@ -189,7 +190,7 @@ impl AppState {
     /// The local runtime's hook: hand stdio processes to the upstream registry.
     pub fn attach(self: &Arc<Self>) -> reconciler::runtime::local::Attach {
         let ups = self.upstreams.clone();
-        Arc::new(move |key, stdin, stdout| ups.attach(key, stdin, stdout))
+        Arc::new(move |started| ups.attach(started))
     }
 }
 

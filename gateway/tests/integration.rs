@@ -5,6 +5,8 @@
 mod crossing;
 #[path = "integration/harness.rs"]
 mod harness;
+#[path = "integration/health.rs"]
+mod health;
 #[path = "integration/mcp.rs"]
 mod mcp;
 #[path = "integration/front.rs"]

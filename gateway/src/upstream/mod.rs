@@ -8,6 +8,8 @@
 //! | `attach` | stdio servers in images: their pod's stdin/stdout through the attach API |
 //! | `readiness` | lists that answer at once, naming the servers still starting |
 //! | `sse` | the legacy HTTP+SSE (2024-11-05) client transport |
+//! | `health` | MCP-level health checks per `spec.health`, restarts, transitions |
+//! | `pool` | which replica (local process) of a server takes a call |
 //!
 //! # Guarantees
 //! - **One upstream session per server, ids remapped.** Each downstream request becomes a new
@@ -23,7 +25,10 @@
 //!   `notifications/cancelled`) or the connection closing (crash), whichever comes first.
 //! - **Crash → error, then restart.** stdio servers are restarted by the local runtime, which hands
 //!   the new process's pipes to [`Upstreams::attach`]; HTTP, SSE and pod-attach upstreams
-//!   reconnect on the next use (and in the background).
+//!   reconnect on the next use (and in the background). A process that is alive but stops
+//!   answering is found by [`health`] and restarted.
+//! - **Replicas.** A stdio server with `replicas: N` has N processes, each its own session (and its
+//!   own routing of server-to-client messages); calls are spread by [`pool`].
 //! - **No credentials in messages.** Every error, health and log text produced here has its URLs
 //!   redacted ([`reconciler::redact::urls`]: no userinfo, query or fragment).
 
@@ -32,11 +37,13 @@
 
 pub mod attach;
 pub mod readiness;
+pub mod health;
+pub mod pool;
 pub mod routing;
 pub mod sse;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -55,6 +62,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use reconciler::redact;
+use reconciler::runtime::local::{Attached, Restart};
+use schema::spec::HealthCheck;
 pub use routing::{CallerKey, Kind, Unroutable};
 use routing::{tagged, AtReceipt, Calls, Destination, Levels, Refused};
 
@@ -125,12 +134,32 @@ struct Progress {
     early: std::collections::VecDeque<ProgressNotificationParam>,
 }
 
-/// Resource URI → the callers subscribed to it.
+/// Resource URI → the callers subscribed to it, with their peers.
 type Subscribers = HashMap<String, Vec<(CallerKey, Peer<RoleServer>)>>;
 
-/// One server as the gateway sees it.
+/// One server as the gateway sees it; with `replicas: N` also each further process of it
+/// (a *member*, sharing the key, with a session of its own).
 pub struct Upstream {
     key: String,
+    /// Which process of the server this is (0 for the server's own entry).
+    replica: u32,
+    /// The server's own entry, for a further replica.
+    parent: Option<Weak<Upstream>>,
+    /// Replicas 1.. of the server (on the server's own entry only).
+    members: RwLock<Vec<Arc<Upstream>>>,
+    /// Calls in flight on this process's session.
+    in_flight: AtomicUsize,
+    /// Round-robin among equally loaded replicas.
+    turn: AtomicUsize,
+    checked: Mutex<health::Checked>,
+    /// The runtime's restart handle of the process attached now, with its attach generation and
+    /// when it attached.
+    restart: Mutex<Option<(u64, Restart, std::time::Instant)>>,
+    generation: AtomicU64,
+    check: RwLock<HealthCheck>,
+    events: broadcast::Sender<health::Transition>,
+    /// Cancelled when the server is no longer deployed (ends its health checks).
+    retired: CancellationToken,
     target: RwLock<Target>,
     timeout: RwLock<Duration>,
     conn: watch::Sender<Option<Conn>>,
@@ -156,12 +185,31 @@ pub struct Upstreams {
     entries: RwLock<HashMap<String, Arc<Upstream>>>,
     changes: broadcast::Sender<Change>,
     levels: Arc<Levels>,
+    events: broadcast::Sender<health::Transition>,
 }
 
 impl Default for Upstreams {
     fn default() -> Self {
-        Self { entries: RwLock::new(HashMap::new()), changes: broadcast::channel(256).0, levels: Arc::default() }
+        Self { entries: RwLock::new(HashMap::new()), changes: broadcast::channel(256).0, levels: Arc::default(), events: broadcast::channel(256).0 }
     }
+}
+
+/// One deployed server as the registry should hold it.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// `name`, or `project/name` for a server defined inside a project.
+    pub key: String,
+    pub target: Target,
+    pub timeout: Duration,
+    /// `spec.health`, defaults filled in.
+    pub health: HealthCheck,
+    /// Processes of a stdio server (`spec.replicas`, at least 1).
+    pub replicas: u32,
+}
+
+/// The defaults of `spec.health` (interval 30 s, timeout 5 s, 3 failures).
+pub fn default_health() -> HealthCheck {
+    serde_json::from_value(serde_json::json!({})).expect("HealthCheck has defaults for every field")
 }
 
 /// Health of one upstream, for `/api/v1/status` and metrics.
@@ -177,12 +225,34 @@ pub struct Health {
     /// were refused, by kind (`sampling`, `elicitation`, `roots`, `logging`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unroutable: BTreeMap<String, u64>,
+    /// `healthy` when a replica is, else `unhealthy` when one is, else `starting`.
+    pub health: health::State,
+    /// The checks of the first replica (the only one unless `replicas` > 1).
+    pub check: health::Checked,
+    /// Each replica, when there is more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaHealth>,
+}
+
+/// Health of one process of a server with `replicas` > 1.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaHealth {
+    pub replica: u32,
+    pub connected: bool,
+    pub in_flight: usize,
+    pub check: health::Checked,
 }
 
 impl Upstreams {
     /// Changes of every upstream (`list_changed`).
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
+    }
+
+    /// Transitions of any upstream's health ([`health::record`] audits and stores them).
+    pub fn transitions(&self) -> broadcast::Receiver<health::Transition> {
+        self.events.subscribe()
     }
 
     fn entry(&self, key: &str) -> Arc<Upstream> {
@@ -192,23 +262,11 @@ impl Upstreams {
         let mut w = self.entries.write().expect("upstreams lock");
         w.entry(key.to_string())
             .or_insert_with(|| {
-                Arc::new(Upstream {
-                    key: key.to_string(),
-                    target: RwLock::new(Target::Stdio),
-                    timeout: RwLock::new(DEFAULT_TIMEOUT),
-                    conn: watch::channel(None).0,
-                    connecting: tokio::sync::Mutex::new(()),
-                    last_error: Mutex::new(None),
-                    lists: Mutex::new(Lists::default()),
-                    calls: Mutex::new(Calls::default()),
-                    sent: tokio::sync::Notify::new(),
-                    progress: Mutex::new(Progress::default()),
-                    next_call: AtomicU64::new(0),
-                    changes: self.changes.clone(),
-                    levels: self.levels.clone(),
-                    refused: Refused::default(),
-                    subscribers: Mutex::new(HashMap::new()),
-                })
+                let up = Arc::new(Upstream::new(key, 0, None, self.changes.clone(), self.levels.clone(), self.events.clone()));
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(health::watch(Arc::downgrade(&up), up.retired.clone()));
+                }
+                up
             })
             .clone()
     }
@@ -218,48 +276,65 @@ impl Upstreams {
         self.entries.read().expect("upstreams lock").get(key).cloned()
     }
 
-    /// Make the registry match the deployed servers: `(key, target, timeout)`. Removed servers are
-    /// disconnected; a changed HTTP URL reconnects.
-    pub fn sync(&self, wanted: &[(String, Target, Duration)]) {
-        let keep: std::collections::HashSet<&str> = wanted.iter().map(|(k, _, _)| k.as_str()).collect();
+    /// Make the registry match the deployed servers. Removed servers are disconnected and their
+    /// checks end; a changed HTTP URL reconnects; a stdio server gets one member per replica.
+    pub fn sync(&self, wanted: &[Wanted]) {
+        let keep: std::collections::HashSet<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
         let gone: Vec<Arc<Upstream>> = {
             let mut w = self.entries.write().expect("upstreams lock");
             let keys: Vec<String> = w.keys().filter(|k| !keep.contains(k.as_str())).cloned().collect();
             keys.iter().filter_map(|k| w.remove(k)).collect()
         };
         for u in gone {
-            u.disconnect();
+            u.retired.cancel();
+            for m in u.members() {
+                m.disconnect();
+            }
         }
-        for (key, target, timeout) in wanted {
-            let u = self.entry(key);
-            *u.timeout.write().expect("timeout lock") = *timeout;
+        for want in wanted {
+            let u = self.entry(&want.key);
+            *u.timeout.write().expect("timeout lock") = want.timeout;
+            *u.check.write().expect("check lock") = want.health.clone();
             let changed = {
                 let mut t = u.target.write().expect("target lock");
-                let changed = *t != *target;
-                *t = target.clone();
+                let changed = *t != want.target;
+                *t = want.target.clone();
                 changed
             };
-            if changed && !matches!(target, Target::Stdio) {
+            if changed && !matches!(want.target, Target::Stdio) {
                 u.disconnect();
+            }
+            let replicas = if matches!(want.target, Target::Stdio) { want.replicas.max(1) } else { 1 };
+            let extra: Vec<Arc<Upstream>> = {
+                let mut m = u.members.write().expect("members lock");
+                let keep = (replicas - 1) as usize;
+                if m.len() > keep { m.split_off(keep) } else { Vec::new() }
+            };
+            for m in extra {
+                m.disconnect();
             }
         }
     }
 
     /// Take over the pipes of a freshly started stdio process (the local runtime's hook).
-    pub fn attach(self: &Arc<Self>, key: &str, stdin: tokio::process::ChildStdin, stdout: tokio::process::ChildStdout) {
-        let up = self.entry(key);
+    pub fn attach(self: &Arc<Self>, started: Attached) {
+        let Attached { key, replica, pid, stdin, stdout, restart } = started;
+        let up = self.entry(&key).member(replica);
+        let generation = up.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *up.restart.lock().expect("restart lock") = Some((generation, restart, std::time::Instant::now()));
+        up.checked.lock().expect("health lock").restarted();
         tokio::spawn(async move {
             let handler = UpstreamClient { up: Arc::downgrade(&up) };
             match handler.serve(tagged((stdout, stdin), Arc::downgrade(&up))).await {
                 Ok(running) => {
-                    info!(server = %up.key, "upstream connected (stdio)");
+                    info!(server = %up.key, replica, pid, "upstream connected (stdio)");
                     let closed = CancellationToken::new();
                     up.connected(Conn { peer: running.peer().clone(), closed: closed.clone() });
                     let _ = running.waiting().await;
                     closed.cancel();
-                    up.lost("the process exited; the runtime restarts it");
+                    up.gone(generation, "the process exited; the runtime restarts it");
                 }
-                Err(e) => up.lost(&format!("MCP initialize failed: {e}")),
+                Err(e) => up.gone(generation, &format!("MCP initialize failed: {e}")),
             }
         });
     }
@@ -297,6 +372,22 @@ struct InFlight<'a> {
     progress: Option<ProgressToken>,
 }
 
+/// Counts a call on one replica while it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.up.calls.lock().expect("calls lock").end(self.id);
@@ -307,6 +398,37 @@ impl Drop for InFlight<'_> {
 }
 
 impl Upstream {
+    fn new(key: &str, replica: u32, parent: Option<Weak<Upstream>>, changes: broadcast::Sender<Change>, levels: Arc<Levels>, events: broadcast::Sender<health::Transition>) -> Self {
+        Upstream {
+            key: key.to_string(),
+            replica,
+            parent,
+            members: RwLock::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            turn: AtomicUsize::new(0),
+            checked: Mutex::new(health::Checked::default()),
+            restart: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            check: RwLock::new(default_health()),
+            events,
+            retired: CancellationToken::new(),
+            target: RwLock::new(Target::Stdio),
+            timeout: RwLock::new(DEFAULT_TIMEOUT),
+            conn: watch::channel(None).0,
+            connecting: tokio::sync::Mutex::new(()),
+            last_error: Mutex::new(None),
+            lists: Mutex::new(Lists::default()),
+            calls: Mutex::new(Calls::default()),
+            sent: tokio::sync::Notify::new(),
+            progress: Mutex::new(Progress::default()),
+            next_call: AtomicU64::new(0),
+            changes,
+            levels,
+            refused: Refused::default(),
+            subscribers: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -321,18 +443,104 @@ impl Upstream {
     }
 
     fn target(&self) -> Target {
-        self.target.read().expect("target lock").clone()
+        match &self.parent {
+            Some(p) => p.upgrade().map_or(Target::Stdio, |p| p.target()),
+            None => self.target.read().expect("target lock").clone(),
+        }
     }
 
-    fn health(&self) -> Health {
+    fn check(&self) -> HealthCheck {
+        self.check.read().expect("check lock").clone()
+    }
+
+    /// The server's own entry (itself, unless this is a further replica).
+    fn root(self: &Arc<Self>) -> Arc<Upstream> {
+        self.parent.as_ref().and_then(Weak::upgrade).unwrap_or_else(|| self.clone())
+    }
+
+    /// Every process of the server: this entry, then replicas 1...
+    fn members(self: &Arc<Self>) -> Vec<Arc<Upstream>> {
+        let mut v = vec![self.clone()];
+        v.extend(self.members.read().expect("members lock").iter().cloned());
+        v
+    }
+
+    /// Replica `replica` of this server (made when its process attaches before a sync).
+    fn member(self: &Arc<Self>, replica: u32) -> Arc<Upstream> {
+        if replica == 0 {
+            return self.clone();
+        }
+        let mut m = self.members.write().expect("members lock");
+        while m.len() < replica as usize {
+            let n = m.len() as u32 + 1;
+            m.push(Arc::new(Upstream::new(&self.key, n, Some(Arc::downgrade(self)), self.changes.clone(), self.levels.clone(), self.events.clone())));
+        }
+        m[replica as usize - 1].clone()
+    }
+
+    /// The replica a call of `caller` goes to (see [`pool`]).
+    fn pick(self: &Arc<Self>, caller: Option<&CallerKey>) -> Arc<Upstream> {
+        if self.members.read().expect("members lock").is_empty() {
+            return self.clone();
+        }
+        pool::pick(&self.members(), caller, &self.turn)
+    }
+
+    /// The connection now, without waiting or connecting.
+    fn live(&self) -> Option<Conn> {
+        self.conn.borrow().clone()
+    }
+
+    fn restart_handle(&self) -> Option<Restart> {
+        self.restart.lock().expect("restart lock").as_ref().map(|(_, r, _)| r.clone())
+    }
+
+    /// How long ago the process attached now attached.
+    fn attached_for(&self) -> Option<Duration> {
+        self.restart.lock().expect("restart lock").as_ref().map(|(_, _, at)| at.elapsed())
+    }
+
+    fn health(self: &Arc<Self>) -> Health {
         let transport = self.target().transport();
-        let connected = self.conn.borrow().is_some();
+        let members = self.members();
+        let connected = members.iter().any(|m| m.live().is_some());
         let error = match self.target() {
             Target::Unavailable(r) => Some(redact::urls(&r)),
             _ if connected => None,
             _ => self.last_error.lock().expect("error lock").clone(),
         };
-        Health { server: self.key.clone(), transport, connected, error, unroutable: self.refused.snapshot() }
+        let checks: Vec<health::Checked> = members.iter().map(|m| m.checked.lock().expect("health lock").clone()).collect();
+        let state = if checks.iter().any(|c| c.state == health::State::Healthy) {
+            health::State::Healthy
+        } else if checks.iter().any(|c| c.state == health::State::Unhealthy) {
+            health::State::Unhealthy
+        } else {
+            health::State::Starting
+        };
+        let replicas = if members.len() > 1 {
+            members.iter().zip(&checks).map(|(m, c)| ReplicaHealth { replica: m.replica, connected: m.live().is_some(), in_flight: m.in_flight.load(Ordering::Relaxed), check: c.clone() }).collect()
+        } else {
+            Vec::new()
+        };
+        let mut unroutable = BTreeMap::new();
+        for m in &members {
+            for (k, n) in m.refused.snapshot() {
+                *unroutable.entry(k).or_insert(0) += n;
+            }
+        }
+        Health { server: self.key.clone(), transport, connected, error, unroutable, health: state, check: checks[0].clone(), replicas }
+    }
+
+    /// The process attached as `generation` is gone; ignored when a newer one attached since.
+    fn gone(&self, generation: u64, why: &str) {
+        {
+            let mut r = self.restart.lock().expect("restart lock");
+            if r.as_ref().is_some_and(|(g, _, _)| *g != generation) {
+                return;
+            }
+            *r = None;
+        }
+        self.lost(why);
     }
 
     fn connected(&self, conn: Conn) {
@@ -441,6 +649,13 @@ impl Upstream {
     /// # Errors
     /// The upstream's own JSON-RPC error, or an internal error naming the server and the reason.
     pub async fn request(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>, caller: CallerKey) -> Result<ServerResult, McpError> {
+        let replica = self.pick(Some(&caller));
+        let _busy = Busy::new(&replica.in_flight);
+        replica.request_here(request, ctx, caller).await
+    }
+
+    /// [`Upstream::request`] on this very process's session.
+    async fn request_here(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>, caller: CallerKey) -> Result<ServerResult, McpError> {
         let unavailable = |why: String| McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(&why)), None);
         let conn = self.connection().await.map_err(unavailable)?;
         let timeout = *self.timeout.read().expect("timeout lock");
@@ -577,7 +792,7 @@ impl Upstream {
         if let Some(t) = self.lists.lock().expect("lists lock").tools.clone() {
             return Ok(t);
         }
-        let conn = self.connection().await?;
+        let conn = self.pick(None).connection().await?;
         let tools = Arc::new(conn.peer.list_all_tools().await.map_err(|e| redact::urls(&e.to_string()))?);
         self.lists.lock().expect("lists lock").tools = Some(tools.clone());
         Ok(tools)
@@ -591,7 +806,7 @@ impl Upstream {
         if let Some(t) = self.lists.lock().expect("lists lock").prompts.clone() {
             return Ok(t);
         }
-        let conn = self.connection().await?;
+        let conn = self.pick(None).connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.prompts.is_some());
         let v = Arc::new(if has { conn.peer.list_all_prompts().await.map_err(|e| redact::urls(&e.to_string()))? } else { Vec::new() });
         self.lists.lock().expect("lists lock").prompts = Some(v.clone());
@@ -609,7 +824,7 @@ impl Upstream {
                 return Ok((r, t));
             }
         }
-        let conn = self.connection().await?;
+        let conn = self.pick(None).connection().await?;
         let has = conn.peer.peer_info().is_some_and(|i| i.capabilities.resources.is_some());
         let (r, t) = if has {
             let r = conn.peer.list_all_resources().await.map_err(|e| redact::urls(&e.to_string()))?;
@@ -636,8 +851,9 @@ impl UpstreamClient {
         self.up.upgrade()
     }
 
+    /// The lists are cached on the server's own entry, whichever replica said they changed.
     fn invalidate(&self, change: impl FnOnce(String) -> Change, clear: impl FnOnce(&mut Lists)) {
-        if let Some(up) = self.up() {
+        if let Some(up) = self.up().map(|u| u.root()) {
             clear(&mut up.lists.lock().expect("lists lock"));
             let _ = up.changes.send(change(up.key.clone()));
         }
@@ -734,7 +950,8 @@ impl ClientHandler for UpstreamClient {
 
     /// Only to the callers subscribed to the URI (never to every session that sees the server).
     async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _ctx: NotificationContext<RoleClient>) {
-        let Some(up) = self.up() else { return };
+        // Subscriptions are kept on the server's own entry (callers are pinned to a replica).
+        let Some(up) = self.up().map(|u| u.root()) else { return };
         for peer in up.subscribers_of(&params.uri) {
             let _ = peer.notify_resource_updated(params.clone()).await;
         }

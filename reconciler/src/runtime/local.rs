@@ -1,5 +1,6 @@
 //! The local runtime: stdio servers (`command`, or `packageName` via npx/uvx) run as supervised
 //! child processes with restart backoff; stderr is captured to a log file per server (mode 0600).
+//! `spec.replicas` (default 1) processes run per server, each supervised on its own.
 //!
 //! # Guarantees
 //! [`LocalRuntime::sync`] is idempotent: running servers whose spec is unchanged are left alone,
@@ -7,7 +8,9 @@
 //! exits is restarted after 1 s, 2 s, 4 s … (capped at 30 s; reset after 60 s of uptime).
 //! stdin and stdout stay piped: they are the MCP channel. A gateway in the same process takes them
 //! over through [`LocalRuntime::with_attach`] each time a process starts (so a restarted server
-//! gets a fresh connection); without one they are held open and unused.
+//! gets a fresh connection); without one they are held open and unused. With each process the
+//! gateway gets a [`Restart`] handle: a process that is alive but no longer answers (a failed
+//! health check) is killed and started again at once, without backoff, counted in `restarts`.
 //!
 //! Env values from secrets are decrypted at start with the installation's age identity and handed
 //! to the process only: never stored, logged or shown (a changed value restarts the process; only a
@@ -36,7 +39,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use super::run_as::RunAs;
@@ -58,7 +61,8 @@ pub enum ProcessState {
     External { reason: String },
 }
 
-/// One server's status.
+/// One server's status: the first replica's state, the restarts of all, and each replica when
+/// there is more than one.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerStatus {
@@ -66,18 +70,56 @@ pub struct ServerStatus {
     pub state: ProcessState,
     pub restarts: u32,
     pub log: PathBuf,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// One process of a server.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    pub replica: u32,
+    pub state: ProcessState,
+    pub restarts: u32,
 }
 
 struct Supervised {
     spec_hash: String,
     stop: watch::Sender<bool>,
-    status: Arc<Mutex<ServerStatus>>,
-    task: tokio::task::JoinHandle<()>,
+    log: PathBuf,
+    replicas: Vec<Arc<Mutex<ReplicaStatus>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Receives the MCP channel of every process the runtime starts: the server's key (`name`, or
-/// `project/name` for a server inside a project), its stdin and its stdout.
-pub type Attach = Arc<dyn Fn(&str, tokio::process::ChildStdin, tokio::process::ChildStdout) + Send + Sync>;
+/// Kills one running process so that its supervisor starts it again at once (the gateway's health
+/// check calls it when the process stopped answering). A handle outlives its process harmlessly:
+/// once that process is gone, calling it does nothing.
+#[derive(Clone)]
+pub struct Restart {
+    notify: Arc<Notify>,
+}
+
+impl Restart {
+    /// Ask for the restart; returns at once.
+    pub fn restart(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// The MCP channel of a process the runtime just started.
+pub struct Attached {
+    /// The server's key: `name`, or `project/name` for a server inside a project.
+    pub key: String,
+    /// Which of the server's `replicas` processes (0-based).
+    pub replica: u32,
+    pub pid: u32,
+    pub stdin: tokio::process::ChildStdin,
+    pub stdout: tokio::process::ChildStdout,
+    pub restart: Restart,
+}
+
+/// Receives the MCP channel of every process the runtime starts.
+pub type Attach = Arc<dyn Fn(Attached) + Send + Sync>;
 
 /// The variables a child takes from `mcpctl`'s own environment, when set. Everything else is
 /// dropped; a server that needs more declares it in its `env`.
@@ -236,7 +278,7 @@ impl LocalRuntime {
 
     /// Status of every supervised server, sorted by name.
     pub fn status(&self) -> Vec<ServerStatus> {
-        let mut v: Vec<ServerStatus> = self.servers.values().map(|s| s.status.lock().expect("status lock").clone()).collect();
+        let mut v: Vec<ServerStatus> = self.servers.iter().map(|(name, s)| s.status(name)).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -252,23 +294,47 @@ impl LocalRuntime {
     async fn stop(&mut self, name: &str) {
         if let Some(s) = self.servers.remove(name) {
             let _ = s.stop.send(true);
-            let _ = s.task.await;
+            for t in s.tasks {
+                let _ = t.await;
+            }
             info!(server = name, "stopped");
         }
     }
 
     fn start(&mut self, name: String, spec: ServerSpec, env: Env, spec_hash: String) {
         let log = Self::log_path(&self.log_dir, &name.replace('/', "_"));
-        let status = Arc::new(Mutex::new(ServerStatus { name: name.clone(), state: ProcessState::Starting, restarts: 0, log: log.clone() }));
         let (stop, stop_rx) = watch::channel(false);
-        let st = status.clone();
-        let attach = self.attach.clone();
         let env = env.map(|declared| child_env(&self.inherited, self.run_as.as_deref(), &declared));
-        let run_as = self.run_as.clone();
-        let task = tokio::spawn(async move { supervise(name, spec, env, log, st, stop_rx, attach, run_as).await });
-        let key = status.lock().expect("status lock").name.clone();
-        self.servers.insert(key, Supervised { spec_hash, stop, status, task });
+        let mut replicas = Vec::new();
+        let mut tasks = Vec::new();
+        for replica in 0..spec.replicas.max(1) {
+            let status = Arc::new(Mutex::new(ReplicaStatus { replica, state: ProcessState::Starting, restarts: 0 }));
+            let process = Process { key: name.clone(), replica, spec: spec.clone(), env: env.clone(), log: log.clone(), status: status.clone(), attach: self.attach.clone(), run_as: self.run_as.clone() };
+            tasks.push(tokio::spawn(supervise(process, stop_rx.clone())));
+            replicas.push(status);
+        }
+        self.servers.insert(name, Supervised { spec_hash, stop, log, replicas, tasks });
     }
+}
+
+impl Supervised {
+    fn status(&self, name: &str) -> ServerStatus {
+        let replicas: Vec<ReplicaStatus> = self.replicas.iter().map(|r| r.lock().expect("status lock").clone()).collect();
+        let first = replicas.first().map_or(ProcessState::Starting, |r| r.state.clone());
+        ServerStatus { name: name.to_string(), state: first, restarts: replicas.iter().map(|r| r.restarts).sum(), log: self.log.clone(), replicas: if replicas.len() > 1 { replicas } else { Vec::new() } }
+    }
+}
+
+/// What one supervisor runs: one replica of one server.
+struct Process {
+    key: String,
+    replica: u32,
+    spec: ServerSpec,
+    env: Env,
+    log: PathBuf,
+    status: Arc<Mutex<ReplicaStatus>>,
+    attach: Option<Attach>,
+    run_as: Option<Arc<RunAs>>,
 }
 
 /// Make this process non-dumpable, so that processes of the same user (the children) cannot read
@@ -292,12 +358,12 @@ fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-fn set(status: &Arc<Mutex<ServerStatus>>, state: ProcessState) {
+fn set(status: &Arc<Mutex<ReplicaStatus>>, state: ProcessState) {
     status.lock().expect("status lock").state = state;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, status: Arc<Mutex<ServerStatus>>, mut stop: watch::Receiver<bool>, attach: Option<Attach>, run_as: Option<Arc<RunAs>>) {
+async fn supervise(p: Process, mut stop: watch::Receiver<bool>) {
+    let Process { key: name, replica, spec, env, log, status, attach, run_as } = p;
     let (program, args) = match command_line(&spec) {
         Ok(c) => c,
         Err(reason) => return set(&status, ProcessState::External { reason }),
@@ -327,21 +393,28 @@ async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, statu
             user.apply(&mut cmd);
         }
         let started = tokio::time::Instant::now();
+        let mut asked = false;
         let exit = match cmd.spawn() {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 set(&status, ProcessState::Running { pid });
-                info!(server = %name, pid, "started");
+                info!(server = %name, replica, pid, "started");
+                let restart = Restart { notify: Arc::new(Notify::new()) };
                 // Without a gateway, keep stdin open: EOF would end a stdio server.
                 let mut _held = None;
                 if let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) {
                     match &attach {
-                        Some(a) => a(&name, stdin, stdout),
+                        Some(a) => a(Attached { key: name.clone(), replica, pid, stdin, stdout, restart: restart.clone() }),
                         None => _held = Some((stdin, stdout)),
                     }
                 }
                 tokio::select! {
                     r = child.wait() => r.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    _ = restart.notify.notified() => {
+                        let _ = child.kill().await;
+                        asked = true;
+                        "killed: it stopped answering (failed health checks)".to_string()
+                    }
                     _ = stop.changed() => {
                         let _ = child.kill().await;
                         return;
@@ -350,12 +423,20 @@ async fn supervise(name: String, spec: ServerSpec, env: Env, log: PathBuf, statu
             }
             Err(e) => format!("cannot start `{program}`: {e}"),
         };
+        if asked {
+            warn!(server = %name, replica, "restarting an unresponsive process");
+            status.lock().expect("status lock").restarts += 1;
+            if let Ok(mut f) = tokio::fs::OpenOptions::new().append(true).open(&log).await {
+                let _ = f.write_all(b"[mcpctl] process killed: it stopped answering health checks; restarting\n").await;
+            }
+            continue;
+        }
         if started.elapsed() > Duration::from_secs(60) {
             failures = 0;
         }
         failures += 1;
         let wait = Duration::from_secs(1u64 << (failures - 1).min(5)).min(Duration::from_secs(30));
-        warn!(server = %name, exit = %exit, retry_in = ?wait, "process exited; restarting");
+        warn!(server = %name, replica, exit = %exit, retry_in = ?wait, "process exited; restarting");
         {
             let mut s = status.lock().expect("status lock");
             s.restarts += 1;

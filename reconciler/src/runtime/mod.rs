@@ -6,7 +6,7 @@ pub mod local;
 pub mod run_as;
 
 pub use kubernetes::KubeRuntime;
-pub use local::{LocalRuntime, ProcessState, ServerStatus};
+pub use local::{Attached, LocalRuntime, ProcessState, ReplicaStatus, Restart, ServerStatus};
 pub use run_as::{RunAs, RunAsError};
 
 use schema::DesiredState;
