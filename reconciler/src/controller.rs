@@ -31,7 +31,7 @@ use schema::DesiredState;
 
 use crate::plan::{plan, Summary};
 use crate::repo::{GitRepo, RepoSource};
-use crate::source::{read_git_tree, CommitInfo, SourceError};
+use crate::source::{read_git_tree_at, subtree_id, CommitInfo, SourceError};
 use crate::store::{DeployMeta, Store, StoreError};
 
 /// Error of one reconcile attempt (the loop keeps going).
@@ -111,12 +111,22 @@ impl Reconciler {
     /// # Errors
     /// When the repository cannot be opened or the store read.
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
-        let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
+        Reconciler::new_at(store, settings, "").await
+    }
+
+    /// [`Reconciler::new`] following only directory `path` of the repository (after the folder
+    /// a local source names inside its work tree; see [`GitRepo::open_at`]). Commits that leave
+    /// that directory's tree as it is are recorded as `unchanged` without reading a blob.
+    ///
+    /// # Errors
+    /// As [`Reconciler::new`].
+    pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
+        let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
         let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new() };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
-            if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
+            if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
                 if let Ok(state) = schema::check(&files) {
                     r.last_good = Some((d.revision, state));
                 }
@@ -127,6 +137,11 @@ impl Reconciler {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The directory of the repository the desired state is read from (`""`: the whole tree).
+    pub fn path(&self) -> &str {
+        self.repo.path()
     }
 
     /// Also run the servers of each deployed commit on `runtime`.
@@ -179,7 +194,25 @@ impl Reconciler {
                 return self.refuse(sha, &meta, format!("refused by the signed-commit policy: {e}"), "commit refused").await;
             }
         }
-        let (files, _) = read_git_tree(self.repo.repository(), &sha)?;
+        if let Some((good, _)) = &self.last_good {
+            let (repo, path) = (self.repo.repository(), self.repo.path());
+            let here = subtree_id(repo, &sha, path)?;
+            if here.is_some() && here == subtree_id(repo, good, path)? {
+                // The folder is the one in force: same resources, nothing to read or plan.
+                self.store.record_unchanged(&meta).await?;
+                info!(path, "commit leaves the followed path unchanged");
+                self.last_attempted = Some(sha.clone());
+                if let Some((good, _)) = self.last_good.as_mut() {
+                    *good = sha.clone();
+                }
+                return Ok(Outcome::Deployed { sha, summary: Summary::default() });
+            }
+        }
+        let files = match read_git_tree_at(self.repo.repository(), &sha, self.repo.path()) {
+            Ok((files, _)) => files,
+            Err(e @ SourceError::NoSuchPath { .. }) => return self.refuse(sha, &meta, e.to_string(), "commit lacks the followed path").await,
+            Err(e) => return Err(e.into()),
+        };
         let desired = match schema::check(&files) {
             Ok(d) => d,
             Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
