@@ -86,3 +86,33 @@ async fn a_folder_outside_any_repository_is_a_clear_error() {
     let err = Reconciler::new(store, settings(RepoSource::Local(dir.path().to_path_buf()), db.path())).await.err().expect("no repository");
     assert!(err.to_string().contains("could not find repository"), "{err}");
 }
+
+#[test]
+fn json_files_and_merge_keys_read_alike_from_a_directory_and_a_git_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(root.join("servers")).unwrap();
+    git(&root, &["init", "-q", "-b", "main"]);
+    let json = r#"[{"apiVersion": "mcpctl.io/v1", "kind": "User", "metadata": {"name": "ann"}, "spec": {"email": "ann@example.com"}},
+ {"apiVersion": "mcpctl.io/v1", "kind": "User", "metadata": {"name": "bo"}}]"#;
+    std::fs::write(root.join("users.json"), json).unwrap();
+    let yaml = "servers:\n  - metadata: {name: a}\n    spec: &base {command: uvx, args: [mcp-server-time], description: shared}\n  - metadata: {name: b}\n    spec:\n      <<: *base\n      description: own\n";
+    std::fs::write(root.join("servers/all.yaml"), yaml).unwrap();
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-q", "-m", "json and merges"]);
+    let repo = git2::Repository::open(&root).unwrap();
+    let (from_git, _) = mcpctl_reconciler::read_git_tree(&repo, "HEAD").unwrap();
+    let from_dir = mcpctl_reconciler::read_dir(&root).unwrap();
+    let paths = |f: &[schema::SourceFile]| f.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    assert_eq!(paths(&from_git), ["servers/all.yaml", "users.json"]);
+    assert_eq!(paths(&from_dir), paths(&from_git));
+    let (a, b) = (schema::check(&from_git).unwrap(), schema::check(&from_dir).unwrap());
+    assert_eq!(a.len(), 4);
+    for r in a.resources() {
+        assert_eq!(b.get(&r.key()).map(|x| x.body_and_hash()), Some(r.body_and_hash()));
+    }
+    let b_server = a.resolve(schema::Kind::Server, "b", None).unwrap();
+    assert_eq!(b_server.to_json()["spec"]["args"], serde_json::json!(["mcp-server-time"]));
+    assert_eq!(b_server.to_json()["spec"]["description"], "own");
+    assert_eq!(a.resolve(schema::Kind::User, "bo", None).unwrap().source().unwrap(), "users.json:2:2");
+}
