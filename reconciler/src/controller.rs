@@ -103,6 +103,12 @@ pub struct Reconciler {
     last_good: Option<(String, DesiredState)>,
     runtimes: Vec<crate::runtime::Runtime>,
     listeners: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// Decoded files of the last commit read, by path and blob id: a commit that changes one
+    /// file parses one file. Emptied at every periodic drift check, so nothing rests on it for
+    /// longer than one interval (it is exact by construction; see [`schema::FileCache`]).
+    cache: schema::FileCache,
+    /// When the cache was last emptied.
+    cache_since: std::time::Instant,
 }
 
 impl Reconciler {
@@ -123,11 +129,11 @@ impl Reconciler {
     pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new() };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new(), cache: schema::FileCache::default(), cache_since: std::time::Instant::now() };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
-                if let Ok(state) = schema::check(&files) {
+                if let Ok(state) = schema::check_cached(&files, &mut r.cache) {
                     r.last_good = Some((d.revision, state));
                 }
             }
@@ -137,6 +143,11 @@ impl Reconciler {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many files the last commit read had to parse (the rest came from the cache).
+    pub fn files_parsed_last(&self) -> usize {
+        self.cache.parsed_last
     }
 
     /// The directory of the repository the desired state is read from (`""`: the whole tree).
@@ -213,10 +224,11 @@ impl Reconciler {
             Err(e @ SourceError::NoSuchPath { .. }) => return self.refuse(sha, &meta, e.to_string(), "commit lacks the followed path").await,
             Err(e) => return Err(e.into()),
         };
-        let desired = match schema::check(&files) {
+        let desired = match schema::check_cached(&files, &mut self.cache) {
             Ok(d) => d,
             Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
         };
+        tracing::debug!(files = files.len(), parsed = self.cache.parsed_last, "read the commit");
         let stored = self.store.resources().await?;
         if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
             let errors = format!(
@@ -252,6 +264,11 @@ impl Reconciler {
     }
 
     async fn check_drift(&mut self) -> Result<Outcome, ReconcileError> {
+        // The timer's full pass: once an interval, the next commit is parsed whole.
+        if self.cache_since.elapsed() >= self.settings.interval {
+            self.cache.clear();
+            self.cache_since = std::time::Instant::now();
+        }
         let Some((sha, desired)) = &self.last_good else {
             return Ok(Outcome::UpToDate { sha: None });
         };

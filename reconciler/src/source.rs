@@ -273,7 +273,7 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
             files.push(SourceFile::refused(path, why));
             continue;
         }
-        files.push(SourceFile::new(path, repo.find_blob(id)?.content()));
+        files.push(SourceFile::new(path, repo.find_blob(id)?.content()).with_id(id.to_string()));
     }
     files.extend(too_deep.into_iter().map(|dir| SourceFile::refused(dir, Refusal::TooDeep)));
     for (path, id) in links {

@@ -4,6 +4,8 @@
 mod common;
 #[path = "integration/controller.rs"]
 mod controller;
+#[path = "integration/incremental.rs"]
+mod incremental;
 #[path = "integration/layout.rs"]
 mod layout;
 #[path = "integration/kubernetes.rs"]

@@ -44,16 +44,68 @@ pub struct SourceFile {
     /// Set when the source did not read the content: the file is reported as an error (like a
     /// syntax error, so the repo is invalid and nothing it declares is deleted by mistake).
     pub refused: Option<Refusal>,
+    /// The content's id (a git blob id) when the source knows one: [`FileCache`] reuses what a
+    /// file with this path and id decoded to last time instead of parsing it again.
+    pub id: Option<String>,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), bytes: bytes.into(), refused: None }
+        Self { path: path.into(), bytes: bytes.into(), refused: None, id: None }
     }
 
     /// A resource file whose content the source refused to read.
     pub fn refused(path: impl Into<String>, why: Refusal) -> Self {
-        Self { path: path.into(), bytes: Vec::new(), refused: Some(why) }
+        Self { path: path.into(), bytes: Vec::new(), refused: Some(why), id: None }
+    }
+
+    /// This file, with the id of its content (see [`SourceFile::id`]).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// What one file decoded to, kept by [`FileCache`].
+#[derive(Debug, Default)]
+struct FilePart {
+    resources: Vec<Resource>,
+    diagnostics: Vec<Diagnostic>,
+    broken: Vec<ResourceKey>,
+    /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
+    tree: usize,
+}
+
+/// Decoded files by (path, content id), so a commit that changed one file of many parses only
+/// that file (the reconciler keeps one across deploys).
+///
+/// # Guarantees
+/// A cached file gives exactly what parsing it again would: the same path and id mean the same
+/// bytes, and decoding a file depends on nothing else (the repo's budgets are charged its cost
+/// again, and a file that would cross them is parsed again to report it). Bounded: after each
+/// [`load_cached`] only the files of that load are kept, so the cache holds at most one repo,
+/// itself bounded by [`MAX_REPO_BYTES`] and [`MAX_REPO_TREE_BYTES`]. Files without an id (from a
+/// directory) are never cached.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    parts: std::collections::HashMap<(String, String), FilePart>,
+    /// Files parsed (not taken from the cache) by the last load, for tests and benchmarks.
+    pub parsed_last: usize,
+}
+
+impl FileCache {
+    /// Number of files held.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Forget everything (the next load parses every file).
+    pub fn clear(&mut self) {
+        self.parts.clear();
     }
 }
 
@@ -176,6 +228,49 @@ pub fn load(files: &[SourceFile]) -> Loaded {
         load_file(f, &mut loaded, &mut budget);
     }
     loaded
+}
+
+/// [`load`], reusing `cache` for files whose (path, id) it holds; afterwards it holds exactly
+/// this load's files.
+pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut budget = RepoBudget::default();
+    let mut next = std::collections::HashMap::with_capacity(files.len());
+    cache.parsed_last = 0;
+    for f in files {
+        let Some(id) = f.id.clone().filter(|_| f.refused.is_none()) else {
+            load_file(f, &mut loaded, &mut budget);
+            continue;
+        };
+        let key = (f.path.clone(), id);
+        let part = match cache.parts.remove(&key) {
+            Some(part) if fits(&budget, f, &part) => {
+                budget.read(f.bytes.len() as u64).expect("checked by fits");
+                budget.tree += part.tree;
+                part
+            }
+            _ => {
+                cache.parsed_last += 1;
+                let mut one = Loaded::default();
+                let before = budget.tree;
+                load_file(f, &mut one, &mut budget);
+                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, tree: budget.tree - before }
+            }
+        };
+        loaded.resources.extend(part.resources.iter().cloned());
+        loaded.diagnostics.extend(part.diagnostics.iter().cloned());
+        loaded.broken.extend(part.broken.iter().cloned());
+        next.insert(key, part);
+    }
+    cache.parts = next;
+    loaded
+}
+
+/// Whether a cached file still fits the repo's budgets where it now stands in path order.
+fn fits(budget: &RepoBudget, f: &SourceFile, part: &FilePart) -> bool {
+    budget.read.checked_add(f.bytes.len() as u64).is_some_and(|t| t <= MAX_REPO_BYTES)
+        && f.bytes.len() <= MAX_FILE_BYTES
+        && budget.tree + part.tree <= MAX_REPO_TREE_BYTES
 }
 
 fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
