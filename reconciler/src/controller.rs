@@ -109,6 +109,8 @@ pub struct Reconciler {
     cache: schema::FileCache,
     /// When the cache was last emptied.
     cache_since: std::time::Instant,
+    /// What the store holds after this reconciler's last write or read of it (see `deploy`).
+    applied: Option<Vec<crate::plan::StoredResource>>,
 }
 
 impl Reconciler {
@@ -129,7 +131,7 @@ impl Reconciler {
     pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new(), cache: schema::FileCache::default(), cache_since: std::time::Instant::now() };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), listeners: Vec::new(), cache: schema::FileCache::default(), cache_since: std::time::Instant::now(), applied: None };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
@@ -229,24 +231,41 @@ impl Reconciler {
             Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
         };
         tracing::debug!(files = files.len(), parsed = self.cache.parsed_last, "read the commit");
-        let stored = self.store.resources().await?;
-        if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
-            let errors = format!(
-                "commit {} has no resources while {} are deployed; refusing to delete them all (pass --allow-empty to reconcile/serve if that is intended)",
-                &sha[..12.min(sha.len())],
-                stored.len()
-            );
-            return self.refuse(sha, &meta, errors, "commit would empty the store").await;
-        }
-        let p = plan(&desired, &stored, &sha);
-        match self.store.apply(&p, &meta, &|_, _| {}).await {
-            Ok(_) => {}
-            Err(e @ StoreError::StoreMoved { .. }) => return Err(e.into()),
-            Err(e) => {
-                self.last_attempted = Some(sha);
-                return Err(e.into());
+        // What the store held after this reconciler's last write, when it has that: planning
+        // against it skips reading the table. The apply's fingerprint check still compares with
+        // the table itself, so a store changed meanwhile means a full pass, never a wrong write.
+        let mut snapshot = self.applied.take();
+        let p = loop {
+            let from_snapshot = snapshot.is_some();
+            let stored = match snapshot.take() {
+                Some(s) => s,
+                None => self.store.resources().await?,
+            };
+            if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
+                let errors = format!(
+                    "commit {} has no resources while {} are deployed; refusing to delete them all (pass --allow-empty to reconcile/serve if that is intended)",
+                    &sha[..12.min(sha.len())],
+                    stored.len()
+                );
+                return self.refuse(sha, &meta, errors, "commit would empty the store").await;
             }
-        }
+            let p = plan(&desired, &stored, &sha);
+            match self.store.apply(&p, &meta, &|_, _| {}).await {
+                Ok(_) => {
+                    self.applied = Some(after_apply(stored, &p));
+                    break p;
+                }
+                Err(StoreError::StoreMoved { .. }) if from_snapshot => {
+                    info!("the store changed since this reconciler's last write; planning again from the table");
+                    continue;
+                }
+                Err(e @ StoreError::StoreMoved { .. }) => return Err(e.into()),
+                Err(e) => {
+                    self.last_attempted = Some(sha);
+                    return Err(e.into());
+                }
+            }
+        };
         info!(summary = %p.summary, "deployed");
         self.store.set_drift("").await?;
         self.last_attempted = Some(sha.clone());
@@ -275,8 +294,11 @@ impl Reconciler {
         let stored = self.store.resources().await?;
         let p = plan(desired, &stored, sha);
         if p.is_empty() {
+            // What was just read is the snapshot the next deploy plans against.
+            self.applied = Some(stored);
             return Ok(Outcome::UpToDate { sha: Some(sha.clone()) });
         }
+        self.applied = None;
         let sha = sha.clone();
         let changed: Vec<String> = p.changes.iter().map(|c| c.key().to_string()).collect();
         warn!(sha = %&sha[..12.min(sha.len())], drift = %changed.join(", "), "store drifted from the last good commit");
@@ -286,6 +308,7 @@ impl Reconciler {
         }
         let meta = meta_for(&commit_info(self.repo.repository(), &sha)?, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
         self.store.apply(&p, &meta, &|_, _| {}).await?;
+        self.applied = Some(after_apply(stored, &p));
         self.store.set_drift("").await?;
         Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
     }
@@ -344,6 +367,29 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// `stored` with `p` applied, as far as planning and the fingerprint care (keys, bodies, hashes).
+fn after_apply(stored: Vec<crate::plan::StoredResource>, p: &crate::plan::Plan) -> Vec<crate::plan::StoredResource> {
+    use crate::plan::{body_hash, Action, StoredResource};
+    if p.is_empty() {
+        return stored;
+    }
+    let mut rows: std::collections::BTreeMap<schema::ResourceKey, StoredResource> = stored.into_iter().map(|s| (s.key.clone(), s)).collect();
+    for c in &p.changes {
+        let key = c.key();
+        match (c.action, &c.desired) {
+            (Action::Delete, _) | (_, None) => {
+                rows.remove(&key);
+            }
+            (_, Some(body)) => {
+                let body = body.to_string();
+                let hash = body_hash(&body);
+                rows.insert(key.clone(), StoredResource { key, body, hash, source: c.source.clone(), revision: p.revision.clone(), updated_at: String::new() });
+            }
+        }
+    }
+    rows.into_values().collect()
 }
 
 /// A poke channel: give the [`Handle`] to whoever may trigger, the receiver to [`Reconciler::run`].
