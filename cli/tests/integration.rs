@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "integration/layout.rs"]
+mod layout;
 #[path = "integration/safety.rs"]
 mod safety;
 
