@@ -549,14 +549,14 @@ mod tests {
 
     #[test]
     fn merge_keys_share_defaults_and_errors_point_into_them() {
-        let text = format!("servers:\n  - metadata: {{name: a}}\n    spec: &d\n      command: mcp-server-time\n      description: shared\n  - metadata: {{name: b}}\n    spec:\n      <<: *d\n      description: own\n");
+        let text = "servers:\n  - metadata: {name: a}\n    spec: &d\n      command: mcp-server-time\n      description: shared\n  - metadata: {name: b}\n    spec:\n      <<: *d\n      description: own\n";
         let state = crate::check(&[SourceFile::new("s.yaml", text)]).unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(state.len(), 2);
         let b = state.resolve(crate::Kind::Server, "b", None).unwrap();
         assert_eq!(b.to_json()["spec"]["description"], "own");
         assert_eq!(b.to_json()["spec"]["command"], "mcp-server-time");
         // A wrong field merged in is reported where it was written, in the defaults.
-        let bad = format!("servers:\n  - metadata: {{name: a}}\n    spec: &d\n      commandd: x\n  - metadata: {{name: b}}\n    spec:\n      <<: *d\n");
+        let bad = "servers:\n  - metadata: {name: a}\n    spec: &d\n      commandd: x\n  - metadata: {name: b}\n    spec:\n      <<: *d\n";
         let err = errors(&[SourceFile::new("s.yaml", bad)]);
         assert!(err.contains("s.yaml:4:7: Server/b: spec.commandd: unknown field `commandd`"), "{err}");
     }
