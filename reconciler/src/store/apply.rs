@@ -24,10 +24,15 @@ impl Store {
     /// # Errors
     /// On a database error or a row whose kind this build does not know.
     pub async fn resources(&self) -> Result<Vec<StoredResource>, StoreError> {
-        let rows = sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources ORDER BY kind, project, name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(stored_from_row).collect()
+        use futures::TryStreamExt;
+        // Rows are decoded one at a time as they stream in: the table is held once, as
+        // `StoredResource`s, never also as driver rows.
+        let mut rows = sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources ORDER BY kind, project, name").fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(stored_from_row(&row)?);
+        }
+        Ok(out)
     }
 
     /// Stored resources of one kind (and optionally one project).
