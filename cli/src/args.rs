@@ -286,6 +286,11 @@ pub struct LoopArgs {
     /// Branch to follow.
     #[arg(long, default_value = "main")]
     pub branch: String,
+    /// Directory inside the repository that holds the desired state (as Argo CD's
+    /// `source.path`), for a URL; a local -C may simply name the folder inside its work tree.
+    /// Only that directory is read; commits that do not touch it are recorded as `unchanged`.
+    #[arg(long, value_name = "SUBDIR", default_value = "")]
+    pub path: String,
     /// Poll and drift-check interval (e.g. `30s`, `2m`).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,

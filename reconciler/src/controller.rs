@@ -32,7 +32,7 @@ use schema::DesiredState;
 
 use crate::plan::{plan, Summary};
 use crate::repo::{GitRepo, RepoSource};
-use crate::source::{read_git_tree, CommitInfo, SourceError};
+use crate::source::{read_git_tree_at, subtree_id, CommitInfo, SourceError};
 use crate::store::{DeployMeta, Store, StoreError};
 
 /// Error of one reconcile attempt (the loop keeps going).
@@ -109,6 +109,14 @@ pub struct Reconciler {
     fetched_for: Option<String>,
     listeners: Vec<Box<dyn Fn() + Send + Sync>>,
     identities: Option<crate::recipients::Identities>,
+    /// Decoded files of the last commit read, by path and blob id: a commit that changes one
+    /// file parses one file. Emptied at every periodic drift check, so nothing rests on it for
+    /// longer than one interval (it is exact by construction; see [`schema::FileCache`]).
+    cache: schema::FileCache,
+    /// When the cache was last emptied.
+    cache_since: std::time::Instant,
+    /// What the store holds after this reconciler's last write or read of it (see `deploy`).
+    applied: Option<Vec<crate::plan::StoredResource>>,
 }
 
 impl Reconciler {
@@ -117,13 +125,23 @@ impl Reconciler {
     /// # Errors
     /// When the repository cannot be opened or the store read.
     pub async fn new(store: Store, settings: Settings) -> Result<Reconciler, ReconcileError> {
-        let repo = GitRepo::open(&settings.source, &settings.branch, &settings.cache_dir)?;
+        Reconciler::new_at(store, settings, "").await
+    }
+
+    /// [`Reconciler::new`] following only directory `path` of the repository (after the folder
+    /// a local source names inside its work tree; see [`GitRepo::open_at`]). Commits that leave
+    /// that directory's tree as it is are recorded as `unchanged` without reading a blob.
+    ///
+    /// # Errors
+    /// As [`Reconciler::new`].
+    pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
+        let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new(), identities: None };
+        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new(), identities: None, cache: schema::FileCache::default(), cache_since: std::time::Instant::now(), applied: None };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
-            if let Ok((files, _)) = read_git_tree(r.repo.repository(), &d.revision) {
-                if let Ok(state) = schema::check(&files) {
+            if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
+                if let Ok(state) = schema::check_cached(&files, &mut r.cache) {
                     r.last_good = Some((d.revision, state));
                 }
             }
@@ -133,6 +151,16 @@ impl Reconciler {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many files the last commit read had to parse (the rest came from the cache).
+    pub fn files_parsed_last(&self) -> usize {
+        self.cache.parsed_last
+    }
+
+    /// The directory of the repository the desired state is read from (`""`: the whole tree).
+    pub fn path(&self) -> &str {
+        self.repo.path()
     }
 
     /// Also run the servers of each deployed commit on `runtime`.
@@ -199,8 +227,26 @@ impl Reconciler {
                 return self.refuse(sha, &meta, format!("refused by the signed-commit policy: {e}"), "commit refused").await;
             }
         }
-        let (files, _) = read_git_tree(self.repo.repository(), &sha)?;
-        let desired = match schema::check(&files) {
+        if let Some((good, _)) = &self.last_good {
+            let (repo, path) = (self.repo.repository(), self.repo.path());
+            let here = subtree_id(repo, &sha, path)?;
+            if here.is_some() && here == subtree_id(repo, good, path)? {
+                // The folder is the one in force: same resources, nothing to read or plan.
+                self.store.record_unchanged(&meta).await?;
+                info!(path, "commit leaves the followed path unchanged");
+                self.last_attempted = Some(sha.clone());
+                if let Some((good, _)) = self.last_good.as_mut() {
+                    *good = sha.clone();
+                }
+                return Ok(Outcome::Deployed { sha, summary: Summary::default() });
+            }
+        }
+        let files = match read_git_tree_at(self.repo.repository(), &sha, self.repo.path()) {
+            Ok((files, _)) => files,
+            Err(e @ SourceError::NoSuchPath { .. }) => return self.refuse(sha, &meta, e.to_string(), "commit lacks the followed path").await,
+            Err(e) => return Err(e.into()),
+        };
+        let desired = match schema::check_cached(&files, &mut self.cache) {
             Ok(d) => d,
             Err(diags) => return self.refuse(sha, &meta, diags.to_string(), "commit is invalid").await,
         };
@@ -208,24 +254,42 @@ impl Reconciler {
             let errors = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
             return self.refuse(sha, &meta, errors, "commit has secrets this installation cannot decrypt").await;
         }
-        let stored = self.store.resources().await?;
-        if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
-            let errors = format!(
-                "commit {} has no resources while {} are deployed; refusing to delete them all (pass --allow-empty to reconcile/serve if that is intended)",
-                &sha[..12.min(sha.len())],
-                stored.len()
-            );
-            return self.refuse(sha, &meta, errors, "commit would empty the store").await;
-        }
-        let p = plan(&desired, &stored, &sha);
-        match self.store.apply(&p, &meta, &|_, _| {}).await {
-            Ok(_) => {}
-            Err(e @ StoreError::StoreMoved { .. }) => return Err(e.into()),
-            Err(e) => {
-                self.last_attempted = Some(sha);
-                return Err(e.into());
+        tracing::debug!(files = files.len(), parsed = self.cache.parsed_last, "read the commit");
+        // What the store held after this reconciler's last write, when it has that: planning
+        // against it skips reading the table. The apply's fingerprint check still compares with
+        // the table itself, so a store changed meanwhile means a full pass, never a wrong write.
+        let mut snapshot = self.applied.take();
+        let p = loop {
+            let from_snapshot = snapshot.is_some();
+            let stored = match snapshot.take() {
+                Some(s) => s,
+                None => self.store.resources().await?,
+            };
+            if desired.is_empty() && !stored.is_empty() && !self.settings.allow_empty {
+                let errors = format!(
+                    "commit {} has no resources while {} are deployed; refusing to delete them all (pass --allow-empty to reconcile/serve if that is intended)",
+                    &sha[..12.min(sha.len())],
+                    stored.len()
+                );
+                return self.refuse(sha, &meta, errors, "commit would empty the store").await;
             }
-        }
+            let p = plan(&desired, &stored, &sha);
+            match self.store.apply(&p, &meta, &|_, _| {}).await {
+                Ok(_) => {
+                    self.applied = Some(after_apply(stored, &p));
+                    break p;
+                }
+                Err(StoreError::StoreMoved { .. }) if from_snapshot => {
+                    info!("the store changed since this reconciler's last write; planning again from the table");
+                    continue;
+                }
+                Err(e @ StoreError::StoreMoved { .. }) => return Err(e.into()),
+                Err(e) => {
+                    self.last_attempted = Some(sha);
+                    return Err(e.into());
+                }
+            }
+        };
         info!(summary = %p.summary, "deployed");
         self.store.set_drift("").await?;
         self.last_attempted = Some(sha.clone());
@@ -243,14 +307,22 @@ impl Reconciler {
     }
 
     async fn check_drift(&mut self) -> Result<Outcome, ReconcileError> {
+        // The timer's full pass: once an interval, the next commit is parsed whole.
+        if self.cache_since.elapsed() >= self.settings.interval {
+            self.cache.clear();
+            self.cache_since = std::time::Instant::now();
+        }
         let Some((sha, desired)) = &self.last_good else {
             return Ok(Outcome::UpToDate { sha: None });
         };
         let stored = self.store.resources().await?;
         let p = plan(desired, &stored, sha);
         if p.is_empty() {
+            // What was just read is the snapshot the next deploy plans against.
+            self.applied = Some(stored);
             return Ok(Outcome::UpToDate { sha: Some(sha.clone()) });
         }
+        self.applied = None;
         let sha = sha.clone();
         let changed: Vec<String> = p.changes.iter().map(|c| c.key().to_string()).collect();
         warn!(sha = %&sha[..12.min(sha.len())], drift = %changed.join(", "), "store drifted from the last good commit");
@@ -260,6 +332,7 @@ impl Reconciler {
         }
         let meta = meta_for(&commit_info(self.repo.repository(), &sha)?, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
         self.store.apply(&p, &meta, &|_, _| {}).await?;
+        self.applied = Some(after_apply(stored, &p));
         self.store.set_drift("").await?;
         Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
     }
@@ -324,6 +397,29 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// `stored` with `p` applied, as far as planning and the fingerprint care (keys, bodies, hashes).
+fn after_apply(stored: Vec<crate::plan::StoredResource>, p: &crate::plan::Plan) -> Vec<crate::plan::StoredResource> {
+    use crate::plan::{body_hash, Action, StoredResource};
+    if p.is_empty() {
+        return stored;
+    }
+    let mut rows: std::collections::BTreeMap<schema::ResourceKey, StoredResource> = stored.into_iter().map(|s| (s.key.clone(), s)).collect();
+    for c in &p.changes {
+        let key = c.key();
+        match (c.action, &c.desired) {
+            (Action::Delete, _) | (_, None) => {
+                rows.remove(&key);
+            }
+            (_, Some(body)) => {
+                let body = body.to_string();
+                let hash = body_hash(&body);
+                rows.insert(key.clone(), StoredResource { key, body, hash, source: c.source.clone(), revision: p.revision.clone(), updated_at: String::new() });
+            }
+        }
+    }
+    rows.into_values().collect()
 }
 
 /// A poke channel: give the [`Handle`] to whoever may trigger, the receiver to [`Reconciler::run`].

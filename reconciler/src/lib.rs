@@ -20,5 +20,5 @@ pub mod store;
 pub use controller::{Outcome, Reconciler, Settings};
 pub use plan::{plan, Action, Change, Plan, StoredResource, Summary};
 pub use repo::{GitRepo, RepoSource};
-pub use source::{read_dir, read_git_tree, CommitInfo, SourceError};
+pub use source::{read_dir, read_git_tree, read_git_tree_at, CommitInfo, SourceError};
 pub use store::{Backend, Deploy, DeployMeta, Store, StoreError};

@@ -120,7 +120,11 @@ impl Plan {
 
 /// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.
 pub fn fingerprint(stored: &[StoredResource]) -> String {
-    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (&s.key, s.hash.as_str())).collect();
+    fingerprint_of(stored.iter().map(|s| (s.key.clone(), s.hash.clone())).collect())
+}
+
+/// [`fingerprint`] of (key, body hash) pairs in any order.
+pub fn fingerprint_of(mut rows: Vec<(ResourceKey, String)>) -> String {
     rows.sort();
     let mut h = Sha256::new();
     for (k, hash) in rows {

@@ -27,11 +27,38 @@ impl RepoSource {
     }
 }
 
-/// An opened repository plus how to find the tip of the followed branch.
+/// An opened repository plus how to find the tip of the followed branch, and the folder inside
+/// it that holds the desired state.
 pub struct GitRepo {
     repo: git2::Repository,
     source: RepoSource,
     branch: String,
+    /// `/`-separated directory inside the repo's tree (`""`: the whole tree).
+    path: String,
+}
+
+/// `a/b` from `a` and `b`, either possibly empty, without stray slashes.
+fn join_path(a: &str, b: &str) -> String {
+    let parts: Vec<&str> = a.split('/').chain(b.split('/')).filter(|p| !p.is_empty() && *p != ".").collect();
+    parts.join("/")
+}
+
+/// Open the repository that contains `dir` (searching upwards, as git does) and return it with
+/// `dir`'s path inside its work tree: `-C examples/homelab` in a clone reads that folder.
+fn discover(dir: &Path) -> Result<(git2::Repository, String), SourceError> {
+    let repo = git2::Repository::discover(dir)?;
+    let Some(workdir) = repo.workdir() else {
+        // A bare repository has no folders on disk: the whole tree (or `--path`).
+        return Ok((repo, String::new()));
+    };
+    let canon = |p: &Path| p.canonicalize().map_err(|source| SourceError::Io { path: p.to_path_buf(), source });
+    let (dir_abs, work_abs) = (canon(dir)?, canon(workdir)?);
+    let rel = dir_abs.strip_prefix(&work_abs).map_err(|_| SourceError::NotInWorkTree(dir.to_path_buf()))?;
+    if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
+        return Ok((repo, String::new()));
+    }
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    Ok((repo, rel))
 }
 
 impl GitRepo {
@@ -40,8 +67,23 @@ impl GitRepo {
     /// # Errors
     /// When the repository cannot be opened or the cache cannot be created.
     pub fn open(source: &RepoSource, branch: &str, cache_dir: &Path) -> Result<GitRepo, SourceError> {
+        GitRepo::open_at(source, branch, cache_dir, "")
+    }
+
+    /// [`GitRepo::open`], reading only directory `path` of each commit. A local source may be any
+    /// folder inside a work tree: the repository is found upwards and the folder's place in it
+    /// comes before `path` (`-C examples/homelab`; `--path` for URLs).
+    ///
+    /// # Errors
+    /// As [`GitRepo::open`]; when a local folder is in no git repository.
+    pub fn open_at(source: &RepoSource, branch: &str, cache_dir: &Path, path: &str) -> Result<GitRepo, SourceError> {
+        let mut prefix = String::new();
         let repo = match source {
-            RepoSource::Local(p) => git2::Repository::open(p)?,
+            RepoSource::Local(p) => {
+                let (repo, rel) = discover(p)?;
+                prefix = rel;
+                repo
+            }
             RepoSource::Remote(url) => {
                 let dir = cache_dir.join(format!("{}.git", &hex::encode(Sha256::digest(url.as_bytes()))[..16]));
                 match git2::Repository::open_bare(&dir) {
@@ -55,7 +97,12 @@ impl GitRepo {
                 }
             }
         };
-        Ok(GitRepo { repo, source: source.clone(), branch: branch.to_string() })
+        Ok(GitRepo { repo, source: source.clone(), branch: branch.to_string(), path: join_path(&prefix, path) })
+    }
+
+    /// The directory inside the repository's tree that holds the desired state (`""`: all).
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     pub fn repository(&self) -> &git2::Repository {

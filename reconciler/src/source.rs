@@ -36,6 +36,10 @@ pub enum SourceError {
     Git(#[from] git2::Error),
     #[error("git: `{0}` does not name a commit")]
     NoSuchRevision(String),
+    #[error("commit {sha}: no directory `{path}` (the path the repo is read from)")]
+    NoSuchPath { sha: String, path: String },
+    #[error("{0} is not inside a git work tree")]
+    NotInWorkTree(PathBuf),
 }
 
 /// Every resource file under `root` (recursively; dot-directories and dot-files skipped),
@@ -161,11 +165,21 @@ pub struct CommitInfo {
 /// # Errors
 /// When `rev` does not resolve to a commit or an object cannot be read.
 pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFile>, CommitInfo), SourceError> {
+    read_git_tree_at(repo, rev, "")
+}
+
+/// [`read_git_tree`] of the directory `path` inside the commit's tree (`""` is the root): paths
+/// come back relative to it, and nothing outside it is read, so a folder of a monorepo is a repo.
+///
+/// # Errors
+/// As [`read_git_tree`]; [`SourceError::NoSuchPath`] when the commit has no directory `path`.
+pub fn read_git_tree_at(repo: &git2::Repository, rev: &str, path: &str) -> Result<(Vec<SourceFile>, CommitInfo), SourceError> {
     let commit = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
         .map_err(|_| SourceError::NoSuchRevision(rev.to_string()))?;
-    let files = tree_files(repo, commit.tree()?)?;
+    let tree = subtree(repo, &commit, path)?;
+    let files = tree_files(repo, tree)?;
     let sig = |s: git2::Signature<'_>| format!("{} <{}>", s.name().unwrap_or(""), s.email().unwrap_or(""));
     let time = chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default().to_rfc3339();
     let info = CommitInfo {
@@ -176,6 +190,38 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
         time,
     };
     Ok((files, info))
+}
+
+/// The tree of directory `path` in `commit` (`""` is the root).
+///
+/// # Errors
+/// [`SourceError::NoSuchPath`] when the commit has no directory there.
+pub fn subtree<'r>(repo: &'r git2::Repository, commit: &git2::Commit<'r>, path: &str) -> Result<git2::Tree<'r>, SourceError> {
+    let root = commit.tree()?;
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        return Ok(root);
+    }
+    let missing = || SourceError::NoSuchPath { sha: commit.id().to_string(), path: path.to_string() };
+    let entry = root.get_path(Path::new(path)).map_err(|_| missing())?;
+    match entry.kind() {
+        Some(git2::ObjectType::Tree) => Ok(repo.find_tree(entry.id())?),
+        _ => Err(missing()),
+    }
+}
+
+/// The id of directory `path` in commit `sha`, or `None` when it has none: two commits with the
+/// same id there declare the same resources.
+///
+/// # Errors
+/// When `sha` is not a commit.
+pub fn subtree_id(repo: &git2::Repository, sha: &str, path: &str) -> Result<Option<git2::Oid>, SourceError> {
+    let commit = git2::Oid::from_str(sha).and_then(|o| repo.find_commit(o)).map_err(|_| SourceError::NoSuchRevision(sha.to_string()))?;
+    match subtree(repo, &commit, path) {
+        Ok(t) => Ok(Some(t.id())),
+        Err(SourceError::NoSuchPath { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Every resource file of `tree`, sorted by path. Walks with an explicit stack (libgit2's own
@@ -227,7 +273,7 @@ fn tree_files(repo: &git2::Repository, tree: git2::Tree<'_>) -> Result<Vec<Sourc
             files.push(SourceFile::refused(path, why));
             continue;
         }
-        files.push(SourceFile::new(path, repo.find_blob(id)?.content()));
+        files.push(SourceFile::new(path, repo.find_blob(id)?.content()).with_id(id.to_string()));
     }
     files.extend(too_deep.into_iter().map(|dir| SourceFile::refused(dir, Refusal::TooDeep)));
     for (path, id) in links {

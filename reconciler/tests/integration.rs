@@ -4,6 +4,10 @@
 mod common;
 #[path = "integration/controller.rs"]
 mod controller;
+#[path = "integration/incremental.rs"]
+mod incremental;
+#[path = "integration/layout.rs"]
+mod layout;
 #[path = "integration/kubernetes.rs"]
 mod kubernetes;
 #[path = "integration/runtime.rs"]

@@ -193,8 +193,12 @@ enum Frame {
     Seq { pos: Pos, anchor: usize, items: Vec<Node>, height: usize, bytes: usize },
     /// `hashes` holds a hash of every key so far, so a duplicate is found without comparing each
     /// new key with all the previous ones (quadratic: minutes for a mapping of 150 000 keys).
-    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos)>, hashes: HashSet<u64>, height: usize, bytes: usize },
+    /// `merges` holds the values of `<<` merge keys, folded in when the mapping ends.
+    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos)>, hashes: HashSet<u64>, merges: Vec<Node>, height: usize, bytes: usize },
 }
+
+/// The merge key of YAML 1.1 (`<<: *defaults`, `<<: [*a, *b]`), as kubectl and compose read it.
+const MERGE_KEY: &str = "<<";
 
 /// An anchored node with what it takes to expand an alias to it.
 struct Anchored {
@@ -260,7 +264,7 @@ impl Builder {
                 *b += bytes;
                 items.push(node)
             }
-            Some(Frame::Map { entries, key, hashes, height: h, bytes: b, .. }) => {
+            Some(Frame::Map { entries, key, hashes, merges, height: h, bytes: b, .. }) => {
                 *h = (*h).max(height);
                 *b += bytes;
                 match key.take() {
@@ -285,11 +289,51 @@ impl Builder {
                         }
                         *key = Some((k, node.pos));
                     }
+                    Some((k, _)) if k == MERGE_KEY => {
+                        check_merge_source(&node)?;
+                        merges.push(node)
+                    }
                     Some((k, key_pos)) => entries.push(Entry { key: k, key_pos, value: node }),
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A `<<` value must be a mapping or a list of mappings.
+fn check_merge_source(node: &Node) -> Result<(), SyntaxError> {
+    let ok = match &node.value {
+        Value::Map(_) => true,
+        Value::Seq(items) => items.iter().all(|i| matches!(i.value, Value::Map(_))),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(SyntaxError { pos: node.pos, message: "`<<` (merge key) must be a mapping or a list of mappings, e.g. `<<: *defaults`".into() })
+}
+
+/// Fold the `<<` values into `entries`: a key written in the mapping wins, then the earlier
+/// source of a list. Entries keep the positions where they were written (in the anchor), so
+/// errors about a merged value point at the defaults they came from. Nothing is copied: the
+/// merged nodes were already counted as they were built (aliases at expansion).
+fn merge_into(entries: &mut Vec<Entry>, merges: Vec<Node>) {
+    let mut seen: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+    for source in merges {
+        let maps = match source.value {
+            Value::Map(m) => vec![m],
+            Value::Seq(items) => items.into_iter().filter_map(|i| match i.value {
+                Value::Map(m) => Some(m),
+                _ => None,
+            }).collect(),
+            _ => Vec::new(),
+        };
+        for e in maps.into_iter().flatten() {
+            if seen.insert(e.key.clone()) {
+                entries.push(e);
+            }
+        }
     }
 }
 
@@ -391,14 +435,17 @@ impl Builder {
                 Event::MappingStart(anchor, _) => {
                     b.check_depth(1, pos)?;
                     b.spend(NODE_BYTES, pos)?;
-                    b.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None, hashes: HashSet::new(), height: 0, bytes: 0 })
+                    b.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None, hashes: HashSet::new(), merges: Vec::new(), height: 0, bytes: 0 })
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let (node, anchor, height, bytes) = match b.stack.pop() {
                         Some(Frame::Seq { pos, anchor, items, height, bytes }) => {
                             (Node { pos, value: Value::Seq(items) }, anchor, height + 1, bytes + NODE_BYTES)
                         }
-                        Some(Frame::Map { pos, anchor, entries, height, bytes, .. }) => {
+                        Some(Frame::Map { pos, anchor, mut entries, merges, height, bytes, .. }) => {
+                            if !merges.is_empty() {
+                                merge_into(&mut entries, merges);
+                            }
                             (Node { pos, value: Value::Map(entries) }, anchor, height + 1, bytes + NODE_BYTES)
                         }
                         None => continue,
@@ -574,6 +621,35 @@ mod tests {
         // A plain file of near the size limit made of long strings is within budget.
         let big: String = (0..7).map(|i| format!("k{i}: {}\n", "y".repeat(1 << 20))).collect();
         assert_eq!(parse(&big).unwrap()[0].as_map().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn merge_keys_fold_defaults_in_and_written_keys_win() {
+        let text = "d: &d {image: a, port: 1}\ne: &e {port: 2, tier: x}\ns:\n  <<: *d\n  port: 9\nt:\n  <<: [*e, *d]\n";
+        let docs = parse(text).unwrap();
+        let json = docs[0].to_json();
+        assert_eq!(json["s"], serde_json::json!({"port": 9, "image": "a"}));
+        // Earlier sources of a list win over later ones.
+        assert_eq!(json["t"], serde_json::json!({"port": 2, "tier": "x", "image": "a"}));
+        // A merged value keeps the position it was written at (in the anchor).
+        assert_eq!(docs[0].locate(&[Seg::Key("s".into()), Seg::Key("image".into())], false), Pos::new(1, 15));
+        assert!(docs[0].get("s").unwrap().get(MERGE_KEY).is_none());
+    }
+
+    #[test]
+    fn merge_keys_of_a_scalar_are_refused_and_stay_in_budget() {
+        let err = parse("a:\n  <<: 3\n").unwrap_err();
+        assert_eq!(err.pos, Pos::new(2, 7));
+        assert!(err.message.contains("merge key"), "{}", err.message);
+        assert!(parse("a: {<<: [x]}\n").unwrap_err().message.contains("merge key"));
+        // Merging aliases is alias expansion: a bomb built of merges is stopped like any other.
+        let mut bomb = String::from("a: &a {k0: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx}\n");
+        for i in 1..30 {
+            let p = (i - 1).to_string();
+            bomb.push_str(&format!("a{i}: &a{i} {{<<: [*a{p}], n{i}: [*a{p}, *a{p}, *a{p}, *a{p}]}}\n").replace("*a0", "*a").replace("&a0", "&a"));
+        }
+        let err = parse(&bomb).unwrap_err();
+        assert!(err.message.contains("MiB in memory"), "{}", err.message);
     }
 
     #[test]

@@ -22,6 +22,6 @@ pub use desired::DesiredState;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use hint::did_you_mean;
 pub use kind::{Kind, Scope};
-pub use load::{is_resource_path, Refusal, SourceFile};
+pub use load::{is_resource_path, FileCache, Refusal, SourceFile};
 pub use resource::{is_sensitive, Metadata, Resource, ResourceKey, Spec, API_VERSION};
-pub use validate::{check, validate};
+pub use validate::{check, check_cached, validate};

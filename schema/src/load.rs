@@ -44,16 +44,68 @@ pub struct SourceFile {
     /// Set when the source did not read the content: the file is reported as an error (like a
     /// syntax error, so the repo is invalid and nothing it declares is deleted by mistake).
     pub refused: Option<Refusal>,
+    /// The content's id (a git blob id) when the source knows one: [`FileCache`] reuses what a
+    /// file with this path and id decoded to last time instead of parsing it again.
+    pub id: Option<String>,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), bytes: bytes.into(), refused: None }
+        Self { path: path.into(), bytes: bytes.into(), refused: None, id: None }
     }
 
     /// A resource file whose content the source refused to read.
     pub fn refused(path: impl Into<String>, why: Refusal) -> Self {
-        Self { path: path.into(), bytes: Vec::new(), refused: Some(why) }
+        Self { path: path.into(), bytes: Vec::new(), refused: Some(why), id: None }
+    }
+
+    /// This file, with the id of its content (see [`SourceFile::id`]).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// What one file decoded to, kept by [`FileCache`].
+#[derive(Debug, Default)]
+struct FilePart {
+    resources: Vec<Resource>,
+    diagnostics: Vec<Diagnostic>,
+    broken: Vec<ResourceKey>,
+    /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
+    tree: usize,
+}
+
+/// Decoded files by (path, content id), so a commit that changed one file of many parses only
+/// that file (the reconciler keeps one across deploys).
+///
+/// # Guarantees
+/// A cached file gives exactly what parsing it again would: the same path and id mean the same
+/// bytes, and decoding a file depends on nothing else (the repo's budgets are charged its cost
+/// again, and a file that would cross them is parsed again to report it). Bounded: after each
+/// [`load_cached`] only the files of that load are kept, so the cache holds at most one repo,
+/// itself bounded by [`MAX_REPO_BYTES`] and [`MAX_REPO_TREE_BYTES`]. Files without an id (from a
+/// directory) are never cached.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    parts: std::collections::HashMap<(String, String), FilePart>,
+    /// Files parsed (not taken from the cache) by the last load, for tests and benchmarks.
+    pub parsed_last: usize,
+}
+
+impl FileCache {
+    /// Number of files held.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Forget everything (the next load parses every file).
+    pub fn clear(&mut self) {
+        self.parts.clear();
     }
 }
 
@@ -120,11 +172,17 @@ impl Refusal {
     }
 }
 
-/// Whether a repo path is a resource file: `*.yaml`/`*.yml`, not under a dot-directory.
+/// Whether a repo path is a resource file: `*.yaml`/`*.yml`/`*.json`, not under a dot-directory.
 pub fn is_resource_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    (lower.ends_with(".yaml") || lower.ends_with(".yml"))
+    (lower.ends_with(".yaml") || lower.ends_with(".yml") || is_json_path(&lower))
         && !path.split('/').any(|part| part.starts_with('.'))
+}
+
+/// A `.json` resource file: one resource object or an array of them (as `kubectl apply -f`
+/// reads). JSON is YAML 1.2's flow syntax, so the same bounded parser reads it, with positions.
+fn is_json_path(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".json")
 }
 
 /// Whether a symbolic link at repo path `link` (`/`-separated) pointing at `target` (the link's
@@ -172,6 +230,49 @@ pub fn load(files: &[SourceFile]) -> Loaded {
     loaded
 }
 
+/// [`load`], reusing `cache` for files whose (path, id) it holds; afterwards it holds exactly
+/// this load's files.
+pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut budget = RepoBudget::default();
+    let mut next = std::collections::HashMap::with_capacity(files.len());
+    cache.parsed_last = 0;
+    for f in files {
+        let Some(id) = f.id.clone().filter(|_| f.refused.is_none()) else {
+            load_file(f, &mut loaded, &mut budget);
+            continue;
+        };
+        let key = (f.path.clone(), id);
+        let part = match cache.parts.remove(&key) {
+            Some(part) if fits(&budget, f, &part) => {
+                budget.read(f.bytes.len() as u64).expect("checked by fits");
+                budget.tree += part.tree;
+                part
+            }
+            _ => {
+                cache.parsed_last += 1;
+                let mut one = Loaded::default();
+                let before = budget.tree;
+                load_file(f, &mut one, &mut budget);
+                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, tree: budget.tree - before }
+            }
+        };
+        loaded.resources.extend(part.resources.iter().cloned());
+        loaded.diagnostics.extend(part.diagnostics.iter().cloned());
+        loaded.broken.extend(part.broken.iter().cloned());
+        next.insert(key, part);
+    }
+    cache.parts = next;
+    loaded
+}
+
+/// Whether a cached file still fits the repo's budgets where it now stands in path order.
+fn fits(budget: &RepoBudget, f: &SourceFile, part: &FilePart) -> bool {
+    budget.read.checked_add(f.bytes.len() as u64).is_some_and(|t| t <= MAX_REPO_BYTES)
+        && f.bytes.len() <= MAX_FILE_BYTES
+        && budget.tree + part.tree <= MAX_REPO_TREE_BYTES
+}
+
 fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
     let diags = &mut loaded.diagnostics;
     let file: Arc<str> = Arc::from(f.path.as_str());
@@ -204,19 +305,28 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
             return;
         }
     };
+    let json = is_json_path(&f.path);
     let docs = match document::parse_within(text, MAX_REPO_TREE_BYTES - budget.tree) {
         Ok((d, cost)) => {
             budget.tree += cost;
             d
         }
         Err(e) => {
-            diags.push(Diagnostic::new(&file, e.pos, None, format!("YAML syntax error: {}", e.message)));
+            let syntax = if json { "JSON" } else { "YAML" };
+            diags.push(Diagnostic::new(&file, e.pos, None, format!("{syntax} syntax error: {}", e.message)));
             return;
         }
     };
     let mut ctx = Ctx { file, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
+    if json && docs.len() > 1 {
+        ctx.err(docs[1].pos, None, "a JSON file holds one value: a resource object or an array of them");
+        return;
+    }
     for doc in docs {
-        ctx.document(doc);
+        match doc.value {
+            Value::Seq(items) if json => items.into_iter().for_each(|item| ctx.json_item(item)),
+            _ => ctx.document(doc),
+        }
     }
 }
 
@@ -243,6 +353,14 @@ impl Ctx<'_> {
             }
             Value::Map(_) => self.grouped(doc),
             _ => self.err(doc.pos, None, "a document must be a mapping: a resource (`kind: …`) or the grouped form (`servers: […]`)"),
+        }
+    }
+
+    /// One object of a JSON array: a resource with its `kind`.
+    fn json_item(&mut self, item: Node) {
+        match &item.value {
+            Value::Map(_) if item.get("kind").is_some() => self.resource(item, None, None),
+            _ => self.err(item.pos, None, "each item of a JSON array must be a resource object with `kind`"),
         }
     }
 
@@ -423,7 +541,43 @@ fn humanize(raw: &str) -> (String, bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::link_leaves_repo;
+    use super::{link_leaves_repo, SourceFile};
+
+    fn errors(files: &[SourceFile]) -> String {
+        crate::check(files).map(|_| String::new()).unwrap_or_else(|d| d.to_string())
+    }
+
+    #[test]
+    fn merge_keys_share_defaults_and_errors_point_into_them() {
+        let text = "servers:\n  - metadata: {name: a}\n    spec: &d\n      command: mcp-server-time\n      description: shared\n  - metadata: {name: b}\n    spec:\n      <<: *d\n      description: own\n";
+        let state = crate::check(&[SourceFile::new("s.yaml", text)]).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(state.len(), 2);
+        let b = state.resolve(crate::Kind::Server, "b", None).unwrap();
+        assert_eq!(b.to_json()["spec"]["description"], "own");
+        assert_eq!(b.to_json()["spec"]["command"], "mcp-server-time");
+        // A wrong field merged in is reported where it was written, in the defaults.
+        let bad = "servers:\n  - metadata: {name: a}\n    spec: &d\n      commandd: x\n  - metadata: {name: b}\n    spec:\n      <<: *d\n";
+        let err = errors(&[SourceFile::new("s.yaml", bad)]);
+        assert!(err.contains("s.yaml:4:7: Server/b: spec.commandd: unknown field `commandd`"), "{err}");
+    }
+
+    #[test]
+    fn json_files_hold_one_resource_or_an_array_with_positions() {
+        let one = r#"{"apiVersion": "mcpctl.io/v1", "kind": "Server", "metadata": {"name": "time"}, "spec": {"command": "mcp-server-time"}}"#;
+        let many = "[\n  {\"apiVersion\": \"mcpctl.io/v1\", \"kind\": \"Project\", \"metadata\": {\"name\": \"p\"}},\n\t{\"apiVersion\":\"mcpctl.io/v1\",\"kind\":\"User\",\"metadata\":{\"name\":\"ann\"}}\n]\n";
+        let state = crate::check(&[SourceFile::new("a.json", one), SourceFile::new("b/list.JSON", many)]).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(state.len(), 3);
+        assert_eq!(state.resolve(crate::Kind::User, "ann", None).unwrap().source().unwrap(), "b/list.JSON:3:2");
+        assert!(super::is_resource_path("x/y.json") && !super::is_resource_path(".x/y.json"));
+        // Errors carry positions: a wrong type, a syntax error, a non-resource item.
+        let bad = "{\"apiVersion\": \"mcpctl.io/v1\", \"kind\": \"Server\",\n \"metadata\": {\"name\": \"t\"}, \"spec\": {\"command\": 3}}";
+        let err = errors(&[SourceFile::new("t.json", bad)]);
+        assert!(err.starts_with("t.json:2:49: Server/t: spec.command:"), "{err}");
+        let err = errors(&[SourceFile::new("t.json", "{\"kind\": \"Server\",\n \"metadata\": {]")]);
+        assert!(err.starts_with("t.json:2:") && err.contains("JSON syntax error"), "{err}");
+        let err = errors(&[SourceFile::new("t.json", "[1]")]);
+        assert_eq!(err, "t.json:1:2: each item of a JSON array must be a resource object with `kind`");
+    }
 
     #[test]
     fn links_leave_the_repo_by_absolute_targets_or_too_many_dot_dots() {

@@ -637,7 +637,20 @@ impl<'a> Validator<'a> {
 /// # Errors
 /// All decoding and validation problems, sorted by position.
 pub fn check(files: &[crate::load::SourceFile]) -> Result<DesiredState, Diagnostics> {
-    let loaded = crate::load::load(files);
+    finish(crate::load::load(files))
+}
+
+/// [`check`], decoding only the files `cache` does not already hold (see
+/// [`crate::load::FileCache`]); the result is the same as [`check`]'s. The whole state is
+/// validated again: references cross files, so any change can affect any resource.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_cached(files: &[crate::load::SourceFile], cache: &mut crate::load::FileCache) -> Result<DesiredState, Diagnostics> {
+    finish(crate::load::load_cached(files, cache))
+}
+
+fn finish(loaded: crate::load::Loaded) -> Result<DesiredState, Diagnostics> {
     let mut diags = loaded.diagnostics;
     match validate_with(loaded.resources, &loaded.broken) {
         Ok(state) if diags.is_empty() => Ok(state),

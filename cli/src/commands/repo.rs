@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use reconciler::{DeployMeta, Plan, Store, StoredResource};
 use schema::Resource;
 
-use super::{actor, load_repo, open_store, Result};
+use super::{actor, open_store, Result};
 use crate::args::*;
 use crate::render;
 use crate::CliError;
@@ -48,12 +48,42 @@ pub(super) fn validate(g: &Global, a: ValidateArgs) -> Result {
     }
 }
 
+/// A spinner naming the current step of a long `plan`/`apply` on stderr; drawn only when stderr
+/// is a terminal, and only once a step has taken a moment (fast runs show nothing).
+fn steps() -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 pub(super) async fn make_plan(g: &Global) -> Result<(Plan, Store)> {
-    let desired = load_repo(&g.repo)?;
+    let bar = steps();
+    bar.set_message(format!("reading and validating {}", g.repo.display()));
+    let files = reconciler::read_dir(&g.repo).with_context(|| format!("reading repo {}", g.repo.display()));
+    let desired = match files.map(|f| schema::check(&f)) {
+        Ok(Ok(d)) => d,
+        Ok(Err(diags)) => {
+            bar.finish_and_clear();
+            render::diagnostics(&diags);
+            return Err(CliError::Invalid(diags.len()));
+        }
+        Err(e) => {
+            bar.finish_and_clear();
+            return Err(e.into());
+        }
+    };
+    bar.set_message(format!("reading the store ({} resources in the repo)", desired.len()));
     let store = open_store(g).await?;
     let stored = store.resources().await.context("reading the store")?;
+    bar.set_message(format!("planning {} resources against {} stored", desired.len(), stored.len()));
     let revision = format!("sha256:{}", desired.content_hash());
-    Ok((reconciler::plan(&desired, &stored, &revision), store))
+    let plan = reconciler::plan(&desired, &stored, &revision);
+    bar.finish_and_clear();
+    Ok((plan, store))
 }
 
 pub(super) async fn plan(g: &Global, a: PlanArgs) -> Result {

@@ -23,7 +23,7 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
     };
     let source = RepoSource::parse(&g.repo.to_string_lossy());
     let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers, allow_empty: a.allow_empty };
-    let mut r = Reconciler::new(store, settings).await.context("starting the reconciler")?;
+    let mut r = Reconciler::new_at(store, settings, &a.path).await.with_context(|| format!("starting the reconciler for {}", g.repo.display()))?;
     if let Some(f) = &a.age_identity {
         r = r.with_decrypt_check(reconciler::recipients::Identities::from_file(f).context("loading --age-identity")?);
     }
@@ -69,13 +69,18 @@ pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
         .context("writing output")?;
         return Ok(());
     }
-    eprintln!("reconciling {} (branch {}, every {}, self-heal {}); Ctrl-C stops", g.repo.display(), a.branch, humantime::format_duration(a.interval), if a.no_self_heal { "off" } else { "on" });
+    eprintln!("reconciling {} (branch {}, path `{}`, every {}, self-heal {}); Ctrl-C stops", g.repo.display(), a.branch, shown_path(r.path()), humantime::format_duration(a.interval), if a.no_self_heal { "off" } else { "on" });
     let (_handle, pokes) = reconciler::controller::channel();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     r.run(pokes, shutdown).await.context("reconcile loop")?;
     Ok(())
+}
+
+/// The followed directory as shown to people: `/` for the whole tree.
+fn shown_path(p: &str) -> &str {
+    if p.is_empty() { "/" } else { p }
 }
 
 pub(super) fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
@@ -161,11 +166,16 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     let state = gateway::AppState::with_options(store, opts);
     let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = deployed.clone();
-    let r = build_reconciler(g, &a.lp, Some(Some(state.attach()))).await?.on_change(move || notify.notify_one());
+    let mut r = build_reconciler(g, &a.lp, Some(Some(state.attach()))).await?.on_change(move || notify.notify_one());
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
+    // Deploy the tip before printing, so the endpoints shown are the ones served; the loop goes
+    // on from there (and keeps retrying if this first attempt fails).
+    if let Err(e) = r.reconcile().await {
+        tracing::warn!(error = %e, "first reconcile failed; serving the last good state");
+    }
     state.reload().await.context("loading the deployed state")?;
-    writeln!(anstream::stdout(), "mcpctl serving {} (branch {})", g.repo.display(), a.lp.branch).context("writing output")?;
+    writeln!(anstream::stdout(), "mcpctl serving {} (branch {}, path `{}`)", g.repo.display(), a.lp.branch, shown_path(r.path())).context("writing output")?;
     print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
     tokio::spawn(gateway::follow(state.clone(), Some(deployed), std::time::Duration::from_secs(30)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -58,6 +58,15 @@ impl Store {
         self.record(meta, &now(), "failed", Summary::default(), Some(error)).await
     }
 
+    /// Record a commit that changes nothing the reconciler reads (its folder's tree is the one
+    /// in force) as an `unchanged` deploy, without touching the resources.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn record_unchanged(&self, meta: &DeployMeta) -> Result<Deploy, StoreError> {
+        self.record(meta, &now(), "unchanged", Summary::default(), None).await
+    }
+
     /// The newest deploy whose outcome is `applied` or `unchanged`: what is in force.
     ///
     /// # Errors
