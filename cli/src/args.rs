@@ -196,7 +196,9 @@ pub struct RetentionArg(pub Option<std::time::Duration>);
 fn parse_retention(s: &str) -> Result<RetentionArg, String> {
     match s {
         "0" | "never" => Ok(RetentionArg(None)),
-        _ => humantime::parse_duration(s).map(|d| RetentionArg(Some(d))).map_err(|e| format!("`{s}`: {e} (e.g. 30d, 12h, or 0/never to keep events forever)")),
+        _ => humantime::parse_duration(s)
+            .map(|d| RetentionArg(Some(d)))
+            .map_err(|e| format!("`{s}`: {e} (e.g. 30d, 12h, or 0/never to keep events forever)")),
     }
 }
 
@@ -599,13 +601,9 @@ pub enum RecipientsCommand {
     /// List the recipients, and the secrets encrypted to another set (to rotate).
     List,
     /// Add a recipient: `age1…` or an SSH public key (`ssh-ed25519 AAAA… comment`, quoted).
-    Add {
-        recipient: String,
-    },
+    Add { recipient: String },
     /// Remove the recipient with this key or comment (the last one cannot be removed).
-    Remove {
-        recipient: String,
-    },
+    Remove { recipient: String },
 }
 
 #[derive(Debug, Args)]

@@ -67,7 +67,8 @@ fn main() -> ExitCode {
                 CliError::Invalid(_) => render::error_line(&e.to_string()),
                 CliError::Other(err) => {
                     // A closed pipe (`mcpctl get all | head`) is not an error.
-                    if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                    if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+                    {
                         return ExitCode::SUCCESS;
                     }
                     render::error_line(&format!("{err:#}"));

@@ -75,7 +75,10 @@ fn health_url(url: &str) -> Option<String> {
 }
 
 pub async fn run(a: TestMcpArgs) -> Result<(), CliError> {
-    let mut p = Probe { report: Report { url: a.url.clone(), passed: false, protocol_version: None, server: None, tools: Vec::new(), steps: Vec::new() }, failure: None };
+    let mut p = Probe {
+        report: Report { url: a.url.clone(), passed: false, protocol_version: None, server: None, tools: Vec::new(), steps: Vec::new() },
+        failure: None,
+    };
     let args: serde_json::Value = serde_json::from_str(&a.args).context("--args is not JSON")?;
     let serde_json::Value::Object(args) = args else { return Err(anyhow::anyhow!("--args must be a JSON object").into()) };
     match tokio::time::timeout(a.timeout, check(&a, args, &mut p)).await {
@@ -91,7 +94,8 @@ pub async fn run(a: TestMcpArgs) -> Result<(), CliError> {
         TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&p.report).expect("json")).context("writing output")?,
         TextOrJson::Text => {
             for s in &p.report.steps {
-                writeln!(out, "{} {:<10} {:>5} ms  {}", if s.ok { "ok  " } else { "FAIL" }, s.step, s.ms, s.detail).context("writing output")?;
+                writeln!(out, "{} {:<10} {:>5} ms  {}", if s.ok { "ok  " } else { "FAIL" }, s.step, s.ms, s.detail)
+                    .context("writing output")?;
             }
             writeln!(out, "{}", if p.report.passed { "PASS" } else { "FAIL" }).context("writing output")?;
         }
@@ -122,7 +126,9 @@ async fn list_tools(client: &Client, p: &mut Probe, after: &str) {
 async fn call(client: &Client, req: CallToolRequestParams) -> Result<String, (Failure, String)> {
     let tool = req.name.to_string();
     match client.call_tool(req).await {
-        Ok(res) if res.is_error == Some(true) => Err((Failure::Contract, format!("{tool} returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default()))),
+        Ok(res) if res.is_error == Some(true) => {
+            Err((Failure::Contract, format!("{tool} returned isError: {}", serde_json::to_string(&res.content).unwrap_or_default())))
+        }
         Ok(res) => Ok(serde_json::to_string(&res.content).unwrap_or_default()),
         Err(e) => Err((Failure::Contract, format!("{tool}: {e}"))),
     }
@@ -160,7 +166,8 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
         p.report.protocol_version = Some(si.protocol_version.to_string());
         p.report.server = si.server_info.as_ref().map(|i| format!("{} {}", i.name, i.version));
     }
-    let detail = format!("{} (protocol {})", p.report.server.clone().unwrap_or_default(), p.report.protocol_version.clone().unwrap_or_default());
+    let detail =
+        format!("{} (protocol {})", p.report.server.clone().unwrap_or_default(), p.report.protocol_version.clone().unwrap_or_default());
     p.step("initialize", started, Ok(detail));
 
     list_tools(&client, p, "").await;
@@ -176,7 +183,11 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
     }
     if !a.expect_tools.is_empty() {
         let missing: Vec<&String> = a.expect_tools.iter().filter(|t| !p.report.tools.contains(t)).collect();
-        let r = if missing.is_empty() { Ok(format!("all of {}", a.expect_tools.join(", "))) } else { Err((Failure::Contract, format!("missing: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))) };
+        let r = if missing.is_empty() {
+            Ok(format!("all of {}", a.expect_tools.join(", ")))
+        } else {
+            Err((Failure::Contract, format!("missing: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))))
+        };
         p.step("expect", Instant::now(), r);
     }
     if let Some(tool) = &a.tool {

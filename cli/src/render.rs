@@ -35,7 +35,11 @@ pub fn diagnostics(diags: &Diagnostics) {
     for d in diags.iter() {
         // Line 0: no position (a resource read from the store or a saved plan, not from YAML).
         let at = if d.line == 0 { format!("{}:", d.file) } else { format!("{}:{}:{}:", d.file, d.line, d.column) };
-        let _ = writeln!(err, "{}", paint(BOLD, &at) + " " + &d.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default() + &paint(RED, &d.message));
+        let _ = writeln!(
+            err,
+            "{}",
+            paint(BOLD, &at) + " " + &d.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default() + &paint(RED, &d.message)
+        );
     }
 }
 
@@ -121,7 +125,11 @@ pub fn plan_markdown(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
     writeln!(out, "| Action | Resource | Changed fields |\n|---|---|---|")?;
     for c in &plan.changes {
         let (_, _, verb) = head(c);
-        let fields = if c.action == Action::Delete { String::new() } else { c.fields.iter().map(|f| format!("`{}`", f.path)).collect::<Vec<_>>().join(", ") };
+        let fields = if c.action == Action::Delete {
+            String::new()
+        } else {
+            c.fields.iter().map(|f| format!("`{}`", f.path)).collect::<Vec<_>>().join(", ")
+        };
         writeln!(out, "| {verb} | `{}` | {fields} |", c.key())?;
     }
     writeln!(out, "\n<details><summary>Details</summary>\n\n```diff")?;
@@ -148,16 +156,32 @@ pub fn progress(total: usize) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{spinner} applying [{bar:30}] {pos}/{len} changes").expect("template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} applying [{bar:30}] {pos}/{len} changes").expect("template").progress_chars("=> "),
+    );
     bar
 }
 
 pub fn apply_done(out: &mut impl Write, plan: &Plan, d: &Deploy) -> io::Result<()> {
     if plan.is_empty() {
-        return writeln!(out, "{} The store matches the repo (deploy #{} recorded as unchanged).", paint(GREEN.bold(), "No changes."), d.id);
+        return writeln!(
+            out,
+            "{} The store matches the repo (deploy #{} recorded as unchanged).",
+            paint(GREEN.bold(), "No changes."),
+            d.id
+        );
     }
     let s = plan.summary;
-    writeln!(out, "{} Resources: {} added, {} changed, {} destroyed. (deploy #{}, revision {})", paint(GREEN.bold(), "Apply complete!"), s.add, s.change, s.destroy, d.id, short(&d.revision))
+    writeln!(
+        out,
+        "{} Resources: {} added, {} changed, {} destroyed. (deploy #{}, revision {})",
+        paint(GREEN.bold(), "Apply complete!"),
+        s.add,
+        s.change,
+        s.destroy,
+        d.id,
+        short(&d.revision)
+    )
 }
 
 fn short(rev: &str) -> &str {
@@ -169,18 +193,28 @@ fn short(rev: &str) -> &str {
 pub fn summary(res: &Resource) -> String {
     match &res.spec {
         Spec::Server(s) => {
-            let what = s.command.clone().map(|c| format!("command {c}"))
+            let what = s
+                .command
+                .clone()
+                .map(|c| format!("command {c}"))
                 .or_else(|| s.package_name.clone().map(|p| format!("package {p}")))
                 .or_else(|| s.image.clone().map(|i| format!("image {i}")))
                 .or_else(|| s.url.clone().map(|u| format!("url {u}")))
                 .or_else(|| s.from_template.as_ref().map(|t| format!("template {}", t.name)))
                 .unwrap_or_default();
-            format!("{} {what}", serde_json::to_value(s.effective_transport()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+            format!(
+                "{} {what}",
+                serde_json::to_value(s.effective_transport()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+            )
         }
         Spec::Project(p) => {
             let mut parts = vec![format!("{} servers", p.servers.len())];
-            if p.gated { parts.push("gated".into()); }
-            if p.public { parts.push("public".into()); }
+            if p.gated {
+                parts.push("gated".into());
+            }
+            if p.public {
+                parts.push("public".into());
+            }
             parts.join(", ")
         }
         Spec::Agent(a) => format!("llm {}", a.llm),
@@ -191,8 +225,16 @@ pub fn summary(res: &Resource) -> String {
             _ => "project".into(),
         },
         Spec::Secret(s) => format!("{} keys", s.data.len()),
-        Spec::SecretBackend(b) => format!("{}{}", serde_json::to_value(b.backend_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), if b.is_default { " (default)" } else { "" }),
-        Spec::Llm(l) => format!("{}/{}", serde_json::to_value(l.provider).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), l.model),
+        Spec::SecretBackend(b) => format!(
+            "{}{}",
+            serde_json::to_value(b.backend_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            if b.is_default { " (default)" } else { "" }
+        ),
+        Spec::Llm(l) => format!(
+            "{}/{}",
+            serde_json::to_value(l.provider).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            l.model
+        ),
         Spec::McpToken(t) => format!("{}…{}", t.prefix, if t.revoked { " (revoked)" } else { "" }),
         Spec::User(u) => u.email.clone().unwrap_or_default(),
         Spec::Group(g) => format!("{} members", g.members.len()),
@@ -208,12 +250,16 @@ pub fn table(out: &mut impl Write, kind: Option<Kind>, items: &[(StoredResource,
     }
     let mut rows: Vec<Vec<String>> = vec![];
     let mut header = vec![];
-    if kind.is_none() { header.push("KIND"); }
+    if kind.is_none() {
+        header.push("KIND");
+    }
     header.extend(["NAME", "PROJECT", "DETAILS", "REVISION", "UPDATED"]);
     rows.push(header.iter().map(|s| s.to_string()).collect());
     for (row, res) in items {
         let mut r = vec![];
-        if kind.is_none() { r.push(res.kind().to_string()); }
+        if kind.is_none() {
+            r.push(res.kind().to_string());
+        }
         r.extend([
             res.name().to_string(),
             res.metadata.project.clone().unwrap_or_else(|| "-".into()),
@@ -228,7 +274,11 @@ pub fn table(out: &mut impl Write, kind: Option<Kind>, items: &[(StoredResource,
         let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         let line = line.join("   ");
         let line = line.trim_end();
-        if i == 0 { writeln!(out, "{}", paint(BOLD, line))?; } else { writeln!(out, "{line}")?; }
+        if i == 0 {
+            writeln!(out, "{}", paint(BOLD, line))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }
@@ -263,7 +313,11 @@ pub fn describe(out: &mut impl Write, row: &StoredResource, res: &Resource, all:
             (Spec::Project(_), Spec::McpToken(_)) if o_project == Some(res.name()) => Some("token"),
             (Spec::Agent(_), Spec::Personality(p)) if o_project == project && p.agent == res.name() => Some("personality"),
             (Spec::Agent(_), Spec::Prompt(p)) if o_project == project && p.agent.as_deref() == Some(res.name()) => Some("prompt"),
-            (Spec::Personality(pe), Spec::Prompt(p)) if o_project == project && p.personality.as_deref() == Some(res.name()) && p.agent.as_deref() == Some(&pe.agent) => Some("prompt"),
+            (Spec::Personality(pe), Spec::Prompt(p))
+                if o_project == project && p.personality.as_deref() == Some(res.name()) && p.agent.as_deref() == Some(&pe.agent) =>
+            {
+                Some("prompt")
+            }
             _ => None,
         };
         if let Some(r) = rel {
@@ -286,7 +340,17 @@ pub fn audit(out: &mut impl Write, events: &[reconciler::audit::AuditEvent]) -> 
     if events.is_empty() {
         return writeln!(out, "No audit events.");
     }
-    writeln!(out, "{}", paint(BOLD, &format!("{:<19}  {:<12} {:<16} {:<14} {:<12} {:<28} {:>9}  {:<7} {}", "TIME", "PROJECT", "TOKEN", "METHOD", "SERVER", "TARGET", "MS", "OUTCOME", "REVISION")))?;
+    writeln!(
+        out,
+        "{}",
+        paint(
+            BOLD,
+            &format!(
+                "{:<19}  {:<12} {:<16} {:<14} {:<12} {:<28} {:>9}  {:<7} {}",
+                "TIME", "PROJECT", "TOKEN", "METHOD", "SERVER", "TARGET", "MS", "OUTCOME", "REVISION"
+            )
+        )
+    )?;
     for e in events {
         let style = match e.outcome.as_str() {
             "ok" => GREEN,
@@ -315,7 +379,8 @@ pub fn audit(out: &mut impl Write, events: &[reconciler::audit::AuditEvent]) -> 
 /// a caller (a tool name, an upstream error) cannot move the cursor, rewrite earlier lines or
 /// reorder the table on the terminal of whoever reads the audit log.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    let hidden =
+        |c: char| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
     if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -327,7 +392,11 @@ pub fn history(out: &mut impl Write, deploys: &[Deploy]) -> io::Result<()> {
     if deploys.is_empty() {
         return writeln!(out, "No deploys yet.");
     }
-    writeln!(out, "{}", paint(BOLD, &format!("{:<5} {:<12}  {:<9}  {:<19}  {:<24}  {}", "ID", "REVISION", "OUTCOME", "FINISHED", "CHANGES", "MESSAGE")))?;
+    writeln!(
+        out,
+        "{}",
+        paint(BOLD, &format!("{:<5} {:<12}  {:<9}  {:<19}  {:<24}  {}", "ID", "REVISION", "OUTCOME", "FINISHED", "CHANGES", "MESSAGE"))
+    )?;
     for d in deploys {
         let style = match d.outcome.as_str() {
             "failed" => RED,
@@ -366,11 +435,25 @@ pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
         writeln!(out, "{}", paint(BOLD, "Servers:"))?;
         for sv in servers {
             let st = &sv["status"];
-            let replicas = st.get("replicas").and_then(Value::as_array).filter(|r| r.iter().all(|x| x.get("state").is_some_and(Value::is_object)));
-            let state = replicas.map(|r| format!("replicas: {}", r.iter().map(|x| x["state"]["state"].as_str().unwrap_or("?")).collect::<Vec<_>>().join(", ")))
-                .or_else(|| st.get("state").and_then(|x| x.get("state")).or_else(|| st.get("state")).and_then(Value::as_str).map(str::to_string))
+            let replicas =
+                st.get("replicas").and_then(Value::as_array).filter(|r| r.iter().all(|x| x.get("state").is_some_and(Value::is_object)));
+            let state = replicas
+                .map(|r| {
+                    format!("replicas: {}", r.iter().map(|x| x["state"]["state"].as_str().unwrap_or("?")).collect::<Vec<_>>().join(", "))
+                })
+                .or_else(|| {
+                    st.get("state").and_then(|x| x.get("state")).or_else(|| st.get("state")).and_then(Value::as_str).map(str::to_string)
+                })
                 .or_else(|| st.get("ready").map(|r| format!("{r}/{} ready", st["replicas"])))
-                .or_else(|| st.get("health").and_then(Value::as_str).map(|h| format!("{h} (health restarts {}{})", st["check"]["restarts"], st["check"]["lastError"].as_str().map(|e| format!("; last error: {e}")).unwrap_or_default())))
+                .or_else(|| {
+                    st.get("health").and_then(Value::as_str).map(|h| {
+                        format!(
+                            "{h} (health restarts {}{})",
+                            st["check"]["restarts"],
+                            st["check"]["lastError"].as_str().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                        )
+                    })
+                })
                 .unwrap_or_else(|| st.to_string());
             writeln!(out, "  {:<11} {:<24} {state}", sv["runtime"].as_str().unwrap_or(""), sv["server"].as_str().unwrap_or(""))?;
         }

@@ -9,10 +9,10 @@ mod fake_openbao;
 mod layout;
 #[path = "integration/safety.rs"]
 mod safety;
-#[path = "integration/secret_backends.rs"]
-mod secret_backends;
 #[path = "integration/secret.rs"]
 mod secret;
+#[path = "integration/secret_backends.rs"]
+mod secret_backends;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -316,14 +316,20 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
     while std::time::Instant::now() < deadline {
         let o = env.run(&work, &["status", "-o", "json"]);
         if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
-            running = s["servers"].as_array().is_some_and(|a| a.iter().any(|x| x["server"] == "clock" && x["status"]["state"]["state"] == "running"));
+            running = s["servers"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["server"] == "clock" && x["status"]["state"]["state"] == "running"));
         }
         if running {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let logs = Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["logs", "clock"]).env("MCPCTL_LOG_DIR", env.dir.path().join("logs")).output().unwrap();
+    let logs = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["logs", "clock"])
+        .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
+        .output()
+        .unwrap();
     Command::new("kill").arg("-INT").arg(daemon.id().to_string()).status().unwrap();
     let _ = daemon.wait();
     assert!(running, "clock never ran: {}", text(&env.run(&work, &["status"])));
@@ -414,7 +420,9 @@ fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
 fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_audits() {
     let python = match std::env::var("MCPCTL_PEER_PYTHON") {
         Ok(p) => p,
-        Err(_) if std::env::var_os("CI").is_some() => panic!("MCPCTL_PEER_PYTHON is not set: CI must run the real peers (source .ci/peers.sh)"),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("MCPCTL_PEER_PYTHON is not set: CI must run the real peers (source .ci/peers.sh)")
+        }
         Err(_) => return eprintln!("SKIPPED: MCPCTL_PEER_PYTHON is not set (source .ci/peers.sh)"),
     };
     let env = Env::new();
@@ -434,7 +442,12 @@ fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_aud
     let endpoint = format!("http://{addr}/projects/homelab/mcp");
     let demo = "mcpctl_pat_demo_homelab_0123456789abcdef";
     let test_mcp = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["test", "mcp", &endpoint, "-o", "json"]).args(args).env("NO_COLOR", "1").output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .args(["test", "mcp", &endpoint, "-o", "json"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
     };
     // The first start downloads the servers (uvx, npx): retry for up to 3 minutes.
     let mut passed = None;
@@ -462,12 +475,19 @@ fn serve_homelab_answers_test_mcp_and_the_python_sdk_with_the_demo_token_and_aud
     assert_eq!(report["passed"], true);
     assert!(report["steps"].as_array().unwrap().iter().any(|s| s["step"] == "gate"), "{report}");
     assert_eq!((wrong_token, missing_tool), (Some(1), Some(2)));
-    let py_out: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&py.stderr)));
+    let py_out: serde_json::Value =
+        serde_json::from_slice(&py.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&py.stderr)));
     assert!(py.status.success(), "{py_out}");
     assert!(py_out["call"]["content"][0]["text"].as_str().unwrap().contains("home lab"), "{py_out}");
     let events: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     let events = events.as_array().unwrap();
-    assert!(events.iter().any(|e| e["method"] == "tools/call" && e["target"] == "get_current_time" && e["token"] == "claude-desktop" && e["outcome"] == "ok"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e["method"] == "tools/call"
+            && e["target"] == "get_current_time"
+            && e["token"] == "claude-desktop"
+            && e["outcome"] == "ok"),
+        "{events:?}"
+    );
     assert!(events.iter().any(|e| e["target"] == "begin_session"), "{events:?}");
 }
 
@@ -488,7 +508,11 @@ fn gateway_alone_follows_the_database() {
     let before = http(&addr, "POST", "/projects/lab2/mcp", &[], "{}").0;
     let homelab_unauth = http(&addr, "POST", "/projects/homelab/mcp", &[("Content-Type", "application/json")], "{}");
     // Another process deploys a new project; the gateway picks it up.
-    std::fs::write(repo.join("projects/lab2.yaml"), "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: lab2}\nspec: {servers: [time], public: true}\n").unwrap();
+    std::fs::write(
+        repo.join("projects/lab2.yaml"),
+        "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: lab2}\nspec: {servers: [time], public: true}\n",
+    )
+    .unwrap();
     assert!(env.run(&repo, &["apply", "-q"]).status.success());
     let mut after = 0;
     for _ in 0..100 {

@@ -127,7 +127,10 @@ fn start_gateway(servers: &[(&str, &str, Vec<String>)]) -> (String, tokio::runti
     let dir = tempfile::tempdir().unwrap();
     let mut yaml = String::new();
     for (name, cmd, args) in servers {
-        yaml += &format!("apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: {name}}}\nspec: {{command: \"{cmd}\", args: {}}}\n---\n", serde_json::to_string(args).unwrap());
+        yaml += &format!(
+            "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: {name}}}\nspec: {{command: \"{cmd}\", args: {}}}\n---\n",
+            serde_json::to_string(args).unwrap()
+        );
     }
     let names: Vec<&str> = servers.iter().map(|s| s.0).collect();
     yaml += &format!("apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: bench}}\nspec: {{servers: {names:?}, public: true}}\n");
@@ -137,8 +140,21 @@ fn start_gateway(servers: &[(&str, &str, Vec<String>)]) -> (String, tokio::runti
         let files = vec![schema::SourceFile::new("b.yaml", yaml)];
         let desired = schema::check(&files).expect("bench YAML is valid");
         let plan = reconciler::plan(&desired, &store.resources().await.unwrap(), "bench");
-        store.apply(&plan, &reconciler::DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
-        let state = mcpctl_gateway::AppState::with_options(store, mcpctl_gateway::Options { reach: mcpctl_gateway::Reach { local_stdio: true, kube_namespace: None, attacher: None }, ..Default::default() });
+        store
+            .apply(
+                &plan,
+                &reconciler::DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None },
+                &|_, _| {},
+            )
+            .await
+            .unwrap();
+        let state = mcpctl_gateway::AppState::with_options(
+            store,
+            mcpctl_gateway::Options {
+                reach: mcpctl_gateway::Reach { local_stdio: true, kube_namespace: None, attacher: None },
+                ..Default::default()
+            },
+        );
         state.reload().await.unwrap();
         let mut runtime = reconciler::runtime::LocalRuntime::new(path.join("logs")).with_attach(state.attach());
         runtime.sync(&desired).await;
@@ -166,7 +182,8 @@ fn main() {
     let everything = env("MCPCTL_PEER_EVERYTHING");
     let time = env("MCPCTL_PEER_TIME");
     let proxy = env("MCPCTL_PEER_MCP_PROXY");
-    let (gw_url, _gw_rt, _dir) = start_gateway(&[("everything", "node", vec![everything.clone(), "stdio".into()]), ("time", &time, vec![])]);
+    let (gw_url, _gw_rt, _dir) =
+        start_gateway(&[("everything", "node", vec![everything.clone(), "stdio".into()]), ("time", &time, vec![])]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let echo = call("echo", serde_json::json!({"message": "bench"}));

@@ -72,10 +72,18 @@ pub(crate) async fn list(Authenticated { caller: c, snapshot }: Authenticated, P
     params(("kind" = String, Path, description = "Plural kind"), ("name" = String, Path, description = "Resource name")),
     responses((status = 200, description = "The resource document (JSON)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn one(Authenticated { caller: c, snapshot }: Authenticated, Path((kind, name)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn one(
+    Authenticated { caller: c, snapshot }: Authenticated,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(&kind)?;
     let project = (kind.scope() != Scope::Cluster).then_some(c.project.as_str());
-    let res = snapshot.catalog.state.resolve(kind, &name, project).filter(|r| visible(&c, r)).ok_or_else(|| ApiError::NotFound(format!("{kind} `{name}`")))?;
+    let res = snapshot
+        .catalog
+        .state
+        .resolve(kind, &name, project)
+        .filter(|r| visible(&c, r))
+        .ok_or_else(|| ApiError::NotFound(format!("{kind} `{name}`")))?;
     Ok(Json(public_json(res)))
 }
 
@@ -83,9 +91,13 @@ pub(crate) async fn one(Authenticated { caller: c, snapshot }: Authenticated, Pa
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
     responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the token's project only, URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<Arc<AppState>>, Authenticated { caller: c, snapshot }: Authenticated) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn status(
+    State(state): State<Arc<AppState>>,
+    Authenticated { caller: c, snapshot }: Authenticated,
+) -> Result<Json<Value>, ApiError> {
     let s = state.status();
-    let keys: Vec<&str> = snapshot.catalog.projects.get(&c.project).map(|p| p.servers.iter().map(|s| s.key.as_str()).collect()).unwrap_or_default();
+    let keys: Vec<&str> =
+        snapshot.catalog.projects.get(&c.project).map(|p| p.servers.iter().map(|s| s.key.as_str()).collect()).unwrap_or_default();
     let upstreams: Vec<Value> = state
         .upstreams
         .health()
@@ -119,7 +131,10 @@ fn auditor(c: &Caller, what: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/deploys", tag = "audit",
     responses((status = 200, description = "`{items: [deploy]}`; `error` replaced by `errorHidden: true`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn deploys(State(state): State<Arc<AppState>>, Authenticated { caller: c, .. }: Authenticated) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn deploys(
+    State(state): State<Arc<AppState>>,
+    Authenticated { caller: c, .. }: Authenticated,
+) -> Result<Json<Value>, ApiError> {
     auditor(&c, "deploys")?;
     let items: Vec<Value> = state
         .store
@@ -154,9 +169,18 @@ pub(crate) struct AuditQuery {
 #[utoipa::path(get, path = "/api/v1/auditevents", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "`{items: [auditEvent]}` (without `session`)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn audit_events(State(state): State<Arc<AppState>>, Authenticated { caller: c, .. }: Authenticated, axum::extract::Query(q): axum::extract::Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn audit_events(
+    State(state): State<Arc<AppState>>,
+    Authenticated { caller: c, .. }: Authenticated,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
     auditor(&c, "audit events")?;
-    let filter = reconciler::audit::AuditFilter { project: Some(c.project.clone()), token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = reconciler::audit::AuditFilter {
+        project: Some(c.project.clone()),
+        token: q.token,
+        since: q.since,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
     let items: Vec<Value> = state
         .store
         .audit_events(&filter)

@@ -46,7 +46,12 @@ pub fn token_hash(raw: &str) -> String {
 
 /// The raw bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The deployed tokens, by hash.
@@ -70,7 +75,13 @@ impl TokenIndex {
                 }
             }
             let bindings = Arc::new(schema::rbac::token_bindings(state, res));
-            let caller = Caller { token: res.clone(), project: res.metadata.project.clone().unwrap_or_default(), hash: t.hash.clone(), bindings, expires_at: t.expires_at };
+            let caller = Caller {
+                token: res.clone(),
+                project: res.metadata.project.clone().unwrap_or_default(),
+                hash: t.hash.clone(),
+                bindings,
+                expires_at: t.expires_at,
+            };
             by_hash.insert(t.hash.clone(), caller);
         }
         Self { by_hash }

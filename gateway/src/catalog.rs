@@ -130,7 +130,13 @@ impl Catalog {
             if let Some(spec) = state.server_spec(res) {
                 let timeout = spec.timeout_seconds.map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(u64::from(s)));
                 let health = spec.health.clone().unwrap_or_else(crate::upstream::default_health);
-                upstreams.push(Wanted { key: server_key(res), target: target(&server_key(res), &spec, reach), timeout, health, replicas: spec.replicas });
+                upstreams.push(Wanted {
+                    key: server_key(res),
+                    target: target(&server_key(res), &spec, reach),
+                    timeout,
+                    health,
+                    replicas: spec.replicas,
+                });
             }
         }
         let mut projects = HashMap::new();
@@ -149,7 +155,10 @@ impl Catalog {
                     _ => None,
                 })
                 .collect();
-            projects.insert(res.name().to_string(), Arc::new(ProjectView { name: res.name().to_string(), spec: spec.clone(), servers, prompts }));
+            projects.insert(
+                res.name().to_string(),
+                Arc::new(ProjectView { name: res.name().to_string(), spec: spec.clone(), servers, prompts }),
+            );
         }
         (Catalog { state: Arc::new(state), projects, revision }, upstreams)
     }
@@ -165,10 +174,13 @@ mod tests {
 
     /// Tiny `key: value` specs without pulling the YAML loader into unit tests.
     fn saphyr_free(flat: &str) -> serde_json::Map<String, serde_json::Value> {
-        flat.split(',').filter(|kv| !kv.trim().is_empty()).map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (k.trim().to_string(), serde_json::Value::String(v.trim().to_string()))
-        }).collect()
+        flat.split(',')
+            .filter(|kv| !kv.trim().is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.trim().to_string(), serde_json::Value::String(v.trim().to_string()))
+            })
+            .collect()
     }
 
     #[test]

@@ -55,7 +55,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 ///
 /// # Errors
 /// When the listener fails.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
@@ -80,7 +84,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shut
             () = &mut shutdown => break Ok(()),
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone().map_request(|req: http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new)));
+        let service =
+            TowerToHyperService::new(app.clone().map_request(|req: http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new)));
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

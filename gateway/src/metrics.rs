@@ -113,14 +113,40 @@ impl Metrics {
         let upstream_unroutable = Family::<UnroutableLabels, Counter>::default();
         let upstream_healthy = Family::<ServerLabels, Gauge>::default();
         let audit_dropped = Gauge::default();
-        registry.register("mcp_requests", "MCP requests by project, server, target (tool, prompt or resource), method and outcome", mcp_requests.clone());
-        registry.register("mcp_request_duration_seconds", "MCP request latency through the gateway (upstream included)", mcp_latency.clone());
+        registry.register(
+            "mcp_requests",
+            "MCP requests by project, server, target (tool, prompt or resource), method and outcome",
+            mcp_requests.clone(),
+        );
+        registry.register(
+            "mcp_request_duration_seconds",
+            "MCP request latency through the gateway (upstream included)",
+            mcp_latency.clone(),
+        );
         registry.register("upstream_up", "1 when the gateway holds a live MCP session with the server", upstream_up.clone());
         registry.register("upstream_unroutable", "Messages an upstream sent on its own, refused because they could not be associated with one caller (kind: sampling, elicitation, roots, log)", upstream_unroutable.clone());
         registry.register("audit_dropped", "Audit events dropped because the queue was full", audit_dropped.clone());
-        registry.register("upstream_healthy", "1 when the server's last health check (ping, then tools/list) passed on one of its replicas", upstream_healthy.clone());
+        registry.register(
+            "upstream_healthy",
+            "1 when the server's last health check (ping, then tools/list) passed on one of its replicas",
+            upstream_healthy.clone(),
+        );
         let catalog = RwLock::new(Arc::new(Catalog::default()));
-                Self { registry, requests, latency, deployed, drift, mcp_requests, mcp_latency, upstream_up, upstream_unroutable, upstream_healthy, audit_dropped, catalog, upstreams }
+        Self {
+            registry,
+            requests,
+            latency,
+            deployed,
+            drift,
+            mcp_requests,
+            mcp_latency,
+            upstream_up,
+            upstream_unroutable,
+            upstream_healthy,
+            audit_dropped,
+            catalog,
+            upstreams,
+        }
     }
 
     /// The deployed catalog label values are checked against (set at each reload).
@@ -221,7 +247,9 @@ pub(crate) async fn scrape(State(state): State<Arc<AppState>>, headers: HeaderMa
             let c = m.upstream_unroutable.get_or_create(&UnroutableLabels { server: h.server.clone(), kind: kind.clone() });
             c.inc_by(n.saturating_sub(c.get()));
         }
-        m.upstream_healthy.get_or_create(&ServerLabels { server: h.server.clone() }).set(i64::from(h.health == crate::upstream::health::State::Healthy));
+        m.upstream_healthy
+            .get_or_create(&ServerLabels { server: h.server.clone() })
+            .set(i64::from(h.health == crate::upstream::health::State::Healthy));
         m.upstream_up.get_or_create(&UpstreamLabels { server: h.server, transport: h.transport.to_string() }).set(i64::from(h.connected));
     }
     m.audit_dropped.set(i64::try_from(state.auditor.dropped()).unwrap_or(i64::MAX));

@@ -3,14 +3,14 @@
 
 #[path = "integration/crossing.rs"]
 mod crossing;
+#[path = "integration/front.rs"]
+mod front;
 #[path = "integration/harness.rs"]
 mod harness;
 #[path = "integration/health.rs"]
 mod health;
 #[path = "integration/mcp.rs"]
 mod mcp;
-#[path = "integration/front.rs"]
-mod front;
 #[path = "integration/transports.rs"]
 mod transports;
 
@@ -40,7 +40,9 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move { let _ = stopped.await; }));
+    let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
     let http = reqwest::Client::new();
     let get = |path: &str, token: Option<&str>| {
         let mut rq = http.get(format!("{base}{path}"));
@@ -71,7 +73,8 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     // Revoked in git → applied → refused once the new snapshot is loaded (as each deploy does).
     apply_dir(&store, &homelab, |files| {
         let f = files.iter_mut().find(|f| f.path == "access/tokens.yaml").unwrap();
-        let text = String::from_utf8(f.bytes.clone()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
+        let text =
+            String::from_utf8(f.bytes.clone()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
         f.bytes = text.into_bytes();
     })
     .await;
@@ -81,7 +84,13 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
 
     // The OpenAPI document describes every route, unauthenticated.
     let doc: serde_json::Value = get("/api/openapi.json", None).await.unwrap().json().await.unwrap();
-    for path in ["/projects/{project}/mcp", "/api/v1/{kind}", "/api/v1/auditevents", "/api/v1/hooks/git", "/.well-known/oauth-protected-resource/projects/{project}/mcp"] {
+    for path in [
+        "/projects/{project}/mcp",
+        "/api/v1/{kind}",
+        "/api/v1/auditevents",
+        "/api/v1/hooks/git",
+        "/.well-known/oauth-protected-resource/projects/{project}/mcp",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

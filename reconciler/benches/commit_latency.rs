@@ -34,7 +34,9 @@ fn write_file(work: &Path, file: usize, changed: usize, version: usize) {
     let mut s = String::new();
     for i in file * PER_FILE..(file + 1) * PER_FILE {
         let v = if i == changed { version } else { 0 };
-        s += &format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: user-{i}}}\nspec: {{email: \"u{i}-{v}@example.com\"}}\n---\n");
+        s += &format!(
+            "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: user-{i}}}\nspec: {{email: \"u{i}-{v}@example.com\"}}\n---\n"
+        );
     }
     std::fs::write(work.join(format!("users/{file:04}.yaml")), s).unwrap();
 }
@@ -72,11 +74,21 @@ async fn measure(remote: bool, resources: usize, commits: usize) -> Vec<Duration
     };
     let url = mcpctl_reconciler::store::sqlite_url(&dir.path().join("state.db"));
     let store = Store::connect(&url).await.unwrap();
-    let settings = Settings { source, branch: "main".into(), cache_dir: dir.path().join("cache"), interval: Duration::from_secs(3600), self_heal: true, allowed_signers: None, allow_empty: false };
+    let settings = Settings {
+        source,
+        branch: "main".into(),
+        cache_dir: dir.path().join("cache"),
+        interval: Duration::from_secs(3600),
+        self_heal: true,
+        allowed_signers: None,
+        allow_empty: false,
+    };
     let r = Reconciler::new(store.clone(), settings).await.unwrap();
     let (handle, pokes) = controller::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(r.run(pokes, async move { let _ = stopped.await; }));
+    let task = tokio::spawn(r.run(pokes, async move {
+        let _ = stopped.await;
+    }));
     let first = git(&work, &["rev-parse", "HEAD"]);
     wait_deployed(&store, &first).await;
     let mut samples = Vec::new();

@@ -17,15 +17,29 @@ fn repo(variant: u32) -> Vec<SourceFile> {
     let mut files = vec![String::new(); 100];
     let mut push = |i: usize, kind: &str, name: String, project: Option<&str>, spec: String| {
         let project = project.map(|p| format!("\n  project: {p}")).unwrap_or_default();
-        files[i % 100] += &format!("apiVersion: mcpctl.io/v1\nkind: {kind}\nmetadata:\n  name: {name}{project}\n  labels: {{tier: bench}}\nspec:\n{spec}---\n");
+        files[i % 100] += &format!(
+            "apiVersion: mcpctl.io/v1\nkind: {kind}\nmetadata:\n  name: {name}{project}\n  labels: {{tier: bench}}\nspec:\n{spec}---\n"
+        );
     };
     push(0, "Project", "bench".into(), None, "  description: benchmark\n".into());
     for i in 1..RESOURCES {
         let v = if i % 100 == 0 { variant } else { 0 };
         match i % 3 {
-            0 => push(i, "Server", format!("srv-{i}"), None, format!("  command: npx\n  args: [\"-y\", \"pkg-{i}\", \"--v{v}\"]\n  env:\n    - {{name: LOG, value: info}}\n")),
+            0 => push(
+                i,
+                "Server",
+                format!("srv-{i}"),
+                None,
+                format!("  command: npx\n  args: [\"-y\", \"pkg-{i}\", \"--v{v}\"]\n  env:\n    - {{name: LOG, value: info}}\n"),
+            ),
             1 => push(i, "User", format!("user-{i}"), None, format!("  email: user{i}-{v}@example.com\n  displayName: User {i}\n")),
-            _ => push(i, "Prompt", format!("prompt-{i}"), Some("bench"), format!("  content: |\n    Rule {i} version {v}.\n    Be careful.\n  priority: {}\n", i % 7)),
+            _ => push(
+                i,
+                "Prompt",
+                format!("prompt-{i}"),
+                Some("bench"),
+                format!("  content: |\n    Rule {i} version {v}.\n    Be careful.\n  priority: {}\n", i % 7),
+            ),
         }
     }
     files.into_iter().enumerate().map(|(i, t)| SourceFile::new(format!("f{i:03}.yaml"), t)).collect()
@@ -78,6 +92,14 @@ fn main() {
     let (am, amin) = stats(apply_samples);
     println!("| measurement | median | min | target |");
     println!("|---|---|---|---|");
-    println!("| load + validate + plan, {RESOURCES} resources, {changes} changed (SQLite) | {:.1} ms | {:.1} ms | < 300 ms |", pm.as_secs_f64() * 1e3, pmin.as_secs_f64() * 1e3);
-    println!("| apply {RESOURCES} creates (SQLite file, one transaction) | {:.1} ms | {:.1} ms | < 2000 ms |", am.as_secs_f64() * 1e3, amin.as_secs_f64() * 1e3);
+    println!(
+        "| load + validate + plan, {RESOURCES} resources, {changes} changed (SQLite) | {:.1} ms | {:.1} ms | < 300 ms |",
+        pm.as_secs_f64() * 1e3,
+        pmin.as_secs_f64() * 1e3
+    );
+    println!(
+        "| apply {RESOURCES} creates (SQLite file, one transaction) | {:.1} ms | {:.1} ms | < 2000 ms |",
+        am.as_secs_f64() * 1e3,
+        amin.as_secs_f64() * 1e3
+    );
 }

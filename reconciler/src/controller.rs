@@ -43,7 +43,11 @@ pub enum ReconcileError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("watching {path}: {source}")]
-    Watch { path: PathBuf, #[source] source: notify::Error },
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
 }
 
 /// What one reconcile did.
@@ -137,7 +141,21 @@ impl Reconciler {
     pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
         let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
-        let mut r = Reconciler { store, repo, settings, last_attempted, last_good: None, runtimes: Vec::new(), secrets: None, fetched_for: None, listeners: Vec::new(), identities: None, cache: schema::FileCache::default(), cache_since: std::time::Instant::now(), applied: None };
+        let mut r = Reconciler {
+            store,
+            repo,
+            settings,
+            last_attempted,
+            last_good: None,
+            runtimes: Vec::new(),
+            secrets: None,
+            fetched_for: None,
+            listeners: Vec::new(),
+            identities: None,
+            cache: schema::FileCache::default(),
+            cache_since: std::time::Instant::now(),
+            applied: None,
+        };
         if let Some(d) = r.store.last_good_deploy().await? {
             // The desired state in force, re-read from git for drift checks.
             if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
@@ -243,7 +261,9 @@ impl Reconciler {
         }
         let files = match read_git_tree_at(self.repo.repository(), &sha, self.repo.path()) {
             Ok((files, _)) => files,
-            Err(e @ SourceError::NoSuchPath { .. }) => return self.refuse(sha, &meta, e.to_string(), "commit lacks the followed path").await,
+            Err(e @ SourceError::NoSuchPath { .. }) => {
+                return self.refuse(sha, &meta, e.to_string(), "commit lacks the followed path").await
+            }
             Err(e) => return Err(e.into()),
         };
         let desired = match schema::check_cached(&files, &mut self.cache) {
@@ -330,7 +350,11 @@ impl Reconciler {
         if !self.settings.self_heal {
             return Ok(Outcome::Drift { sha, summary: p.summary, reverted: false });
         }
-        let meta = meta_for(&commit_info(self.repo.repository(), &sha)?, "mcpctl reconcile (self-heal)", Some(format!("revert drift: {}", changed.join(", "))));
+        let meta = meta_for(
+            &commit_info(self.repo.repository(), &sha)?,
+            "mcpctl reconcile (self-heal)",
+            Some(format!("revert drift: {}", changed.join(", "))),
+        );
         self.store.apply(&p, &meta, &|_, _| {}).await?;
         self.applied = Some(after_apply(stored, &p));
         self.store.set_drift("").await?;
@@ -341,7 +365,11 @@ impl Reconciler {
     ///
     /// # Errors
     /// Only when a local repository cannot be watched.
-    pub async fn run(mut self, mut pokes: mpsc::Receiver<()>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ReconcileError> {
+    pub async fn run(
+        mut self,
+        mut pokes: mpsc::Receiver<()>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ReconcileError> {
         let (tx, mut fs_events) = mpsc::channel::<()>(1);
         let _watcher = match &self.settings.source {
             RepoSource::Local(_) => Some(watch(self.repo.git_dir().to_path_buf(), tx)?),
@@ -405,7 +433,8 @@ fn after_apply(stored: Vec<crate::plan::StoredResource>, p: &crate::plan::Plan) 
     if p.is_empty() {
         return stored;
     }
-    let mut rows: std::collections::BTreeMap<schema::ResourceKey, StoredResource> = stored.into_iter().map(|s| (s.key.clone(), s)).collect();
+    let mut rows: std::collections::BTreeMap<schema::ResourceKey, StoredResource> =
+        stored.into_iter().map(|s| (s.key.clone(), s)).collect();
     for c in &p.changes {
         let key = c.key();
         match (c.action, &c.desired) {
@@ -415,7 +444,10 @@ fn after_apply(stored: Vec<crate::plan::StoredResource>, p: &crate::plan::Plan) 
             (_, Some(body)) => {
                 let body = body.to_string();
                 let hash = body_hash(&body);
-                rows.insert(key.clone(), StoredResource { key, body, hash, source: c.source.clone(), revision: p.revision.clone(), updated_at: String::new() });
+                rows.insert(
+                    key.clone(),
+                    StoredResource { key, body, hash, source: c.source.clone(), revision: p.revision.clone(), updated_at: String::new() },
+                );
             }
         }
     }

@@ -49,7 +49,11 @@ impl std::fmt::Display for Finding {
         if let Some(c) = &self.commit {
             write!(f, "{} ", &c[..12.min(c.len())])?;
         }
-        write!(f, "{}:{}:{}: {} `{}` ({} chars, fingerprint {})", self.path, self.line, self.col, self.rule, self.preview, self.len, self.fingerprint)
+        write!(
+            f,
+            "{}:{}:{}: {} `{}` ({} chars, fingerprint {})",
+            self.path, self.line, self.col, self.rule, self.preview, self.len, self.fingerprint
+        )
     }
 }
 
@@ -115,10 +119,13 @@ fn entropy(s: &str) -> f64 {
         *counts.entry(c).or_default() += 1;
     }
     let n = s.chars().count() as f64;
-    counts.values().map(|&c| {
-        let p = c as f64 / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// A literal `env` value that looks like a credential: long, no spaces, not a path or URL, mixed

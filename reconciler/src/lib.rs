@@ -4,12 +4,12 @@
 
 pub mod audit;
 pub mod controller;
-pub mod leak_scan;
 mod credentials;
+pub mod leak_scan;
 pub mod plan;
 pub mod publish;
-pub mod redact;
 pub mod recipients;
+pub mod redact;
 pub mod repo;
 pub mod runtime;
 pub mod secrets;

@@ -267,12 +267,22 @@ fn refers(state: &DesiredState, from: Option<&str>, r: &SecretKeyRef, secret: &R
 fn secret_effects(state: &DesiredState, secret: &Resource, fields: &[FieldChange]) -> Vec<String> {
     let Spec::Secret(spec) = &secret.spec else { return Vec::new() };
     let moved = fields.iter().any(|f| f.path == "spec.externalRef" || f.path == "spec.backend");
-    let refs: Vec<(&Resource, Option<&str>, SecretKeyRef)> = state.resources().iter().flat_map(|r| refs_of(r).into_iter().map(move |(from, x)| (r, from, x))).collect();
-    let mut keys: Vec<String> = fields.iter().filter_map(|f| f.path.strip_prefix("spec.data.")).filter(|k| spec.data.contains_key(*k)).map(str::to_string).collect();
+    let refs: Vec<(&Resource, Option<&str>, SecretKeyRef)> =
+        state.resources().iter().flat_map(|r| refs_of(r).into_iter().map(move |(from, x)| (r, from, x))).collect();
+    let mut keys: Vec<String> = fields
+        .iter()
+        .filter_map(|f| f.path.strip_prefix("spec.data."))
+        .filter(|k| spec.data.contains_key(*k))
+        .map(str::to_string)
+        .collect();
     if moved {
         // Every key in use: an external secret's keys are known only from its users.
         keys.extend(spec.data.keys().cloned());
-        keys.extend(refs.iter().filter(|(_, from, x)| state.resolve(Kind::Secret, &x.name, *from).is_some_and(|s| s.key() == secret.key())).map(|(_, _, x)| x.key.clone()));
+        keys.extend(
+            refs.iter()
+                .filter(|(_, from, x)| state.resolve(Kind::Secret, &x.name, *from).is_some_and(|s| s.key() == secret.key()))
+                .map(|(_, _, x)| x.key.clone()),
+        );
     }
     keys.sort();
     keys.dedup();
@@ -301,10 +311,20 @@ fn secret_effects(state: &DesiredState, secret: &Resource, fields: &[FieldChange
             parts.push(format!("restarts {} {}", if servers.len() == 1 { "server" } else { "servers" }, names(&servers)));
         }
         if !llms.is_empty() {
-            parts.push(format!("{} {} {} it", if llms.len() == 1 { "LLM" } else { "LLMs" }, names(&llms), if llms.len() == 1 { "uses" } else { "use" }));
+            parts.push(format!(
+                "{} {} {} it",
+                if llms.len() == 1 { "LLM" } else { "LLMs" },
+                names(&llms),
+                if llms.len() == 1 { "uses" } else { "use" }
+            ));
         }
         if !agents.is_empty() {
-            parts.push(format!("{} {} {} it", if agents.len() == 1 { "agent" } else { "agents" }, agents.join(", "), if agents.len() == 1 { "uses" } else { "use" }));
+            parts.push(format!(
+                "{} {} {} it",
+                if agents.len() == 1 { "agent" } else { "agents" },
+                agents.join(", "),
+                if agents.len() == 1 { "uses" } else { "use" }
+            ));
         }
         if parts.is_empty() {
             line.push_str(" → used by nothing");

@@ -134,7 +134,9 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<Committed, PublishError> 
     for e in repo.statuses(Some(&mut opts))?.iter() {
         let Some(path) = e.path().map(str::to_string) else { continue };
         let st = e.status();
-        if st.intersects(git2::Status::INDEX_NEW | git2::Status::INDEX_MODIFIED | git2::Status::INDEX_TYPECHANGE | git2::Status::INDEX_RENAMED) {
+        if st.intersects(
+            git2::Status::INDEX_NEW | git2::Status::INDEX_MODIFIED | git2::Status::INDEX_TYPECHANGE | git2::Status::INDEX_RENAMED,
+        ) {
             let staged = index.get_path(Path::new(&path), 0).and_then(|entry| repo.find_blob(entry.id).ok());
             if staged.is_some_and(|b| holds_private_key(b.content())) {
                 staged_secrets.push(path.clone());
@@ -240,7 +242,11 @@ pub fn push(dir: &Path) -> Result<String, PublishError> {
         opts.remote_callbacks(cb);
         match remote.push(&[&refspec], Some(&mut opts)) {
             Ok(()) => {}
-            Err(e) if e.code() == git2::ErrorCode::NotFastForward || e.message().contains("fast-forward") || e.message().contains("fast forward") => {
+            Err(e)
+                if e.code() == git2::ErrorCode::NotFastForward
+                    || e.message().contains("fast-forward")
+                    || e.message().contains("fast forward") =>
+            {
                 return Err(PublishError::NonFastForward)
             }
             Err(e) => return Err(e.into()),

@@ -68,7 +68,9 @@ impl Recipient {
             let (ty, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let ssh_comment = parts.collect::<Vec<_>>().join(" ");
             let r = age::ssh::Recipient::from_str(&format!("{ty} {b64}")).map_err(|e| match e {
-                age::ssh::ParseRecipientKeyError::Unsupported(t) => format!("SSH key type {t} is not supported (use ssh-ed25519 or ssh-rsa)"),
+                age::ssh::ParseRecipientKeyError::Unsupported(t) => {
+                    format!("SSH key type {t} is not supported (use ssh-ed25519 or ssh-rsa)")
+                }
                 age::ssh::ParseRecipientKeyError::RsaModulusTooSmall => "RSA key smaller than 2048 bits".into(),
                 age::ssh::ParseRecipientKeyError::RsaModulusTooLarge => "RSA key too large".into(),
                 _ => "invalid SSH public key".into(),
@@ -220,7 +222,8 @@ impl Recipients {
             return Err(RecipientsError::NoRecipients(self.path.display().to_string()));
         }
         let boxed: Vec<Box<dyn age::Recipient + Send>> = self.iter().map(Recipient::encryptor).collect();
-        let enc = age::Encryptor::with_recipients(boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient)).map_err(|e| RecipientsError::Encrypt(e.to_string()))?;
+        let enc = age::Encryptor::with_recipients(boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+            .map_err(|e| RecipientsError::Encrypt(e.to_string()))?;
         let fail = |e: std::io::Error| RecipientsError::Encrypt(e.to_string());
         let mut out = Vec::new();
         let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(fail)?;
@@ -255,7 +258,8 @@ impl Identities {
     /// # Errors
     /// An unreadable file, no identity in it, or a passphrase-protected SSH key.
     pub fn from_file(path: &Path) -> Result<Identities, RecipientsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipientsError::Identity { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RecipientsError::Identity { path: path.display().to_string(), message: e.to_string() })?;
         let ids = Identities { text, path: path.display().to_string() };
         ids.parsed()?;
         Ok(ids)
@@ -272,7 +276,9 @@ impl Identities {
             let id = age::ssh::Identity::from_buffer(self.text.as_bytes(), Some(self.path.clone())).map_err(|e| err(e.to_string()))?;
             return match id {
                 age::ssh::Identity::Unencrypted(_) => Ok(vec![Box::new(id)]),
-                age::ssh::Identity::Encrypted(_) => Err(err("the SSH key is passphrase-protected; use an unencrypted copy (kept private) or an age identity".into())),
+                age::ssh::Identity::Encrypted(_) => {
+                    Err(err("the SSH key is passphrase-protected; use an unencrypted copy (kept private) or an age identity".into()))
+                }
                 age::ssh::Identity::Unsupported(_) => Err(err("unsupported SSH key type (use ed25519 or RSA)".into())),
             };
         }
@@ -294,7 +300,8 @@ impl Identities {
     }
 
     fn decrypt_with(&self, ids: &[Box<dyn age::Identity>], secret: &str, key: &str, armored: &str) -> Result<String, RecipientsError> {
-        let fail = |reason: String| RecipientsError::Decrypt { secret: secret.into(), key: key.into(), identity: self.path.clone(), reason };
+        let fail =
+            |reason: String| RecipientsError::Decrypt { secret: secret.into(), key: key.into(), identity: self.path.clone(), reason };
         let why = |e: age::DecryptError| match e {
             age::DecryptError::NoMatchingKeys => "it was not encrypted to this identity (rotate after adding its recipient)".to_string(),
             e => e.to_string(),

@@ -84,7 +84,9 @@ mod tests {
 
     #[test]
     fn leaves_other_text_alone() {
-        for text in ["", "no url here", "ratio 3://4 is not a url", "://nothing", "user@example.com wrote a?b=c", "http://example.com/plain/path"] {
+        for text in
+            ["", "no url here", "ratio 3://4 is not a url", "://nothing", "user@example.com wrote a?b=c", "http://example.com/plain/path"]
+        {
             assert_eq!(urls(text), text);
         }
         assert_eq!(urls("über: https://ü:ß@höst.example/päth?q=ü — ok"), "über: https://höst.example/päth — ok");
@@ -94,7 +96,10 @@ mod tests {
     fn userinfo_query_and_fragment_are_removed() {
         let cases = [
             ("https://user:s3cret@git.example.com:8443/org/repo.git?token=abc#frag", "https://git.example.com:8443/org/repo.git"),
-            ("error sending request for url (https://x-access-token:ghp_1@api.example.com/v1?sig=zz): timeout", "error sending request for url (https://api.example.com/v1): timeout"),
+            (
+                "error sending request for url (https://x-access-token:ghp_1@api.example.com/v1?sig=zz): timeout",
+                "error sending request for url (https://api.example.com/v1): timeout",
+            ),
             ("postgres://admin:hunter2@db.internal/mcpctl and http://h/p?a=1", "postgres://db.internal/mcpctl and http://h/p"),
             ("\"https://h?access_token=t\"", "\"https://h\""),
             ("http://a@b@host/x", "http://host/x"),

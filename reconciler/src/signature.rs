@@ -21,7 +21,11 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("cannot read the allowed signers file {path}: {source}")]
-    Read { path: String, #[source] source: std::io::Error },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("allowed signers line {line}: {message}")]
     Parse { line: usize, message: String },
     #[error("commit {0} is not signed")]
@@ -104,7 +108,8 @@ impl AllowedSigners {
             }
             let b64 = fields.get(at + 1).ok_or_else(|| err("key type without key".into()))?;
             let key = ssh_key::PublicKey::from_openssh(&format!("{} {b64}", fields[at])).map_err(|e| err(e.to_string()))?;
-            let mut signer = Signer { principals: fields[0].to_string(), line: line_no, key, namespaces: None, valid_after: None, valid_before: None };
+            let mut signer =
+                Signer { principals: fields[0].to_string(), line: line_no, key, namespaces: None, valid_after: None, valid_before: None };
             let options = fields[1..at].join(" ");
             for opt in split_options(&options) {
                 let (name, value) = match opt.split_once('=') {
@@ -114,7 +119,10 @@ impl AllowedSigners {
                 let need = |v: Option<String>| v.filter(|v| !v.is_empty()).ok_or_else(|| err(format!("option `{name}` needs a value")));
                 match name.as_str() {
                     "cert-authority" => {
-                        return Err(err("`cert-authority` is not supported (SSH certificates are not verified); list the signing keys themselves".into()))
+                        return Err(err(
+                            "`cert-authority` is not supported (SSH certificates are not verified); list the signing keys themselves"
+                                .into(),
+                        ))
                     }
                     "namespaces" => signer.namespaces = Some(need(value)?.split(',').map(|s| s.trim().to_string()).collect()),
                     "valid-after" => signer.valid_after = Some(parse_time(&need(value)?).map_err(err)?),
@@ -257,7 +265,10 @@ mod tests {
 
     #[test]
     fn options_are_parsed_and_unknown_ones_refused_naming_the_line() {
-        let a = AllowedSigners::parse(&format!("# team\ndev@example.com namespaces=\"git,file\",valid-after=\"20240101Z\",valid-before=\"203001011200Z\" {KEY} laptop\n")).unwrap();
+        let a = AllowedSigners::parse(&format!(
+            "# team\ndev@example.com namespaces=\"git,file\",valid-after=\"20240101Z\",valid-before=\"203001011200Z\" {KEY} laptop\n"
+        ))
+        .unwrap();
         let s = &a.signers[0];
         assert_eq!((s.line, s.namespaces.clone().unwrap()), (2, vec!["git".to_string(), "file".to_string()]));
         assert_eq!(s.valid_after.unwrap().to_rfc3339(), "2024-01-01T00:00:00+00:00");
@@ -272,7 +283,9 @@ mod tests {
 
     #[test]
     fn namespaces_and_validity_decide_per_line() {
-        let a = AllowedSigners::parse(&format!("a@x namespaces=\"file,!git,*\" {KEY}\nb@x namespaces=\"gi?\",valid-before=20250101Z {KEY}\n")).unwrap();
+        let a =
+            AllowedSigners::parse(&format!("a@x namespaces=\"file,!git,*\" {KEY}\nb@x namespaces=\"gi?\",valid-before=20250101Z {KEY}\n"))
+                .unwrap();
         let at = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
         assert!(a.signers[0].refuses(at).unwrap().contains("do not include `git`"));
         assert_eq!(a.signers[1].refuses(at), None);

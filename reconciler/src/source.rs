@@ -29,7 +29,11 @@ const MAX_LINK_TARGET_BYTES: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0} is not a directory")]
     NotADirectory(PathBuf),
     #[error("git: {0}")]
@@ -174,10 +178,7 @@ pub fn read_git_tree(repo: &git2::Repository, rev: &str) -> Result<(Vec<SourceFi
 /// # Errors
 /// As [`read_git_tree`]; [`SourceError::NoSuchPath`] when the commit has no directory `path`.
 pub fn read_git_tree_at(repo: &git2::Repository, rev: &str, path: &str) -> Result<(Vec<SourceFile>, CommitInfo), SourceError> {
-    let commit = repo
-        .revparse_single(rev)
-        .and_then(|o| o.peel_to_commit())
-        .map_err(|_| SourceError::NoSuchRevision(rev.to_string()))?;
+    let commit = repo.revparse_single(rev).and_then(|o| o.peel_to_commit()).map_err(|_| SourceError::NoSuchRevision(rev.to_string()))?;
     let tree = subtree(repo, &commit, path)?;
     let files = tree_files(repo, tree)?;
     let sig = |s: git2::Signature<'_>| format!("{} <{}>", s.name().unwrap_or(""), s.email().unwrap_or(""));

@@ -6,21 +6,21 @@ mod common;
 mod controller;
 #[path = "integration/incremental.rs"]
 mod incremental;
-#[path = "integration/layout.rs"]
-mod layout;
 #[path = "integration/kubernetes.rs"]
 mod kubernetes;
+#[path = "integration/layout.rs"]
+mod layout;
 #[path = "integration/runtime.rs"]
 mod runtime;
-#[path = "integration/sources.rs"]
-mod sources;
 #[path = "integration/secrets.rs"]
 mod secrets;
+#[path = "integration/sources.rs"]
+mod sources;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};
-use schema::DesiredState;
 use proptest::prelude::*;
+use schema::DesiredState;
 
 fn meta(rev: &str) -> DeployMeta {
     DeployMeta { revision: rev.into(), actor: "test".into(), message: None, commit: None }
@@ -53,7 +53,10 @@ async fn apply_is_idempotent_and_prunes_on_every_backend() {
         let second = apply(&store, &state(&base_repo())).await.unwrap();
         assert!(second.is_empty(), "{backend:?}: second apply planned {:?}", second.summary);
         // Change one, remove one.
-        let edited = base_repo().replace("alice@example.com", "alice@example.org").replace(&doc("Llm", "gpt", None, "{provider: openai, model: gpt-4o-mini}"), "").replace("{llm: gpt}", "{llm: claude}")
+        let edited = base_repo()
+            .replace("alice@example.com", "alice@example.org")
+            .replace(&doc("Llm", "gpt", None, "{provider: openai, model: gpt-4o-mini}"), "")
+            .replace("{llm: gpt}", "{llm: claude}")
             + &doc("Llm", "claude", None, "{provider: anthropic, model: claude-sonnet}");
         let third = apply(&store, &state(&edited)).await.unwrap();
         let actions: Vec<(Action, String)> = third.changes.iter().map(|c| (c.action, c.key().to_string())).collect();
@@ -91,10 +94,15 @@ async fn a_failure_mid_apply_changes_nothing() {
             mcpctl_reconciler::Backend::Postgres => {
                 sqlx::query("CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
                     .execute(store.pool()).await.unwrap();
-                sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON resources FOR EACH ROW EXECUTE FUNCTION boom()").execute(store.pool()).await.unwrap();
+                sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON resources FOR EACH ROW EXECUTE FUNCTION boom()")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
             }
         }
-        let next = base_repo().replace("alice@example.com", "alice@example.net") + &doc("User", "boom", None, "{}") + &doc("User", "zed", None, "{}");
+        let next = base_repo().replace("alice@example.com", "alice@example.net")
+            + &doc("User", "boom", None, "{}")
+            + &doc("User", "zed", None, "{}");
         let p = plan(&state(&next), &before, "bad");
         assert_eq!(p.summary.add, 2);
         let err = store.apply(&p, &meta("bad"), &|_, _| {}).await.unwrap_err();
@@ -120,7 +128,14 @@ async fn a_plan_is_refused_when_the_store_moved() {
 
 #[tokio::test]
 async fn sensitive_values_never_enter_the_plan_diff() {
-    let secret = |v: &str| doc("Secret", "keys", None, &format!("{{data: {{token: \"-----BEGIN AGE ENCRYPTED FILE-----\\n{v}\\n-----END AGE ENCRYPTED FILE-----\"}}}}"));
+    let secret = |v: &str| {
+        doc(
+            "Secret",
+            "keys",
+            None,
+            &format!("{{data: {{token: \"-----BEGIN AGE ENCRYPTED FILE-----\\n{v}\\n-----END AGE ENCRYPTED FILE-----\"}}}}"),
+        )
+    };
     let (store, _g) = common::sqlite().await;
     apply(&store, &state(&secret("QUFBQQ"))).await.unwrap();
     let p = plan(&state(&secret("QkJCQg")), &store.resources().await.unwrap(), "r");
@@ -249,9 +264,15 @@ async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
         assert_eq!(all[0].duration_us, 1119, "{backend:?}: newest first");
         let failed = all.iter().find(|e| e.outcome == "error").unwrap();
         assert_eq!(failed.error.as_deref(), Some("upstream exited"));
-        let a_ci = store.audit_events(&AuditFilter { project: Some("a".into()), token: Some("ci".into()), limit: 1000, ..Default::default() }).await.unwrap();
+        let a_ci = store
+            .audit_events(&AuditFilter { project: Some("a".into()), token: Some("ci".into()), limit: 1000, ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(a_ci.len(), 20, "{backend:?}: i even and divisible by 3");
-        let recent = store.audit_events(&AuditFilter { since: Some("2026-11-25T10:01:50.000Z".into()), limit: 5, ..Default::default() }).await.unwrap();
+        let recent = store
+            .audit_events(&AuditFilter { since: Some("2026-11-25T10:01:50.000Z".into()), limit: 5, ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(recent.iter().map(|e| e.duration_us).collect::<Vec<_>>(), [1119, 1118, 1117, 1116, 1115], "{backend:?}");
 
         // Gate openings: recorded once per (project, subject), updated on reopening.

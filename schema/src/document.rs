@@ -16,8 +16,8 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
 use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
@@ -169,12 +169,7 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|e| (e.key.clone(), e.value.to_json()))
-                    .collect(),
-            ),
+            Value::Map(entries) => J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
         }
     }
 }
@@ -190,11 +185,26 @@ fn depth_message() -> String {
 /// A collection being built. `height` is the tallest child so far (a scalar is 0 high, a
 /// collection 1 more than its tallest child); `bytes` what the children cost so far.
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node>, height: usize, bytes: usize },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+        height: usize,
+        bytes: usize,
+    },
     /// `hashes` holds a hash of every key so far, so a duplicate is found without comparing each
     /// new key with all the previous ones (quadratic: minutes for a mapping of 150 000 keys).
     /// `merges` holds the values of `<<` merge keys, folded in when the mapping ends.
-    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<(String, Pos)>, hashes: HashSet<u64>, merges: Vec<Node>, height: usize, bytes: usize },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<Entry>,
+        key: Option<(String, Pos)>,
+        hashes: HashSet<u64>,
+        merges: Vec<Node>,
+        height: usize,
+        bytes: usize,
+    },
 }
 
 /// The merge key of YAML 1.1 (`<<: *defaults`, `<<: [*a, *b]`), as kubectl and compose read it.
@@ -281,10 +291,7 @@ impl Builder {
                         if let Some(prev) = prev {
                             return Err(SyntaxError {
                                 pos: node.pos,
-                                message: format!(
-                                    "duplicate key `{k}` (first defined at line {})",
-                                    prev.key_pos.line
-                                ),
+                                message: format!("duplicate key `{k}` (first defined at line {})", prev.key_pos.line),
                             });
                         }
                         *key = Some((k, node.pos));
@@ -323,10 +330,13 @@ fn merge_into(entries: &mut Vec<Entry>, merges: Vec<Node>) {
     for source in merges {
         let maps = match source.value {
             Value::Map(m) => vec![m],
-            Value::Seq(items) => items.into_iter().filter_map(|i| match i.value {
-                Value::Map(m) => Some(m),
-                _ => None,
-            }).collect(),
+            Value::Seq(items) => items
+                .into_iter()
+                .filter_map(|i| match i.value {
+                    Value::Map(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         };
         for e in maps.into_iter().flatten() {
@@ -344,25 +354,13 @@ fn scalar_key(node: &Node) -> Result<String, SyntaxError> {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => f.to_string(),
-        Value::Seq(_) | Value::Map(_) => {
-            return Err(SyntaxError {
-                pos: node.pos,
-                message: "mapping keys must be scalars".into(),
-            })
-        }
+        Value::Seq(_) | Value::Map(_) => return Err(SyntaxError { pos: node.pos, message: "mapping keys must be scalars".into() }),
     })
 }
 
-fn resolve_scalar(
-    text: Cow<'_, str>,
-    style: ScalarStyle,
-    tag: Option<&Cow<'_, Tag>>,
-    pos: Pos,
-) -> Result<Value, SyntaxError> {
-    let scalar = Scalar::parse_from_cow_and_metadata(text, style, tag).ok_or_else(|| SyntaxError {
-        pos,
-        message: "scalar does not match its tag".into(),
-    })?;
+fn resolve_scalar(text: Cow<'_, str>, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>, pos: Pos) -> Result<Value, SyntaxError> {
+    let scalar = Scalar::parse_from_cow_and_metadata(text, style, tag)
+        .ok_or_else(|| SyntaxError { pos, message: "scalar does not match its tag".into() })?;
     Ok(match scalar {
         Scalar::Null => Value::Null,
         Scalar::Boolean(b) => Value::Bool(b),
@@ -435,7 +433,16 @@ impl Builder {
                 Event::MappingStart(anchor, _) => {
                     b.check_depth(1, pos)?;
                     b.spend(NODE_BYTES, pos)?;
-                    b.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None, hashes: HashSet::new(), merges: Vec::new(), height: 0, bytes: 0 })
+                    b.stack.push(Frame::Map {
+                        pos,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                        hashes: HashSet::new(),
+                        merges: Vec::new(),
+                        height: 0,
+                        bytes: 0,
+                    })
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let (node, anchor, height, bytes) = match b.stack.pop() {
@@ -572,11 +579,8 @@ mod tests {
     #[test]
     fn aliases_count_towards_depth() {
         // Each alias adds the height of its anchor: three anchors of 40 levels nest 120 deep.
-        let text = format!(
-            "a: &a {open}x{close}\nb: &b {open}*a{close}\nc: {open}*b{close}\n",
-            open = "[".repeat(40),
-            close = "]".repeat(40)
-        );
+        let text =
+            format!("a: &a {open}x{close}\nb: &b {open}*a{close}\nc: {open}*b{close}\n", open = "[".repeat(40), close = "]".repeat(40));
         let err = parse(&text).unwrap_err();
         assert_eq!(err.pos, Pos::new(2, 47), "{}", err.message);
         assert!(err.message.contains("deeper than"), "{}", err.message);
@@ -646,7 +650,9 @@ mod tests {
         let mut bomb = String::from("a: &a {k0: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx}\n");
         for i in 1..30 {
             let p = (i - 1).to_string();
-            bomb.push_str(&format!("a{i}: &a{i} {{<<: [*a{p}], n{i}: [*a{p}, *a{p}, *a{p}, *a{p}]}}\n").replace("*a0", "*a").replace("&a0", "&a"));
+            bomb.push_str(
+                &format!("a{i}: &a{i} {{<<: [*a{p}], n{i}: [*a{p}, *a{p}, *a{p}, *a{p}]}}\n").replace("*a0", "*a").replace("&a0", "&a"),
+            );
         }
         let err = parse(&bomb).unwrap_err();
         assert!(err.message.contains("MiB in memory"), "{}", err.message);

@@ -73,9 +73,10 @@ impl Kind {
     /// Look a kind up by `kind:` value (exact), plural, or alias (case-insensitive).
     pub fn parse_any(s: &str) -> Option<Kind> {
         let lower = s.to_ascii_lowercase();
-        Kind::ALL.iter().copied().find(|k| {
-            k.as_str().eq_ignore_ascii_case(&lower) || k.plural() == lower || k.aliases().contains(&lower.as_str())
-        })
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(&lower) || k.plural() == lower || k.aliases().contains(&lower.as_str()))
     }
 
     /// Look a kind up by its exact YAML spelling.

@@ -175,8 +175,7 @@ impl Refusal {
 /// Whether a repo path is a resource file: `*.yaml`/`*.yml`/`*.json`, not under a dot-directory.
 pub fn is_resource_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    (lower.ends_with(".yaml") || lower.ends_with(".yml") || is_json_path(&lower))
-        && !path.split('/').any(|part| part.starts_with('.'))
+    (lower.ends_with(".yaml") || lower.ends_with(".yml") || is_json_path(&lower)) && !path.split('/').any(|part| part.starts_with('.'))
 }
 
 /// A `.json` resource file: one resource object or an array of them (as `kubectl apply -f`
@@ -348,9 +347,7 @@ impl Ctx<'_> {
         match &doc.value {
             Value::Null => {}
             Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None),
-            Value::Map(_) if doc.get("metadata").is_some() || doc.get("spec").is_some() => {
-                self.err(doc.pos, None, "missing `kind`")
-            }
+            Value::Map(_) if doc.get("metadata").is_some() || doc.get("spec").is_some() => self.err(doc.pos, None, "missing `kind`"),
             Value::Map(_) => self.grouped(doc),
             _ => self.err(doc.pos, None, "a document must be a mapping: a resource (`kind: …`) or the grouped form (`servers: […]`)"),
         }
@@ -367,10 +364,7 @@ impl Ctx<'_> {
     /// `servers: [...]`, `agents: [...]`, with optional `apiVersion` and a default `project`.
     fn grouped(&mut self, doc: Node) {
         let Value::Map(entries) = doc.value else { return };
-        let project = entries
-            .iter()
-            .find(|e| e.key == "project")
-            .and_then(|e| e.value.as_str().map(str::to_string));
+        let project = entries.iter().find(|e| e.key == "project").and_then(|e| e.value.as_str().map(str::to_string));
         for e in entries {
             match e.key.as_str() {
                 "apiVersion" => self.check_api_version(&e.value, None),
@@ -474,13 +468,7 @@ impl Ctx<'_> {
     }
 
     /// Report a typed-decoding error at the position of the offending node.
-    fn serde_error(
-        &mut self,
-        root: &Node,
-        section: &str,
-        e: serde_path_to_error::Error<serde_json::Error>,
-        subject: Option<String>,
-    ) {
+    fn serde_error(&mut self, root: &Node, section: &str, e: serde_path_to_error::Error<serde_json::Error>, subject: Option<String>) {
         let mut path = vec![Seg::Key(section.to_string())];
         for seg in e.path().iter() {
             match seg {
@@ -563,7 +551,8 @@ mod tests {
 
     #[test]
     fn json_files_hold_one_resource_or_an_array_with_positions() {
-        let one = r#"{"apiVersion": "mcpctl.io/v1", "kind": "Server", "metadata": {"name": "time"}, "spec": {"command": "mcp-server-time"}}"#;
+        let one =
+            r#"{"apiVersion": "mcpctl.io/v1", "kind": "Server", "metadata": {"name": "time"}, "spec": {"command": "mcp-server-time"}}"#;
         let many = "[\n  {\"apiVersion\": \"mcpctl.io/v1\", \"kind\": \"Project\", \"metadata\": {\"name\": \"p\"}},\n\t{\"apiVersion\":\"mcpctl.io/v1\",\"kind\":\"User\",\"metadata\":{\"name\":\"ann\"}}\n]\n";
         let state = crate::check(&[SourceFile::new("a.json", one), SourceFile::new("b/list.JSON", many)]).unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(state.len(), 3);

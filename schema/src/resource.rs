@@ -169,13 +169,8 @@ impl Resource {
     /// Canonical JSON (`apiVersion`, `kind`, `metadata`, `spec`), independent of how the YAML was
     /// written: defaults filled, maps sorted, empty fields dropped.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(Envelope {
-            api_version: API_VERSION,
-            kind: self.kind(),
-            metadata: &self.metadata,
-            spec: &self.spec,
-        })
-        .expect("resource serializes")
+        serde_json::to_value(Envelope { api_version: API_VERSION, kind: self.kind(), metadata: &self.metadata, spec: &self.spec })
+            .expect("resource serializes")
     }
 
     /// The canonical body as compact JSON text, and its SHA-256 in hex.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::{ServerSpec, TemplateSpec, TemplateInstance};
+use crate::spec::{ServerSpec, TemplateInstance, TemplateSpec};
 
 /// The distinct `{{name}}` placeholders used in `text`, in order of first use.
 pub fn placeholders(text: &str) -> Vec<String> {
@@ -48,11 +48,8 @@ pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
 
 /// The server a `fromTemplate` instance stands for (defaults applied, description kept).
 pub fn instantiate(template: &TemplateSpec, instance: &TemplateInstance) -> ServerSpec {
-    let mut values: BTreeMap<String, String> = template
-        .parameters
-        .iter()
-        .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
-        .collect();
+    let mut values: BTreeMap<String, String> =
+        template.parameters.iter().filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d))).collect();
     values.extend(instance.parameters.clone());
     let json = serde_json::to_value(&template.server).expect("server serializes");
     serde_json::from_value(map_strings(json, &values)).expect("substitution keeps the shape")

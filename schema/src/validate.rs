@@ -24,8 +24,7 @@ pub fn is_dns_label(s: &str) -> bool {
 
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Whether a secret value is age ciphertext in ASCII armor.
@@ -164,7 +163,9 @@ impl<'a> Validator<'a> {
             }
         }
         match (at.res.kind().scope(), &m.project) {
-            (Scope::Cluster, Some(_)) => self.err(at, &["metadata", "project"], format!("{} is not project-scoped; remove `metadata.project`", at.res.kind())),
+            (Scope::Cluster, Some(_)) => {
+                self.err(at, &["metadata", "project"], format!("{} is not project-scoped; remove `metadata.project`", at.res.kind()))
+            }
             (Scope::Project, None) => self.err(at, &["metadata"], format!("{} must set `metadata.project`", at.res.kind())),
             _ => {}
         }
@@ -254,7 +255,11 @@ impl<'a> Validator<'a> {
                         self.err(at, &["spec", "data"], "a Secret with `externalRef` keeps its values in the backend: leave `data` empty");
                     }
                     if matches!(self.backend_type_of(s), Some(SecretBackendType::Plaintext)) {
-                        self.err(at, &["spec", "externalRef"], "`externalRef` needs an `openbao` backend (this Secret's backend is `plaintext`); set `backend:`");
+                        self.err(
+                            at,
+                            &["spec", "externalRef"],
+                            "`externalRef` needs an `openbao` backend (this Secret's backend is `plaintext`); set `backend:`",
+                        );
                     }
                 }
                 for (k, val) in &s.data {
@@ -335,7 +340,11 @@ impl<'a> Validator<'a> {
             Spec::McpToken(t) => {
                 let h = t.hash.strip_prefix("sha256:").unwrap_or("");
                 if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
-                    self.err(at, &["spec", "hash"], "hash must be `sha256:` followed by 64 lower-case hex digits (the token itself never goes in git)");
+                    self.err(
+                        at,
+                        &["spec", "hash"],
+                        "hash must be `sha256:` followed by 64 lower-case hex digits (the token itself never goes in git)",
+                    );
                 }
                 if t.prefix.is_empty() || t.prefix.len() > 24 {
                     self.err(at, &["spec", "prefix"], "prefix must be 1 to 24 characters (the token's first characters)");
@@ -614,10 +623,7 @@ impl<'a> Validator<'a> {
 
     fn default_backend(&mut self) {
         let backends: Vec<&Resource> = self.resources.iter().filter(|r| r.kind() == Kind::SecretBackend).collect();
-        let defaults: Vec<&&Resource> = backends
-            .iter()
-            .filter(|r| matches!(&r.spec, Spec::SecretBackend(b) if b.is_default))
-            .collect();
+        let defaults: Vec<&&Resource> = backends.iter().filter(|r| matches!(&r.spec, Spec::SecretBackend(b) if b.is_default)).collect();
         if !backends.is_empty() && defaults.is_empty() {
             let at = At { res: backends[0] };
             self.err(&at, &["spec"], "no SecretBackend has `isDefault: true`; exactly one must");
@@ -626,7 +632,11 @@ impl<'a> Validator<'a> {
             let first = defaults[0].source().unwrap_or_default();
             for r in &defaults[1..] {
                 let at = At { res: r };
-                self.err(&at, &["spec", "isDefault"], format!("a second default SecretBackend (the first is at {first}); exactly one may be the default"));
+                self.err(
+                    &at,
+                    &["spec", "isDefault"],
+                    format!("a second default SecretBackend (the first is at {first}); exactly one may be the default"),
+                );
             }
         }
     }

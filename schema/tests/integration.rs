@@ -111,7 +111,11 @@ fn deep_files_and_alias_bombs_are_errors_with_positions() {
     let mut files = files;
     files.push(SourceFile::new(
         "limit.yaml",
-        format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: deep}}\nspec:\n  x: {}{}\n", "[".repeat(at_limit), "]".repeat(at_limit)),
+        format!(
+            "apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: deep}}\nspec:\n  x: {}{}\n",
+            "[".repeat(at_limit),
+            "]".repeat(at_limit)
+        ),
     ));
     let err = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)

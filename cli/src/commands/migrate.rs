@@ -52,17 +52,27 @@ pub(super) async fn secrets(g: &Global, a: MigrateSecretsArgs) -> Result {
     let tokens: Vec<(String, String)> = desired
         .of_kind(Kind::SecretBackend)
         .filter_map(|b| match &b.spec {
-            schema::Spec::SecretBackend(spec) => spec.openbao.as_ref()?.token_secret_ref.as_ref().map(|r| (r.name.clone(), b.metadata.name.clone())),
+            schema::Spec::SecretBackend(spec) => {
+                spec.openbao.as_ref()?.token_secret_ref.as_ref().map(|r| (r.name.clone(), b.metadata.name.clone()))
+            }
             _ => None,
         })
         .collect();
     let mut out = anstream::stdout();
-    let token_of = |s: &Resource| tokens.iter().find(|(n, _)| s.metadata.project.is_none() && *n == s.metadata.name).map(|(_, b)| b.clone());
+    let token_of =
+        |s: &Resource| tokens.iter().find(|(n, _)| s.metadata.project.is_none() && *n == s.metadata.name).map(|(_, b)| b.clone());
     let (chosen, held): (Vec<&Resource>, Vec<&Resource>) = chosen.into_iter().partition(|s| token_of(s).is_none());
     for s in held {
-        writeln!(out, "skip {}: it holds the token of backend {} and stays on its plaintext backend", display(s), token_of(s).unwrap_or_default()).context("writing output")?;
+        writeln!(
+            out,
+            "skip {}: it holds the token of backend {} and stays on its plaintext backend",
+            display(s),
+            token_of(s).unwrap_or_default()
+        )
+        .context("writing output")?;
     }
-    let (todo, rest): (Vec<&Resource>, Vec<&Resource>) = chosen.into_iter().partition(|s| backends.location(s).as_deref() == Some(a.from.as_str()));
+    let (todo, rest): (Vec<&Resource>, Vec<&Resource>) =
+        chosen.into_iter().partition(|s| backends.location(s).as_deref() == Some(a.from.as_str()));
     for s in &rest {
         let at = backends.location(s).unwrap_or_else(|| "(no backend)".into());
         if at == a.to {
@@ -73,13 +83,27 @@ pub(super) async fn secrets(g: &Global, a: MigrateSecretsArgs) -> Result {
     }
     if a.dry_run {
         for s in &todo {
-            writeln!(out, "would move {} from {} to {}{}", display(s), a.from, a.to, if a.keep_source { " (keeping the source)" } else { "" }).context("writing output")?;
+            writeln!(
+                out,
+                "would move {} from {} to {}{}",
+                display(s),
+                a.from,
+                a.to,
+                if a.keep_source { " (keeping the source)" } else { "" }
+            )
+            .context("writing output")?;
         }
         writeln!(out, "dry run: {} to move, nothing changed", todo.len()).context("writing output")?;
         return Ok(());
     }
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr()) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{spinner} migrating [{bar:30}] {pos}/{len} secrets {msg}").expect("template").progress_chars("=> "));
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} migrating [{bar:30}] {pos}/{len} secrets {msg}").expect("template").progress_chars("=> "),
+    );
     let mut moved = 0;
     for s in &todo {
         bar.set_message(display(s));
@@ -109,9 +133,11 @@ pub(super) async fn secrets(g: &Global, a: MigrateSecretsArgs) -> Result {
             } else {
                 "externalRef: mcpctl/<project or _global>/<name>".to_string()
             };
-            writeln!(out, "in the repo, set `backend: {}` and replace `data` with the externalRef of each moved Secret ({paths})", a.to).context("writing output")?;
+            writeln!(out, "in the repo, set `backend: {}` and replace `data` with the externalRef of each moved Secret ({paths})", a.to)
+                .context("writing output")?;
         } else {
-            writeln!(out, "in the repo, set `backend: {}` on the moved Secrets so that it says where they live", a.to).context("writing output")?;
+            writeln!(out, "in the repo, set `backend: {}` on the moved Secrets so that it says where they live", a.to)
+                .context("writing output")?;
         }
     }
     Ok(())

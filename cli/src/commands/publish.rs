@@ -19,7 +19,8 @@ pub(super) async fn push(g: &Global, a: PushArgs) -> Result {
     // Everything left out is named, up to a screenful (an untracked build directory can hold
     // thousands of files); files holding a private key are always named.
     const SHOWN: usize = 50;
-    let (keys, others): (Vec<_>, Vec<_>) = committed.left_out.iter().partition(|(_, why)| *why == reconciler::publish::LeftOutReason::PrivateKey);
+    let (keys, others): (Vec<_>, Vec<_>) =
+        committed.left_out.iter().partition(|(_, why)| *why == reconciler::publish::LeftOutReason::PrivateKey);
     for (path, why) in keys.iter().chain(others.iter().take(SHOWN)) {
         eprintln!("left out {path}: {why}");
     }

@@ -15,7 +15,12 @@ pub(super) fn parse_kind(s: &str) -> anyhow::Result<Kind> {
     Ok(s.parse::<Kind>()?)
 }
 
-pub(super) async fn select(store: &Store, kind: Option<Kind>, name: Option<&str>, project: Option<&str>) -> anyhow::Result<Vec<(StoredResource, Resource)>> {
+pub(super) async fn select(
+    store: &Store,
+    kind: Option<Kind>,
+    name: Option<&str>,
+    project: Option<&str>,
+) -> anyhow::Result<Vec<(StoredResource, Resource)>> {
     let rows = match kind {
         Some(k) => store.resources_of(k, project).await?,
         None => {
@@ -46,7 +51,12 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
     let store = open_existing_store(g).await?;
     let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
     if let (Some(k), Some(n), true) = (kind, &a.name, items.is_empty()) {
-        return Err(anyhow::anyhow!("{} `{n}` not found{}", k, a.project.as_ref().map(|p| format!(" in project `{p}`")).unwrap_or_default()).into());
+        return Err(anyhow::anyhow!(
+            "{} `{n}` not found{}",
+            k,
+            a.project.as_ref().map(|p| format!(" in project `{p}`")).unwrap_or_default()
+        )
+        .into());
     }
     let mut out = anstream::stdout();
     match a.output {
@@ -85,11 +95,19 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
 /// that backend. No logged-in user exists in the CLI yet: the gate is the age identity (whoever
 /// can read it can decrypt the repo anyway); the RBAC action `reveal-secrets` is documented for
 /// the REST API and checked once the CLI knows its user.
-async fn secret_values(store: &Store, res: &Resource, all: &[(StoredResource, Resource)], a: &DescribeArgs, out: &mut impl Write) -> Result {
+async fn secret_values(
+    store: &Store,
+    res: &Resource,
+    all: &[(StoredResource, Resource)],
+    a: &DescribeArgs,
+    out: &mut impl Write,
+) -> Result {
     let state = schema::DesiredState::new(all.iter().map(|(_, r)| r.clone()).collect());
     let resolver = match (&a.age_identity, a.show_values) {
         (Some(f), true) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
-        (None, true) => return Err(anyhow::anyhow!("--show-values needs the age identity (--age-identity or MCPCTL_AGE_IDENTITY_FILE)").into()),
+        (None, true) => {
+            return Err(anyhow::anyhow!("--show-values needs the age identity (--age-identity or MCPCTL_AGE_IDENTITY_FILE)").into())
+        }
         _ => reconciler::secrets::SecretResolver::none(),
     };
     let backends = reconciler::secrets::Backends::new(&state, store, &resolver).await.context("reading secret locations")?;
@@ -109,7 +127,16 @@ async fn secret_values(store: &Store, res: &Resource, all: &[(StoredResource, Re
             let schema::Spec::Secret(s) = &res.spec else { return Ok(()) };
             let mut v = std::collections::BTreeMap::new();
             for k in s.data.keys() {
-                v.insert(k.clone(), resolver.resolve(&state, res.metadata.project.as_deref(), &schema::spec::SecretKeyRef { name: res.metadata.name.clone(), key: k.clone() }).map_err(anyhow::Error::from)?);
+                v.insert(
+                    k.clone(),
+                    resolver
+                        .resolve(
+                            &state,
+                            res.metadata.project.as_deref(),
+                            &schema::spec::SecretKeyRef { name: res.metadata.name.clone(), key: k.clone() },
+                        )
+                        .map_err(anyhow::Error::from)?,
+                );
             }
             v
         }
@@ -167,7 +194,8 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
     let since = match &a.since {
         None => None,
         Some(s) => Some(match humantime::parse_duration(s) {
-            Ok(d) => (chrono::Utc::now() - chrono::Duration::from_std(d).context("--since is too long")?).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            Ok(d) => (chrono::Utc::now() - chrono::Duration::from_std(d).context("--since is too long")?)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             Err(_) => chrono::DateTime::parse_from_rfc3339(s)
                 .map_err(|_| anyhow::anyhow!("--since `{s}`: expected a duration (1h, 30m) or an RFC 3339 time"))?
                 .with_timezone(&chrono::Utc)
@@ -186,4 +214,3 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
     .context("writing output")?;
     Ok(())
 }
-

@@ -31,7 +31,8 @@ pub(super) fn validate(g: &Global, a: ValidateArgs) -> Result {
                 }
             }
             if a.output == TextOrJson::Json {
-                writeln!(out, "{}", serde_json::json!({"valid": true, "resources": state.len(), "files": files.len(), "errors": []})).context("writing output")?;
+                writeln!(out, "{}", serde_json::json!({"valid": true, "resources": state.len(), "files": files.len(), "errors": []}))
+                    .context("writing output")?;
             } else {
                 render::ok_line(&format!("{} resources in {} files are valid", state.len(), files.len()));
             }
@@ -111,9 +112,15 @@ pub(super) async fn plan(g: &Global, a: PlanArgs) -> Result {
 /// Read a saved plan and check every body in it still decodes.
 pub(super) fn read_plan(path: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a plan written by `mcpctl plan -o`", path.display()))?;
+    let plan: Plan =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a plan written by `mcpctl plan -o`", path.display()))?;
     if plan.format_version != reconciler::plan::FORMAT_VERSION {
-        bail!("{}: plan format {} is not supported (this mcpctl writes {})", path.display(), plan.format_version, reconciler::plan::FORMAT_VERSION);
+        bail!(
+            "{}: plan format {} is not supported (this mcpctl writes {})",
+            path.display(),
+            plan.format_version,
+            reconciler::plan::FORMAT_VERSION
+        );
     }
     for c in &plan.changes {
         if let Some(body) = &c.desired {
@@ -140,15 +147,20 @@ fn check_plan_result(path: &Path, plan: &Plan, stored: &[StoredResource]) -> Res
     }
     schema::validate(resources).map(drop).map_err(|diags| {
         // Point at the plan file for what the plan writes; the rest is what the store holds.
-        let written: std::collections::HashSet<String> = plan.changes.iter().filter(|c| c.desired.is_some()).map(|c| c.key().to_string()).collect();
+        let written: std::collections::HashSet<String> =
+            plan.changes.iter().filter(|c| c.desired.is_some()).map(|c| c.key().to_string()).collect();
         let file: std::sync::Arc<str> = path.display().to_string().into();
         let diags = schema::Diagnostics(
-            diags.0.into_iter().map(|mut d| {
-                if d.subject.as_ref().is_some_and(|s| written.contains(s)) {
-                    d.file = file.clone();
-                }
-                d
-            }).collect(),
+            diags
+                .0
+                .into_iter()
+                .map(|mut d| {
+                    if d.subject.as_ref().is_some_and(|s| written.contains(s)) {
+                        d.file = file.clone();
+                    }
+                    d
+                })
+                .collect(),
         );
         render::diagnostics(&diags);
         render::error_line(&format!("{}: applying this plan would leave an invalid state; nothing was changed", path.display()));

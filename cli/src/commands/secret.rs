@@ -93,7 +93,10 @@ fn find<'a>(resources: &'a [Resource], name: &str, project: Option<&str>) -> std
     match hits.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
-        many => Err(SecretCmdError::Ambiguous(name.into(), many.iter().map(|r| r.metadata.project.clone().unwrap_or_else(|| "global".into())).collect::<Vec<_>>().join(", "))),
+        many => Err(SecretCmdError::Ambiguous(
+            name.into(),
+            many.iter().map(|r| r.metadata.project.clone().unwrap_or_else(|| "global".into())).collect::<Vec<_>>().join(", "),
+        )),
     }
 }
 
@@ -102,7 +105,12 @@ fn find<'a>(resources: &'a [Resource], name: &str, project: Option<&str>) -> std
 fn external_backend(resources: &[Resource], r: &Resource) -> Option<String> {
     let Spec::Secret(s) = &r.spec else { return None };
     resources.iter().find_map(|b| match &b.spec {
-        Spec::SecretBackend(bs) if s.backend.as_deref().map_or(bs.is_default, |n| n == b.name()) && bs.backend_type == schema::spec::SecretBackendType::Openbao => Some(b.name().to_string()),
+        Spec::SecretBackend(bs)
+            if s.backend.as_deref().map_or(bs.is_default, |n| n == b.name())
+                && bs.backend_type == schema::spec::SecretBackendType::Openbao =>
+        {
+            Some(b.name().to_string())
+        }
         _ => None,
     })
 }
@@ -153,7 +161,13 @@ fn segments(text: &str) -> Vec<Segment> {
 /// Rewrite the document holding the resource at 1-based `line` of `text`: `edit` changes its JSON,
 /// which is emitted again; the other documents and the document's leading comments are kept as
 /// written.
-fn rewrite_document(text: &str, line: usize, name: &str, file: &str, edit: impl FnOnce(&mut Value)) -> std::result::Result<String, SecretCmdError> {
+fn rewrite_document(
+    text: &str,
+    line: usize,
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(&mut Value),
+) -> std::result::Result<String, SecretCmdError> {
     let grouped = || SecretCmdError::Grouped { name: name.into(), file: file.into() };
     let mut segs = segments(text);
     let idx = segs.iter().rposition(|s| s.start < line).ok_or_else(grouped)?;
@@ -281,7 +295,11 @@ fn reveal(g: &Global, a: SecretRevealArgs) -> Result {
     let name = display_name(r);
     let mut out = std::io::stdout().lock();
     if let Some(key) = &a.key {
-        let armored = s.data.get(key).ok_or_else(|| SecretCmdError::NoKey { name: name.clone(), key: key.clone(), keys: s.data.keys().cloned().collect::<Vec<_>>().join(", ") })?;
+        let armored = s.data.get(key).ok_or_else(|| SecretCmdError::NoKey {
+            name: name.clone(),
+            key: key.clone(),
+            keys: s.data.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
         let v = ids.decrypt(&name, key, armored).map_err(SecretCmdError::from)?;
         out.write_all(v.as_bytes()).context("writing output")?;
         if std::io::stdout().is_terminal() && !v.ends_with('\n') {
@@ -309,7 +327,9 @@ fn rotate(g: &Global, a: SecretRotateArgs) -> Result {
     let ids = identities(&a.identity, "rotate")?;
     let recipients = Recipients::load(&g.repo).map_err(SecretCmdError::from)?;
     if recipients.is_empty() {
-        return Err(SecretCmdError::from(reconciler::recipients::RecipientsError::NoRecipients(recipients.path().display().to_string())).into());
+        return Err(
+            SecretCmdError::from(reconciler::recipients::RecipientsError::NoRecipients(recipients.path().display().to_string())).into()
+        );
     }
     let files = read_files(&g.repo)?;
     let loaded = schema::load::load(&files);
@@ -390,11 +410,13 @@ fn recipients_list(g: &Global) -> Result {
     let recipients = Recipients::load(&g.repo).map_err(SecretCmdError::from)?;
     let mut out = anstream::stdout();
     if recipients.is_empty() {
-        writeln!(out, "no recipients in {}; add one with `mcpctl secret recipients add age1…`", recipients.path().display()).context("writing output")?;
+        writeln!(out, "no recipients in {}; add one with `mcpctl secret recipients add age1…`", recipients.path().display())
+            .context("writing output")?;
         return Ok(());
     }
     for r in recipients.iter() {
-        writeln!(out, "{:<12} {}{}", r.kind, r.key, r.comment.as_ref().map(|c| format!("  # {c}")).unwrap_or_default()).context("writing output")?;
+        writeln!(out, "{:<12} {}{}", r.kind, r.key, r.comment.as_ref().map(|c| format!("  # {c}")).unwrap_or_default())
+            .context("writing output")?;
     }
     rotate_hint(g, &recipients)
 }
@@ -409,7 +431,13 @@ fn save_recipients(r: &Recipients) -> Result {
 fn recipients_add(g: &Global, text: &str) -> Result {
     let mut recipients = Recipients::load(&g.repo).map_err(SecretCmdError::from)?;
     let r = Recipient::parse(text).map_err(|reason| {
-        SecretCmdError::from(reconciler::recipients::RecipientsError::BadRecipient { file: "argument".into(), line: 1, col: 1, text: text.chars().take(60).collect(), reason })
+        SecretCmdError::from(reconciler::recipients::RecipientsError::BadRecipient {
+            file: "argument".into(),
+            line: 1,
+            col: 1,
+            text: text.chars().take(60).collect(),
+            reason,
+        })
     })?;
     let key = r.key.clone();
     if !recipients.add(r) {
@@ -460,12 +488,21 @@ fn scan(g: &Global, a: SecretScanArgs) -> Result {
         }
     }
     let skipped = before - found.len();
-    let where_ = if a.pre_commit { "staged files" } else if a.history { "the work tree and history" } else { "the work tree" };
+    let where_ = if a.pre_commit {
+        "staged files"
+    } else if a.history {
+        "the work tree and history"
+    } else {
+        "the work tree"
+    };
     if found.is_empty() {
         if a.output == TextOrJson::Json {
             return Ok(());
         }
-        render::ok_line(&format!("no credentials found in {where_}{}", if skipped > 0 { format!(" ({skipped} allowed by {})", leak_scan::ALLOW_FILE) } else { String::new() }));
+        render::ok_line(&format!(
+            "no credentials found in {where_}{}",
+            if skipped > 0 { format!(" ({skipped} allowed by {})", leak_scan::ALLOW_FILE) } else { String::new() }
+        ));
         return Ok(());
     }
     let mut err = anstream::stderr();
@@ -476,7 +513,15 @@ fn scan(g: &Global, a: SecretScanArgs) -> Result {
     if a.pre_commit {
         let _ = writeln!(err, "  3. Unstage it (`git restore --staged FILE`) and remove it from the file; this commit was refused.");
     } else {
-        let _ = writeln!(err, "  3. Remove it from the file{}", if in_history { ", then from history: `git filter-repo --replace-text EXPRS` (EXPRS holds `OLD-VALUE==>REDACTED` lines) or `git filter-repo --invert-paths --path FILE`, force-push, and have every clone fetched anew." } else { "." });
+        let _ = writeln!(
+            err,
+            "  3. Remove it from the file{}",
+            if in_history {
+                ", then from history: `git filter-repo --replace-text EXPRS` (EXPRS holds `OLD-VALUE==>REDACTED` lines) or `git filter-repo --invert-paths --path FILE`, force-push, and have every clone fetched anew."
+            } else {
+                "."
+            }
+        );
     }
     let _ = writeln!(err, "  A demo value or a false positive: add its fingerprint to {} (one a line, `# why`).", leak_scan::ALLOW_FILE);
     Err(CliError::Failed(1))

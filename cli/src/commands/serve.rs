@@ -10,7 +10,11 @@ use super::{open_store, Result};
 use crate::args::*;
 
 /// Build the reconciler of `reconcile` and `serve`; runtimes only for a long-running loop.
-pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<Option<reconciler::runtime::local::Attach>>) -> anyhow::Result<reconciler::Reconciler> {
+pub(super) async fn build_reconciler(
+    g: &Global,
+    a: &LoopArgs,
+    runtimes: Option<Option<reconciler::runtime::local::Attach>>,
+) -> anyhow::Result<reconciler::Reconciler> {
     use reconciler::{Reconciler, RepoSource, Settings};
     let store = open_store(g).await?;
     let cache_dir = match a.cache_dir.clone() {
@@ -22,8 +26,17 @@ pub(super) async fn build_reconciler(g: &Global, a: &LoopArgs, runtimes: Option<
         None => None,
     };
     let source = RepoSource::parse(&g.repo.to_string_lossy());
-    let settings = Settings { source, branch: a.branch.clone(), cache_dir, interval: a.interval, self_heal: !a.no_self_heal, allowed_signers, allow_empty: a.allow_empty };
-    let mut r = Reconciler::new_at(store, settings, &a.path).await.with_context(|| format!("starting the reconciler for {}", g.repo.display()))?;
+    let settings = Settings {
+        source,
+        branch: a.branch.clone(),
+        cache_dir,
+        interval: a.interval,
+        self_heal: !a.no_self_heal,
+        allowed_signers,
+        allow_empty: a.allow_empty,
+    };
+    let mut r =
+        Reconciler::new_at(store, settings, &a.path).await.with_context(|| format!("starting the reconciler for {}", g.repo.display()))?;
     if let Some(f) = &a.age_identity {
         r = r.with_decrypt_check(reconciler::recipients::Identities::from_file(f).context("loading --age-identity")?);
     }
@@ -64,12 +77,21 @@ pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
             }
             Outcome::UpToDate { sha: Some(sha) } => writeln!(out, "up to date at {}", &sha[..12]),
             Outcome::UpToDate { sha: None } => writeln!(out, "branch `{}` has no commit yet", a.branch),
-            Outcome::Drift { sha, summary, reverted } => writeln!(out, "drift from {} ({summary}){}", &sha[..12], if *reverted { ", reverted" } else { ", reported only" }),
+            Outcome::Drift { sha, summary, reverted } => {
+                writeln!(out, "drift from {} ({summary}){}", &sha[..12], if *reverted { ", reverted" } else { ", reported only" })
+            }
         }
         .context("writing output")?;
         return Ok(());
     }
-    eprintln!("reconciling {} (branch {}, path `{}`, every {}, self-heal {}); Ctrl-C stops", g.repo.display(), a.branch, shown_path(r.path()), humantime::format_duration(a.interval), if a.no_self_heal { "off" } else { "on" });
+    eprintln!(
+        "reconciling {} (branch {}, path `{}`, every {}, self-heal {}); Ctrl-C stops",
+        g.repo.display(),
+        a.branch,
+        shown_path(r.path()),
+        humantime::format_duration(a.interval),
+        if a.no_self_heal { "off" } else { "on" }
+    );
     let (_handle, pokes) = reconciler::controller::channel();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -80,7 +102,11 @@ pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
 
 /// The followed directory as shown to people: `/` for the whole tree.
 fn shown_path(p: &str) -> &str {
-    if p.is_empty() { "/" } else { p }
+    if p.is_empty() {
+        "/"
+    } else {
+        p
+    }
 }
 
 pub(super) fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
@@ -162,7 +188,11 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     let mut opts = gateway_options(&a.http)?;
     opts.poke = Some(handle);
     opts.webhook_secret = webhook_secret.clone();
-    opts.reach = gateway::Reach { local_stdio: a.lp.runtime != RuntimeKind::None, kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()), attacher: None };
+    opts.reach = gateway::Reach {
+        local_stdio: a.lp.runtime != RuntimeKind::None,
+        kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()),
+        attacher: None,
+    };
     let state = gateway::AppState::with_options(store, opts);
     let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = deployed.clone();
@@ -175,7 +205,8 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
         tracing::warn!(error = %e, "first reconcile failed; serving the last good state");
     }
     state.reload().await.context("loading the deployed state")?;
-    writeln!(anstream::stdout(), "mcpctl serving {} (branch {}, path `{}`)", g.repo.display(), a.lp.branch, shown_path(r.path())).context("writing output")?;
+    writeln!(anstream::stdout(), "mcpctl serving {} (branch {}, path `{}`)", g.repo.display(), a.lp.branch, shown_path(r.path()))
+        .context("writing output")?;
     print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
     tokio::spawn(gateway::follow(state.clone(), Some(deployed), std::time::Duration::from_secs(30)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -213,7 +244,8 @@ pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     state.reload().await.context("loading the deployed state")?;
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
-    writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll)).context("writing output")?;
+    writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll))
+        .context("writing output")?;
     print_urls(addr, &sorted_projects(&state), false).context("writing output")?;
     tokio::spawn(gateway::follow(state.clone(), None, a.poll));
     let shutdown = shutdown_signal();

@@ -11,7 +11,14 @@ use super::{git, homelab, remote_and_work, text, Env};
 fn read_commands_never_create_a_database() {
     let env = Env::new();
     let db = env.dir.path().join("state.db");
-    for cmd in [&["get", "all"][..], &["get", "servers", "-o", "json"], &["describe", "server", "time"], &["status"], &["history"], &["get", "auditevents"]] {
+    for cmd in [
+        &["get", "all"][..],
+        &["get", "servers", "-o", "json"],
+        &["describe", "server", "time"],
+        &["status"],
+        &["history"],
+        &["get", "auditevents"],
+    ] {
         let o = env.run(&homelab(), cmd);
         assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", text(&o));
         assert!(text(&o).contains(&format!("no database at {}: run `mcpctl apply` first", db.display())), "{cmd:?}: {}", text(&o));
@@ -35,7 +42,11 @@ fn apply_refuses_to_empty_the_store_unless_allowed() {
     // A wrong -C (stdin is not a terminal here, so nothing is asked: the guard alone decides).
     let o = env.run(&empty, &["apply"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains(&format!("has no resources, so applying it would delete all {count} resources in the store")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("has no resources, so applying it would delete all {count} resources in the store")),
+        "{}",
+        text(&o)
+    );
     assert!(text(&o).contains("--allow-empty"), "{}", text(&o));
     assert_eq!(env.run(&homelab(), &["get", "all", "-o", "json"]).stdout, before, "the store changed");
 
@@ -92,7 +103,11 @@ fn rollback_refuses_a_dirty_work_tree_unless_forced() {
 
     let o = env.run(&repo, &["rollback", &first, "--no-push"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("uncommitted changes that rollback would discard: users.yaml; commit or stash them, or pass --force"), "{}", text(&o));
+    assert!(
+        text(&o).contains("uncommitted changes that rollback would discard: users.yaml; commit or stash them, or pass --force"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(std::fs::read_to_string(repo.join("users.yaml")).unwrap(), edited, "the edit was discarded");
     assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]), "2");
 
@@ -108,9 +123,17 @@ fn push_stages_only_resource_files_and_never_a_private_key() {
     let (bare, work) = remote_and_work(&env, Some(&homelab()));
     // Beside the repo's files: an age identity at the top, a key hidden in a .yaml, an SSH key,
     // and (tracked, then edited) a resource file that now holds a key.
-    std::fs::write(work.join("key.txt"), "# created: 2026-01-01\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n").unwrap();
+    std::fs::write(
+        work.join("key.txt"),
+        "# created: 2026-01-01\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n",
+    )
+    .unwrap();
     std::fs::write(work.join("identity.yaml"), "# AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n").unwrap();
-    std::fs::write(work.join("id_ed25519"), "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n").unwrap();
+    std::fs::write(
+        work.join("id_ed25519"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
     let o = env.run(&work, &["push", "-m", "homelab"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -249,7 +272,17 @@ fn an_allowed_signers_file_with_cert_authority_is_refused_naming_the_line() {
     let signers = env.dir.path().join("allowed_signers");
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINILM1dJdIehtbYVYttWx+ixFoYBOU624FONXelaol6V";
     std::fs::write(&signers, format!("# team\ndev@example.com {key}\n*@example.com cert-authority {key}\n")).unwrap();
-    let o = env.run(&repo, &["reconcile", "--once", "--allowed-signers", signers.to_str().unwrap(), "--cache-dir", env.dir.path().join("cache").to_str().unwrap()]);
+    let o = env.run(
+        &repo,
+        &[
+            "reconcile",
+            "--once",
+            "--allowed-signers",
+            signers.to_str().unwrap(),
+            "--cache-dir",
+            env.dir.path().join("cache").to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("allowed signers line 3: `cert-authority` is not supported"), "{}", text(&o));
 }
@@ -262,7 +295,8 @@ fn reconcile_refuses_a_branch_reset_to_an_older_signed_commit() {
     let made = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "dev", "-f"]).arg(&key).status().unwrap();
     assert!(made.success());
     let signers = env.dir.path().join("allowed_signers");
-    std::fs::write(&signers, format!("dev@example.com namespaces=\"git\" {}", std::fs::read_to_string(key.with_extension("pub")).unwrap())).unwrap();
+    std::fs::write(&signers, format!("dev@example.com namespaces=\"git\" {}", std::fs::read_to_string(key.with_extension("pub")).unwrap()))
+        .unwrap();
     let signing = format!("user.signingkey={}", key.display());
     let commit = |msg: &str| {
         git(&repo, &["add", "-A"]);

@@ -13,14 +13,19 @@ fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let o = Command::new("age-keygen").arg("-o").arg(&path).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let public = std::fs::read_to_string(&path).unwrap().lines().find_map(|l| l.strip_prefix("# public key: ").map(str::to_string)).unwrap();
+    let public =
+        std::fs::read_to_string(&path).unwrap().lines().find_map(|l| l.strip_prefix("# public key: ").map(str::to_string)).unwrap();
     (path, public)
 }
 
 /// `ssh-keygen` an unencrypted ed25519 key: (private key file, public key line).
 fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
-    let o = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", &format!("{name}@test"), "-f"]).arg(&path).output().unwrap();
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", &format!("{name}@test"), "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     (path.clone(), std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_string())
 }
@@ -136,7 +141,13 @@ fn a_wrong_identity_names_the_secret_and_key_and_never_the_value() {
     assert!(text(&o).contains("Secret `db` key `password` cannot be decrypted with"), "{}", text(&o));
     assert!(!text(&o).contains("hunter2"), "{}", text(&o));
     // No identity at all: a clear refusal.
-    let o = Command::new(env!("CARGO_BIN_EXE_mcpctl")).arg("-C").arg(&repo).args(["secret", "reveal", "db"]).env_remove("MCPCTL_AGE_IDENTITY_FILE").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .arg("-C")
+        .arg(&repo)
+        .args(["secret", "reveal", "db"])
+        .env_remove("MCPCTL_AGE_IDENTITY_FILE")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("reveal needs an age identity: pass --age-identity FILE or set MCPCTL_AGE_IDENTITY_FILE"), "{}", text(&o));
 }
@@ -235,7 +246,10 @@ fn a_removed_recipient_cannot_read_after_rotate() {
         let o = reveal(&env, &repo, &gone_id, &["api-keys", key]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains(&format!("Secret `api-keys` key `{key}` cannot be decrypted")), "{}", text(&o));
-        assert!(!age_decrypt(&env, &gone_id, &armored(&repo.join("secrets/api-keys.yaml"), key)).status.success(), "age still decrypts {key} with the removed key");
+        assert!(
+            !age_decrypt(&env, &gone_id, &armored(&repo.join("secrets/api-keys.yaml"), key)).status.success(),
+            "age still decrypts {key} with the removed key"
+        );
     }
     assert_eq!(reveal(&env, &repo, &keep_id, &["api-keys", "github"]).stdout, b"rotate-me-2");
     let o = env.run(&repo, &["secret", "recipients", "list"]);
@@ -270,7 +284,11 @@ fn a_commit_with_an_undecryptable_value_is_refused_naming_secret_and_key() {
     git(&repo, &["commit", "-q", "-m", "foreign secret"]);
     let o = env.run(&repo, &once);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("was not deployed; nothing changed") && text(&o).contains("Secret `foreign` key `token` cannot be decrypted"), "{}", text(&o));
+    assert!(
+        text(&o).contains("was not deployed; nothing changed") && text(&o).contains("Secret `foreign` key `token` cannot be decrypted"),
+        "{}",
+        text(&o)
+    );
     assert!(!text(&o).contains("not-for-us"));
     assert_eq!(env.run(&repo, &["get", "all", "-o", "json"]).stdout, before, "the store changed");
     let s: serde_json::Value = serde_json::from_slice(&env.run(&repo, &["status", "-o", "json"]).stdout).unwrap();
@@ -282,7 +300,9 @@ fn repo_with_a_key_in_history(env: &Env) -> (PathBuf, String, &'static str) {
     let key = "sk-proj-Tq3xZ8vLm2Nw7Rb4Kc9Pd1Fg6Hj0Ys5Ua8Ei3Ow2Qt7";
     let repo = empty_repo(env, "leaky");
     git(&repo, &["init", "-q", "-b", "main"]);
-    let server = |value: &str| format!("apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: fetch}}\nspec:\n  command: fetch-mcp\n  env:\n    - name: OPENAI_API_KEY\n      value: {value}\n");
+    let server = |value: &str| {
+        format!("apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: fetch}}\nspec:\n  command: fetch-mcp\n  env:\n    - name: OPENAI_API_KEY\n      value: {value}\n")
+    };
     std::fs::create_dir_all(repo.join("servers")).unwrap();
     std::fs::write(repo.join("servers/fetch.yaml"), server(key)).unwrap();
     git(&repo, &["add", "-A"]);
@@ -321,7 +341,12 @@ fn scan_finds_a_key_in_an_old_commit_and_a_raw_token_in_the_tree() {
     assert!(!found.to_string().contains(key), "{found}");
 
     // The fingerprint printed allows exactly that value.
-    let fp = out.lines().find(|l| l.contains("NOTES.md")).and_then(|l| l.split("fingerprint ").nth(1)).map(|s| s.trim_end_matches(')').to_string()).unwrap();
+    let fp = out
+        .lines()
+        .find(|l| l.contains("NOTES.md"))
+        .and_then(|l| l.split("fingerprint ").nth(1))
+        .map(|s| s.trim_end_matches(')').to_string())
+        .unwrap();
     std::fs::create_dir_all(repo.join(".mcpctl")).unwrap();
     std::fs::write(repo.join(".mcpctl/scan-allow.txt"), format!("{fp}  # docs example\n")).unwrap();
     let o = env.run(&repo, &["secret", "scan"]);
@@ -346,7 +371,16 @@ fn pre_commit_mode_refuses_a_staged_key_as_a_git_hook() {
     let o = env.run(&repo, &["secret", "scan", "--pre-commit"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("deploy.sh:1:21: GitHub token `ghp_…`") && text(&o).contains("this commit was refused"), "{}", text(&o));
-    let commit = Command::new("git").arg("-C").arg(&repo).args(["commit", "-q", "-m", "deploy script"]).env("GIT_AUTHOR_NAME", "D").env("GIT_AUTHOR_EMAIL", "d@x").env("GIT_COMMITTER_NAME", "D").env("GIT_COMMITTER_EMAIL", "d@x").output().unwrap();
+    let commit = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["commit", "-q", "-m", "deploy script"])
+        .env("GIT_AUTHOR_NAME", "D")
+        .env("GIT_AUTHOR_EMAIL", "d@x")
+        .env("GIT_COMMITTER_NAME", "D")
+        .env("GIT_COMMITTER_EMAIL", "d@x")
+        .output()
+        .unwrap();
     assert!(!commit.status.success(), "the hook let the commit through");
     assert!(text(&commit).contains("GitHub token"), "{}", text(&commit));
 
@@ -444,12 +478,30 @@ fn a_full_serve_run_starts_servers_with_the_decrypted_env_and_leaks_the_value_no
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
-    for path in ["/api/v1/secrets", "/api/v1/secrets/api-keys", "/api/v1/servers/time", "/api/v1/llms", "/api/v1/status", "/api/v1/deploys", "/api/openapi.json", "/metrics"] {
+    for path in [
+        "/api/v1/secrets",
+        "/api/v1/secrets/api-keys",
+        "/api/v1/servers/time",
+        "/api/v1/llms",
+        "/api/v1/status",
+        "/api/v1/deploys",
+        "/api/openapi.json",
+        "/metrics",
+    ] {
         let (status, body) = super::http(&addr, "GET", path, &[auth], "");
         assert!(status == 200 || (path == "/api/v1/deploys" && status == 403), "GET {path} → {status}: {body}");
         outputs.push(format!("GET {path} → {status}\n{body}"));
     }
-    for cmd in [&["describe", "secret", "api-keys"][..], &["get", "secrets", "-o", "yaml"], &["get", "all", "-o", "json"], &["describe", "server", "time"], &["plan"], &["status", "-o", "json"], &["history"], &["validate", "--age-identity", id.to_str().unwrap()]] {
+    for cmd in [
+        &["describe", "secret", "api-keys"][..],
+        &["get", "secrets", "-o", "yaml"],
+        &["get", "all", "-o", "json"],
+        &["describe", "server", "time"],
+        &["plan"],
+        &["status", "-o", "json"],
+        &["history"],
+        &["validate", "--age-identity", id.to_str().unwrap()],
+    ] {
         outputs.push(text(&env.run(&repo, cmd)));
     }
     let server_log = Command::new(env!("CARGO_BIN_EXE_mcpctl")).args(["logs", "time"]).env("MCPCTL_LOG_DIR", &logs).output().unwrap();

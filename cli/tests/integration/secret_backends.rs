@@ -28,7 +28,10 @@ fn sealed(recipient: &str, value: &str) -> String {
 }
 
 fn secret(name: &str, key: &str, recipient: &str, value: &str) -> String {
-    format!("apiVersion: mcpctl.io/v1\nkind: Secret\nmetadata: {{name: {name}}}\nspec:\n  data:\n    {key}: {}---\n", sealed(recipient, value))
+    format!(
+        "apiVersion: mcpctl.io/v1\nkind: Secret\nmetadata: {{name: {name}}}\nspec:\n  data:\n    {key}: {}---\n",
+        sealed(recipient, value)
+    )
 }
 
 fn backends(bao_url: &str) -> String {
@@ -53,9 +56,14 @@ async fn a_migration_killed_midway_finishes_on_rerun_and_skips_what_moved() {
     let o = env.run(&repo, &["apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", text(&o));
 
-    let o = env.run(&repo, &["migrate", "secrets", "--from", "git", "--to", "bao", "--dry-run", "--age-identity", identity.to_str().unwrap()]);
+    let o =
+        env.run(&repo, &["migrate", "secrets", "--from", "git", "--to", "bao", "--dry-run", "--age-identity", identity.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("would move s3 from git to bao") && text(&o).contains("skip bao-token: it holds the token of backend bao"), "{}", text(&o));
+    assert!(
+        text(&o).contains("would move s3 from git to bao") && text(&o).contains("skip bao-token: it holds the token of backend bao"),
+        "{}",
+        text(&o)
+    );
     assert!(bao.state.lock().unwrap().requests.is_empty(), "a dry run talks to no backend");
 
     // The third write never answers; kill the process while it waits (SIGKILL, no cleanup).
@@ -82,7 +90,10 @@ async fn a_migration_killed_midway_finishes_on_rerun_and_skips_what_moved() {
     child.kill().unwrap();
     let first = child.wait_with_output().unwrap();
     let first = text(&first);
-    assert!(first.contains("moved s1 from git to bao") && first.contains("moved s2 from git to bao") && !first.contains("moved s3"), "{first}");
+    assert!(
+        first.contains("moved s1 from git to bao") && first.contains("moved s2 from git to bao") && !first.contains("moved s3"),
+        "{first}"
+    );
     assert_eq!(bao.get("mcpctl/_global/s3"), None);
 
     // The rerun skips s1 and s2, redoes s3, moves s4 and s5.
@@ -110,7 +121,10 @@ async fn a_migration_killed_midway_finishes_on_rerun_and_skips_what_moved() {
     assert_eq!(locations.values().filter(|b| *b == "bao").count(), 5, "{locations:?}");
 
     // And back, with the values sealed into the database for this installation.
-    let o = env.run(&repo, &["migrate", "secrets", "--from", "bao", "--to", "git", "--names", "s1,s2", "--age-identity", identity.to_str().unwrap()]);
+    let o = env.run(
+        &repo,
+        &["migrate", "secrets", "--from", "bao", "--to", "git", "--names", "s1,s2", "--age-identity", identity.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(bao.get("mcpctl/_global/s1"), None);
     assert!(store.secret_values("Secret/s1").await.unwrap()["v"].contains("BEGIN AGE ENCRYPTED FILE"));
@@ -205,7 +219,17 @@ fn no_secret_value_appears_in_any_output_of_a_serve_run() {
     // Everything a user can read while it runs.
     let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
     let mut answers = Vec::new();
-    for path in ["/api/v1/secrets", "/api/v1/secrets/api-keys", "/api/v1/secrets/ext", "/api/v1/secretbackends", "/api/v1/servers", "/api/v1/status", "/api/v1/deploys", "/metrics", "/readyz"] {
+    for path in [
+        "/api/v1/secrets",
+        "/api/v1/secrets/api-keys",
+        "/api/v1/secrets/ext",
+        "/api/v1/secretbackends",
+        "/api/v1/servers",
+        "/api/v1/status",
+        "/api/v1/deploys",
+        "/metrics",
+        "/readyz",
+    ] {
         let (status, body) = crate::http(&addr, "GET", path, &[auth], "");
         answers.push(format!("GET {path} → {status}\n{body}"));
     }
@@ -242,13 +266,23 @@ fn no_secret_value_appears_in_any_output_of_a_serve_run() {
 
     // Nowhere else: serve's stdout and stderr (debug logs), server logs, every REST and CLI
     // answer, the database files, the repo cache.
-    let mut haystacks: Vec<(String, Vec<u8>)> = vec![("serve stdout".into(), printed.join("\n").into_bytes()), ("serve stderr".into(), std::fs::read(&stderr_file).unwrap())];
+    let mut haystacks: Vec<(String, Vec<u8>)> =
+        vec![("serve stdout".into(), printed.join("\n").into_bytes()), ("serve stderr".into(), std::fs::read(&stderr_file).unwrap())];
     haystacks.extend(answers.iter().map(|a| (a.lines().next().unwrap_or_default().to_string(), a.clone().into_bytes())));
     for dir in [&logs, &env.dir.path().join("cache")] {
         haystacks.extend(files(dir).into_iter().map(|(p, b)| (p.display().to_string(), b)));
     }
-    haystacks.extend(files(env.dir.path()).into_iter().filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("state.db"))).map(|(p, b)| (p.display().to_string(), b)));
-    assert!(haystacks.iter().any(|(n, _)| n.contains("state.db")) && haystacks.len() > 15, "{:?}", haystacks.iter().map(|h| &h.0).collect::<Vec<_>>());
+    haystacks.extend(
+        files(env.dir.path())
+            .into_iter()
+            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("state.db")))
+            .map(|(p, b)| (p.display().to_string(), b)),
+    );
+    assert!(
+        haystacks.iter().any(|(n, _)| n.contains("state.db")) && haystacks.len() > 15,
+        "{:?}",
+        haystacks.iter().map(|h| &h.0).collect::<Vec<_>>()
+    );
     assert!(std::fs::metadata(&stderr_file).unwrap().len() > 0, "debug logging produced nothing to search");
     for (name, bytes) in &haystacks {
         let hay = String::from_utf8_lossy(bytes);

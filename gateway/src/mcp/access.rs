@@ -24,14 +24,18 @@ impl Access {
         if self.caller.is_none() {
             return true;
         }
-        let allows = |name: &str| rbac::allows(&self.bindings, RbacRequest::Resource { role, kind: schema::Kind::Server, name: Some(name) });
+        let allows =
+            |name: &str| rbac::allows(&self.bindings, RbacRequest::Resource { role, kind: schema::Kind::Server, name: Some(name) });
         allows(server) || item.is_some_and(|i| allows(&format!("{server}/{i}")))
     }
 
     /// Whether the caller holds any grant on `server` or one of its items.
     pub fn sees_server(&self, server: &str) -> bool {
         self.sees(server, None, Role::View)
-            || self.bindings.iter().any(|b| b.resource.as_deref().is_some_and(|r| r == "*" || r == "servers") && b.name.as_deref().is_some_and(|n| n.starts_with(&format!("{server}/"))))
+            || self.bindings.iter().any(|b| {
+                b.resource.as_deref().is_some_and(|r| r == "*" || r == "servers")
+                    && b.name.as_deref().is_some_and(|n| n.starts_with(&format!("{server}/")))
+            })
     }
 
     /// Whether the caller may see the item `item` of `server` (a tool or prompt name, a resource

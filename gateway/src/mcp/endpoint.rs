@@ -64,7 +64,12 @@ pub(crate) async fn resource_metadata(State(app): State<Arc<AppState>>, Path(pro
         (status = 413, description = "body larger than --max-body-bytes", body = Object),
         (status = 429, description = "over the token's --rate-limit; `Retry-After` says when to retry", body = Object)),
     security(("bearer" = []), ()))]
-pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Path<String>, Judged { snapshot, caller }: Judged, mut req: Request) -> Response {
+pub(crate) async fn endpoint(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    Judged { snapshot, caller }: Judged,
+    mut req: Request,
+) -> Response {
     let Some(view) = snapshot.catalog.projects.get(&project).cloned() else {
         return ApiError::NotFound(format!("project `{project}`")).into_response();
     };
@@ -83,7 +88,8 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Pa
     let bucket = caller.as_ref().map_or_else(|| format!("{ANONYMOUS}{project}"), |c| c.hash.clone());
     if let Err(wait) = app.limiter.check(&bucket) {
         let secs = wait.as_secs_f64().ceil().max(1.0);
-        let mut resp = jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, Value::Null, -32000, &format!("rate limit exceeded; retry in {secs} s"));
+        let mut resp =
+            jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, Value::Null, -32000, &format!("rate limit exceeded; retry in {secs} s"));
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
         return resp;
     }
@@ -98,10 +104,13 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, Path(project): Pa
         let limit = app.mcp_settings.max_body_bytes;
         let bytes = match tokio::time::timeout(app.mcp_settings.body_read_timeout, axum::body::to_bytes(body, limit)).await {
             Ok(Ok(b)) => b,
-            Ok(Err(_)) => return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &format!("request body exceeds {limit} bytes")),
+            Ok(Err(_)) => {
+                return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &format!("request body exceeds {limit} bytes"))
+            }
             Err(_) => {
                 let secs = app.mcp_settings.body_read_timeout.as_secs_f64();
-                let mut resp = jsonrpc_error(StatusCode::REQUEST_TIMEOUT, Value::Null, -32600, &format!("request body not received within {secs} s"));
+                let mut resp =
+                    jsonrpc_error(StatusCode::REQUEST_TIMEOUT, Value::Null, -32600, &format!("request body not received within {secs} s"));
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return resp;
             }
@@ -140,9 +149,11 @@ fn jsonrpc_error(status: StatusCode, id: serde_json::Value, code: i64, message: 
 /// names and URIs over [`super::limits`]' bounds get -32602 (invalid params).
 #[allow(clippy::result_large_err)] // built once, on the refusal path only
 fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| jsonrpc_error(StatusCode::BAD_REQUEST, serde_json::Value::Null, -32700, &format!("parse error: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| jsonrpc_error(StatusCode::BAD_REQUEST, serde_json::Value::Null, -32700, &format!("parse error: {e}")))?;
     let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
-    let valid = v.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0") && (v.get("method").is_some_and(|m| m.is_string()) || v.get("result").is_some() || v.get("error").is_some());
+    let valid = v.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0")
+        && (v.get("method").is_some_and(|m| m.is_string()) || v.get("result").is_some() || v.get("error").is_some());
     if !valid {
         return Err(jsonrpc_error(StatusCode::BAD_REQUEST, id, -32600, "invalid request: expected one JSON-RPC 2.0 message"));
     }
@@ -151,4 +162,3 @@ fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
         None => Ok(()),
     }
 }
-

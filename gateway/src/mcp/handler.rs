@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType,
-    ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, Reference, ResultType, ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler};
@@ -54,11 +55,19 @@ struct Audited<'a> {
 
 impl ProjectHandler {
     fn view(&self) -> Result<Arc<ProjectView>, McpError> {
-        self.app.catalog().projects.get(&self.project).cloned().ok_or_else(|| McpError::invalid_request(format!("project `{}` is no longer deployed", self.project), None))
+        self.app
+            .catalog()
+            .projects
+            .get(&self.project)
+            .cloned()
+            .ok_or_else(|| McpError::invalid_request(format!("project `{}` is no longer deployed", self.project), None))
     }
 
     fn upstream(&self, server: &ServerRef) -> Result<Arc<Upstream>, McpError> {
-        self.app.upstreams.get(&server.key).ok_or_else(|| McpError::internal_error(format!("server `{}` is not deployed", server.name), None))
+        self.app
+            .upstreams
+            .get(&server.key)
+            .ok_or_else(|| McpError::internal_error(format!("server `{}` is not deployed", server.name), None))
     }
 
     async fn gate_open(&self, view: &ProjectView, access: &Access) -> bool {
@@ -113,11 +122,21 @@ impl ProjectHandler {
     /// Route a call to `name` (namespaced): the server, its upstream name, with RBAC and the gate.
     /// A tool the caller may not use is refused as such (tools are listed per grant); any other
     /// item (a prompt) is refused exactly like an unknown name, so its existence does not leak.
-    async fn route<'a>(&self, view: &'a ProjectView, access: &Access, name: &'a str, role: Role) -> Result<(&'a ServerRef, &'a str), McpError> {
+    async fn route<'a>(
+        &self,
+        view: &'a ProjectView,
+        access: &Access,
+        name: &'a str,
+        role: Role,
+    ) -> Result<(&'a ServerRef, &'a str), McpError> {
         let unknown = || McpError::invalid_params(format!("unknown name `{name}` in project `{}`", self.project), None);
         let (server, inner) = view.split(name).ok_or_else(unknown)?;
         if !access.sees_item(&server.name, inner, role) {
-            return Err(if role == Role::Run { McpError::invalid_params(format!("this token may not use `{name}`"), None) } else { unknown() });
+            return Err(if role == Role::Run {
+                McpError::invalid_params(format!("this token may not use `{name}`"), None)
+            } else {
+                unknown()
+            });
         }
         if !self.gate_open(view, access).await {
             return Err(McpError::invalid_request(format!("project `{}` is gated: call `{BEGIN_SESSION}` first", self.project), None));
@@ -125,11 +144,20 @@ impl ProjectHandler {
         Ok((server, inner))
     }
 
-    async fn begin_session(&self, view: &ProjectView, access: &Access, ctx: &RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
+    async fn begin_session(
+        &self,
+        view: &ProjectView,
+        access: &Access,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
         self.opened.store(true, Ordering::Relaxed);
         if access.session.is_none() {
             let subject = access.subject();
-            self.app.store.open_gate(&self.project, &subject).await.map_err(|e| McpError::internal_error(format!("cannot record the gate opening: {e}"), None))?;
+            self.app
+                .store
+                .open_gate(&self.project, &subject)
+                .await
+                .map_err(|e| McpError::internal_error(format!("cannot record the gate opening: {e}"), None))?;
             self.app.endpoints.gates.lock().expect("gates lock").insert((self.project.clone(), subject));
         }
         let _ = ctx.peer.notify_tool_list_changed().await;
@@ -140,11 +168,21 @@ impl ProjectHandler {
     fn begin_session_tool() -> Tool {
         let schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
         let serde_json::Value::Object(schema) = schema else { unreachable!("object literal") };
-        Tool::new(BEGIN_SESSION, "Start working in this project: returns its instructions and rules, then unlocks its tools. Call this first.", Arc::new(schema))
+        Tool::new(
+            BEGIN_SESSION,
+            "Start working in this project: returns its instructions and rules, then unlocks its tools. Call this first.",
+            Arc::new(schema),
+        )
     }
 
     /// Run `request` upstream on `server`, audited.
-    async fn forward(&self, access: &Access, what: Audited<'_>, request: ClientRequest, ctx: &RequestContext<RoleServer>) -> Result<ServerResult, McpError> {
+    async fn forward(
+        &self,
+        access: &Access,
+        what: Audited<'_>,
+        request: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, McpError> {
         let started = Instant::now();
         let server = what.server.expect("forwarded requests name a server");
         let result = match self.upstream(server) {
@@ -196,7 +234,8 @@ impl ServerHandler for ProjectHandler {
         if view.as_ref().is_some_and(|v| v.spec.gated) {
             instructions = format!("This project is gated: call the `{BEGIN_SESSION}` tool before anything else.\n{instructions}");
         }
-        let mut info = ServerConfig::new(caps).with_server_info(Implementation::new(format!("mcpctl/{}", self.project), env!("CARGO_PKG_VERSION")));
+        let mut info =
+            ServerConfig::new(caps).with_server_info(Implementation::new(format!("mcpctl/{}", self.project), env!("CARGO_PKG_VERSION")));
         if !instructions.trim().is_empty() {
             info = info.with_instructions(instructions.trim_end().to_string());
         }
@@ -225,7 +264,8 @@ impl ServerHandler for ProjectHandler {
                 Err(e) => Ready::Unavailable(e.message.to_string()),
             };
             (*s, ready)
-        })).await;
+        }))
+        .await;
         let (mut ready, mut starting) = (Vec::new(), Vec::new());
         for (server, list) in lists {
             match list {
@@ -278,7 +318,11 @@ impl ServerHandler for ProjectHandler {
         }
     }
 
-    async fn list_prompts(&self, _req: Option<PaginatedRequestParams>, ctx: RequestContext<RoleServer>) -> Result<ListPromptsResult, McpError> {
+    async fn list_prompts(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut prompts: Vec<Prompt> = view
             .prompts
@@ -295,7 +339,10 @@ impl ServerHandler for ProjectHandler {
             .collect();
         if self.gate_open(&view, &access).await {
             let servers = Self::visible(&view, &access);
-            let lists = futures::future::join_all(servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts_now().await.now()?)) })).await;
+            let lists = futures::future::join_all(
+                servers.iter().map(|s| async move { Some((*s, self.upstream(s).ok()?.prompts_now().await.now()?)) }),
+            )
+            .await;
             for (server, list) in lists.into_iter().flatten() {
                 for p in list.iter().filter(|p| access.sees_item(&server.name, &p.name, Role::View)) {
                     let mut p = p.clone();
@@ -336,7 +383,11 @@ impl ServerHandler for ProjectHandler {
         }
     }
 
-    async fn list_resources(&self, _req: Option<PaginatedRequestParams>, ctx: RequestContext<RoleServer>) -> Result<ListResourcesResult, McpError> {
+    async fn list_resources(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
@@ -347,7 +398,11 @@ impl ServerHandler for ProjectHandler {
         Ok(ListResourcesResult::with_all_items(out))
     }
 
-    async fn list_resource_templates(&self, _req: Option<PaginatedRequestParams>, ctx: RequestContext<RoleServer>) -> Result<ListResourceTemplatesResult, McpError> {
+    async fn list_resource_templates(
+        &self,
+        _req: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let mut out = Vec::new();
         if self.gate_open(&view, &access).await {
@@ -358,7 +413,11 @@ impl ServerHandler for ProjectHandler {
         Ok(ListResourceTemplatesResult::with_all_items(out))
     }
 
-    async fn read_resource(&self, mut req: ReadResourceRequestParams, ctx: RequestContext<RoleServer>) -> Result<ReadResourceResponse, McpError> {
+    async fn read_resource(
+        &self,
+        mut req: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let uri = req.uri.clone();
         let server = match self.resource_owner(&view, &access, &uri).await {
@@ -419,7 +478,11 @@ impl ServerHandler for ProjectHandler {
         let what = || Audited { method: "logging/setLevel", server: None, target: "-" };
         let runs = Self::visible(&view, &access).iter().any(|s| access.holds_server(&s.name, Role::Run));
         if !runs {
-            return self.denied(&access, what(), McpError::invalid_request(format!("logging/setLevel needs the `run` role on a server of project `{}`", self.project), None));
+            return self.denied(
+                &access,
+                what(),
+                McpError::invalid_request(format!("logging/setLevel needs the `run` role on a server of project `{}`", self.project), None),
+            );
         }
         let caller = access.caller_key(&self.project);
         if caller.has_session() {

@@ -153,7 +153,8 @@ mod tests {
         assert!(oversized(&call).unwrap().contains("params.name"));
         let ok = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x".repeat(MAX_NAME_BYTES)}});
         assert!(oversized(&ok).is_none());
-        let uri = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "u".repeat(MAX_URI_BYTES + 1)}});
+        let uri =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "u".repeat(MAX_URI_BYTES + 1)}});
         assert!(oversized(&uri).unwrap().contains("params.uri"));
         let complete = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": long}}});
         assert!(oversized(&complete).unwrap().contains("params.ref.name"));

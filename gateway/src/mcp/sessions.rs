@@ -160,7 +160,9 @@ impl Endpoints {
                     Change::Tools(_) => peer.notify_tool_list_changed().await,
                     Change::Prompts(_) => peer.notify_prompt_list_changed().await,
                     Change::Resources(_) => peer.notify_resource_list_changed().await,
-                    Change::ResourceUpdated(_, uri) => peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone())).await,
+                    Change::ResourceUpdated(_, uri) => {
+                        peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone())).await
+                    }
                 };
             }
         }
@@ -179,7 +181,8 @@ pub async fn forward_changes(app: Arc<AppState>) {
         let key = match &change {
             Change::Tools(k) | Change::Prompts(k) | Change::Resources(k) | Change::ResourceUpdated(k, _) => k.clone(),
         };
-        let projects: Vec<String> = app.catalog().projects.values().filter(|p| p.servers.iter().any(|s| s.key == key)).map(|p| p.name.clone()).collect();
+        let projects: Vec<String> =
+            app.catalog().projects.values().filter(|p| p.servers.iter().any(|s| s.key == key)).map(|p| p.name.clone()).collect();
         app.endpoints.notify(&projects, &change).await;
     }
 }

@@ -127,7 +127,9 @@ async fn check_one(up: &Arc<Upstream>, check: &HealthCheck) {
         Some(conn) => probe(&conn.peer, timeout).await,
         // A local process that is attached but has not finished `initialize`: starting, until the
         // grace is over.
-        None if up.attached_for().is_some_and(|t| t > STARTUP_GRACE) => Err(format!("not answering: `initialize` unanswered after {STARTUP_GRACE:?}")),
+        None if up.attached_for().is_some_and(|t| t > STARTUP_GRACE) => {
+            Err(format!("not answering: `initialize` unanswered after {STARTUP_GRACE:?}"))
+        }
         None if matches!(target, Target::Stdio) => return,
         // HTTP (and other remote) upstreams: connecting is the check.
         None => match tokio::time::timeout(timeout, up.connection()).await {
@@ -147,7 +149,14 @@ async fn check_one(up: &Arc<Upstream>, check: &HealthCheck) {
                 h.consecutive_failures = 0;
                 h.last_error = None;
                 let was = std::mem::replace(&mut h.state, State::Healthy);
-                (was == State::Unhealthy).then(|| Transition { server: up.key.clone(), replica: up.replica, state: State::Healthy, restarted: false, error: None, took })
+                (was == State::Unhealthy).then(|| Transition {
+                    server: up.key.clone(),
+                    replica: up.replica,
+                    state: State::Healthy,
+                    restarted: false,
+                    error: None,
+                    took,
+                })
             }
             Err(e) => {
                 let e = redact::urls(&e);
@@ -155,7 +164,14 @@ async fn check_one(up: &Arc<Upstream>, check: &HealthCheck) {
                 h.last_error = Some(e.clone());
                 if h.consecutive_failures >= check.failure_threshold.max(1) && h.state != State::Unhealthy {
                     h.state = State::Unhealthy;
-                    Some(Transition { server: up.key.clone(), replica: up.replica, state: State::Unhealthy, restarted: false, error: Some(e), took })
+                    Some(Transition {
+                        server: up.key.clone(),
+                        replica: up.replica,
+                        state: State::Unhealthy,
+                        restarted: false,
+                        error: Some(e),
+                        took,
+                    })
                 } else {
                     None
                 }
@@ -179,7 +195,8 @@ async fn check_one(up: &Arc<Upstream>, check: &HealthCheck) {
 /// `ping`, then `tools/list`, each within `timeout`.
 async fn probe(peer: &rmcp::service::Peer<rmcp::RoleClient>, timeout: Duration) -> Result<(), String> {
     let ask = |request: ClientRequest, what: &'static str| async move {
-        let handle = peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await.map_err(|e| format!("{what}: {e}"))?;
+        let handle =
+            peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await.map_err(|e| format!("{what}: {e}"))?;
         match handle.await_response().await {
             Ok(_) => Ok(()),
             // An error answer is still an answer: the server is alive and speaks MCP.
@@ -189,7 +206,11 @@ async fn probe(peer: &rmcp::service::Peer<rmcp::RoleClient>, timeout: Duration) 
         }
     };
     ask(ClientRequest::PingRequest(PingRequest { method: Default::default(), extensions: Default::default() }), "ping").await?;
-    ask(ClientRequest::ListToolsRequest(ListToolsRequest { method: Default::default(), params: None, extensions: Default::default() }), "tools/list").await
+    ask(
+        ClientRequest::ListToolsRequest(ListToolsRequest { method: Default::default(), params: None, extensions: Default::default() }),
+        "tools/list",
+    )
+    .await
 }
 
 /// The gateway's side of transitions: audit each (method `health`, once per project that exposes
@@ -205,7 +226,8 @@ pub async fn record(state: Weak<crate::AppState>) {
         };
         let Some(state) = state.upgrade() else { return };
         let catalog = state.catalog();
-        let mut projects: Vec<String> = catalog.projects.values().filter(|p| p.servers.iter().any(|s| s.key == t.server)).map(|p| p.name.clone()).collect();
+        let mut projects: Vec<String> =
+            catalog.projects.values().filter(|p| p.servers.iter().any(|s| s.key == t.server)).map(|p| p.name.clone()).collect();
         projects.sort();
         if projects.is_empty() {
             projects.push(t.server.split_once('/').map_or("-", |(p, _)| p).to_string());
@@ -232,7 +254,8 @@ pub async fn record(state: Weak<crate::AppState>) {
                 revision: catalog.revision.clone(),
             });
         }
-        let statuses: Vec<(String, serde_json::Value)> = state.upstreams.health().into_iter().map(|h| (h.server.clone(), serde_json::to_value(&h).unwrap_or_default())).collect();
+        let statuses: Vec<(String, serde_json::Value)> =
+            state.upstreams.health().into_iter().map(|h| (h.server.clone(), serde_json::to_value(&h).unwrap_or_default())).collect();
         if let Err(e) = state.store.set_server_status("health", &statuses).await {
             warn!(error = %e, "cannot store upstream health");
         }

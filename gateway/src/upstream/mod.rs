@@ -36,9 +36,9 @@
 #![allow(deprecated)]
 
 pub mod attach;
-pub mod readiness;
 pub mod health;
 pub mod pool;
+pub mod readiness;
 pub mod routing;
 pub mod sse;
 
@@ -48,13 +48,17 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ClientResult, CreateMessageRequestParams, CreateMessageResult,
-    ElicitRequestParams, ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Prompt,
-    Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerRequest, ServerResult, Tool,
+    CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ClientResult, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequestParams, ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, Prompt, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerRequest,
+    ServerResult, Tool,
 };
 use rmcp::model::{GetExtensions, LoggingLevel};
-use rmcp::service::{InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
 use rmcp::service::RunningService;
+use rmcp::service::{
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+    ServiceError,
+};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientHandler, ErrorData as McpError, ServiceExt};
 use tokio::sync::{broadcast, watch};
@@ -63,9 +67,9 @@ use tracing::{info, warn};
 
 use reconciler::redact;
 use reconciler::runtime::local::{Attached, Restart};
-use schema::spec::HealthCheck;
-pub use routing::{CallerKey, Kind, Unroutable};
 use routing::{tagged, AtReceipt, Calls, Destination, Levels, Refused};
+pub use routing::{CallerKey, Kind, Unroutable};
+use schema::spec::HealthCheck;
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -190,7 +194,12 @@ pub struct Upstreams {
 
 impl Default for Upstreams {
     fn default() -> Self {
-        Self { entries: RwLock::new(HashMap::new()), changes: broadcast::channel(256).0, levels: Arc::default(), events: broadcast::channel(256).0 }
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            changes: broadcast::channel(256).0,
+            levels: Arc::default(),
+            events: broadcast::channel(256).0,
+        }
     }
 }
 
@@ -308,7 +317,11 @@ impl Upstreams {
             let extra: Vec<Arc<Upstream>> = {
                 let mut m = u.members.write().expect("members lock");
                 let keep = (replicas - 1) as usize;
-                if m.len() > keep { m.split_off(keep) } else { Vec::new() }
+                if m.len() > keep {
+                    m.split_off(keep)
+                } else {
+                    Vec::new()
+                }
             };
             for m in extra {
                 m.disconnect();
@@ -398,7 +411,14 @@ impl Drop for InFlight<'_> {
 }
 
 impl Upstream {
-    fn new(key: &str, replica: u32, parent: Option<Weak<Upstream>>, changes: broadcast::Sender<Change>, levels: Arc<Levels>, events: broadcast::Sender<health::Transition>) -> Self {
+    fn new(
+        key: &str,
+        replica: u32,
+        parent: Option<Weak<Upstream>>,
+        changes: broadcast::Sender<Change>,
+        levels: Arc<Levels>,
+        events: broadcast::Sender<health::Transition>,
+    ) -> Self {
         Upstream {
             key: key.to_string(),
             replica,
@@ -473,7 +493,14 @@ impl Upstream {
         let mut m = self.members.write().expect("members lock");
         while m.len() < replica as usize {
             let n = m.len() as u32 + 1;
-            m.push(Arc::new(Upstream::new(&self.key, n, Some(Arc::downgrade(self)), self.changes.clone(), self.levels.clone(), self.events.clone())));
+            m.push(Arc::new(Upstream::new(
+                &self.key,
+                n,
+                Some(Arc::downgrade(self)),
+                self.changes.clone(),
+                self.levels.clone(),
+                self.events.clone(),
+            )));
         }
         m[replica as usize - 1].clone()
     }
@@ -518,7 +545,16 @@ impl Upstream {
             health::State::Starting
         };
         let replicas = if members.len() > 1 {
-            members.iter().zip(&checks).map(|(m, c)| ReplicaHealth { replica: m.replica, connected: m.live().is_some(), in_flight: m.in_flight.load(Ordering::Relaxed), check: c.clone() }).collect()
+            members
+                .iter()
+                .zip(&checks)
+                .map(|(m, c)| ReplicaHealth {
+                    replica: m.replica,
+                    connected: m.live().is_some(),
+                    in_flight: m.in_flight.load(Ordering::Relaxed),
+                    check: c.clone(),
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -636,7 +672,10 @@ impl Upstream {
     }
 
     /// Initialize an MCP session over `transport` (messages tagged for routing, see [`routing`]).
-    async fn open<E, A: 'static>(self: &Arc<Self>, transport: impl IntoTransport<RoleClient, E, A>) -> Result<RunningService<RoleClient, UpstreamClient>, String>
+    async fn open<E, A: 'static>(
+        self: &Arc<Self>,
+        transport: impl IntoTransport<RoleClient, E, A>,
+    ) -> Result<RunningService<RoleClient, UpstreamClient>, String>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -648,15 +687,26 @@ impl Upstream {
     ///
     /// # Errors
     /// The upstream's own JSON-RPC error, or an internal error naming the server and the reason.
-    pub async fn request(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>, caller: CallerKey) -> Result<ServerResult, McpError> {
+    pub async fn request(
+        self: &Arc<Self>,
+        request: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+        caller: CallerKey,
+    ) -> Result<ServerResult, McpError> {
         let replica = self.pick(Some(&caller));
         let _busy = Busy::new(&replica.in_flight);
         replica.request_here(request, ctx, caller).await
     }
 
     /// [`Upstream::request`] on this very process's session.
-    async fn request_here(self: &Arc<Self>, request: ClientRequest, ctx: &RequestContext<RoleServer>, caller: CallerKey) -> Result<ServerResult, McpError> {
-        let unavailable = |why: String| McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(&why)), None);
+    async fn request_here(
+        self: &Arc<Self>,
+        request: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+        caller: CallerKey,
+    ) -> Result<ServerResult, McpError> {
+        let unavailable =
+            |why: String| McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(&why)), None);
         let conn = self.connection().await.map_err(unavailable)?;
         let timeout = *self.timeout.read().expect("timeout lock");
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
@@ -709,8 +759,12 @@ impl Upstream {
         }
         result.map_err(|e| match e {
             ServiceError::McpError(e) => e,
-            ServiceError::Timeout { timeout } => McpError::internal_error(format!("server `{}` did not answer within {timeout:?}", self.key), None),
-            ServiceError::TransportClosed => unavailable("the connection closed mid-call (the server exited?); it is being restarted".into()),
+            ServiceError::Timeout { timeout } => {
+                McpError::internal_error(format!("server `{}` did not answer within {timeout:?}", self.key), None)
+            }
+            ServiceError::TransportClosed => {
+                unavailable("the connection closed mid-call (the server exited?); it is being restarted".into())
+            }
             other => unavailable(other.to_string()),
         })
     }
@@ -863,12 +917,16 @@ impl UpstreamClient {
     /// caller's request; refuse it when there is no such caller.
     async fn forward(&self, kind: Kind, mut request: ServerRequest, ctx: &RequestContext<RoleClient>) -> Result<ClientResult, McpError> {
         let up = self.up().ok_or_else(|| McpError::internal_error("the server is no longer deployed", None))?;
-        let to = up.associate(kind, &ctx.extensions).await.map_err(|why| McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None))?;
+        let to = up.associate(kind, &ctx.extensions).await.map_err(|why| {
+            McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None)
+        })?;
         request.extensions_mut().insert(OriginatingRequestId(to.request.clone()));
         let timeout = *up.timeout.read().expect("timeout lock");
         // A task of its own: rmcp would otherwise mark the request as originating from the
         // upstream's request id (a task-local), which means nothing on the caller's session.
-        let sent = tokio::spawn(async move { to.peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await?.await_response().await });
+        let sent = tokio::spawn(async move {
+            to.peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await?.await_response().await
+        });
         match sent.await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(ServiceError::McpError(e))) => Err(e),
@@ -887,8 +945,15 @@ impl ClientHandler for UpstreamClient {
         ClientConfig::new(caps, Implementation::new("mcpctl-gateway", env!("CARGO_PKG_VERSION")))
     }
 
-    async fn create_message(&self, params: CreateMessageRequestParams, ctx: RequestContext<RoleClient>) -> Result<CreateMessageResult, McpError> {
-        match self.forward(Kind::Sampling, ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(params)), &ctx).await? {
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        ctx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        match self
+            .forward(Kind::Sampling, ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(params)), &ctx)
+            .await?
+        {
             ClientResult::CreateMessageResult(r) => Ok(*r),
             _ => Err(McpError::internal_error("unexpected answer to sampling/createMessage", None)),
         }

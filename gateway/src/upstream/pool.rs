@@ -57,7 +57,10 @@ pub fn pin(caller: &CallerKey) -> Option<u64> {
 pub(super) fn pick(members: &[Arc<Upstream>], caller: Option<&CallerKey>, turn: &AtomicUsize) -> Arc<Upstream> {
     let loads: Vec<Load> = members
         .iter()
-        .map(|m| Load { eligible: m.live().is_some() && m.checked.lock().expect("health lock").state != State::Unhealthy, in_flight: m.in_flight.load(Ordering::Relaxed) })
+        .map(|m| Load {
+            eligible: m.live().is_some() && m.checked.lock().expect("health lock").state != State::Unhealthy,
+            in_flight: m.in_flight.load(Ordering::Relaxed),
+        })
         .collect();
     members[choose(&loads, caller.and_then(pin), turn)].clone()
 }

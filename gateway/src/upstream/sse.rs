@@ -181,9 +181,17 @@ impl SseTransport {
     /// # Errors
     /// Any [`SseError`] of the connection or the endpoint.
     pub async fn connect(url: &str) -> Result<SseTransport, SseError> {
-        let base = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| SseError::Url(url.to_string()))?;
+        let base = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| SseError::Url(url.to_string()))?;
         let http = reqwest::Client::new();
-        let response = http.get(base.clone()).header("accept", "text/event-stream").send().await.map_err(|source| SseError::Connect { url: url.to_string(), source })?;
+        let response = http
+            .get(base.clone())
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|source| SseError::Connect { url: url.to_string(), source })?;
         if !response.status().is_success() {
             return Err(SseError::Status { url: url.to_string(), status: response.status() });
         }
@@ -263,7 +271,13 @@ impl Transport<RoleClient> for SseTransport {
         let (http, post) = (self.http.clone(), self.post.clone());
         async move {
             let body = serde_json::to_vec(&item).map_err(SseError::Encode)?;
-            let r = http.post(post.clone()).header("content-type", "application/json").body(body).send().await.map_err(|source| SseError::Post { url: post.to_string(), source })?;
+            let r = http
+                .post(post.clone())
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|source| SseError::Post { url: post.to_string(), source })?;
             if !r.status().is_success() {
                 return Err(SseError::PostStatus { url: post.to_string(), status: r.status() });
             }
@@ -291,8 +305,18 @@ mod tests {
         let mut p = Parser::default();
         assert!(p.push(b": comment\r\nevent: endpoint\r\ndata: /message?sessionId=1").unwrap().is_empty());
         let got = p.push(b"\r\n\r\nevent: message\ndata: {\"a\":\ndata: 1}\n\ndata:x\r").unwrap();
-        assert_eq!(got, [Event { event: "endpoint".into(), data: "/message?sessionId=1".into() }, Event { event: "message".into(), data: "{\"a\":\n1}".into() }]);
-        assert_eq!(p.push(b"\n\r\n").unwrap(), [Event { event: String::new(), data: "x".into() }], "a CRLF split across chunks is one line end");
+        assert_eq!(
+            got,
+            [
+                Event { event: "endpoint".into(), data: "/message?sessionId=1".into() },
+                Event { event: "message".into(), data: "{\"a\":\n1}".into() }
+            ]
+        );
+        assert_eq!(
+            p.push(b"\n\r\n").unwrap(),
+            [Event { event: String::new(), data: "x".into() }],
+            "a CRLF split across chunks is one line end"
+        );
         assert!(p.push(b"event: lonely\n\n").unwrap().is_empty(), "no data, no event");
     }
 

@@ -33,7 +33,9 @@ fn no_args() -> Value {
 }
 
 fn tools() -> Vec<Tool> {
-    let t = |name: &str, description: &str, schema: Value| from::<Tool>(json!({"name": name, "description": description, "inputSchema": schema}));
+    let t = |name: &str, description: &str, schema: Value| {
+        from::<Tool>(json!({"name": name, "description": description, "inputSchema": schema}))
+    };
     let string_arg = |arg: &str| json!({"type": "object", "properties": {arg: {"type": "string"}}, "required": [arg]});
     vec![
         t("test_simple_text", "Returns simple text", no_args()),
@@ -74,7 +76,14 @@ impl Conformance {
 
 impl ServerHandler for Conformance {
     fn get_info(&self) -> ServerConfig {
-        let caps = ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().enable_resources_subscribe().enable_logging().enable_completions().build();
+        let caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_logging()
+            .enable_completions()
+            .build();
         ServerConfig::new(caps).with_server_info(Implementation::new("mcpctl-conformance-upstream", env!("CARGO_PKG_VERSION")))
     }
 
@@ -86,9 +95,15 @@ impl ServerHandler for Conformance {
         let arg = |k: &str| req.arguments.as_ref().and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
         Ok(match req.name.as_ref() {
             "test_simple_text" => text("This is a simple text response for testing."),
-            "test_image_content" => CallToolResponse::Complete(from(json!({"content": [{"type": "image", "data": PNG, "mimeType": "image/png"}]}))),
-            "test_audio_content" => CallToolResponse::Complete(from(json!({"content": [{"type": "audio", "data": WAV, "mimeType": "audio/wav"}]}))),
-            "test_embedded_resource" => CallToolResponse::Complete(from(json!({"content": [{"type": "resource", "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."}}]}))),
+            "test_image_content" => {
+                CallToolResponse::Complete(from(json!({"content": [{"type": "image", "data": PNG, "mimeType": "image/png"}]})))
+            }
+            "test_audio_content" => {
+                CallToolResponse::Complete(from(json!({"content": [{"type": "audio", "data": WAV, "mimeType": "audio/wav"}]})))
+            }
+            "test_embedded_resource" => CallToolResponse::Complete(from(
+                json!({"content": [{"type": "resource", "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."}}]}),
+            )),
             "test_multiple_content_types" => CallToolResponse::Complete(from(json!({"content": [
                 {"type": "text", "text": "Multiple content types test:"},
                 {"type": "image", "data": PNG, "mimeType": "image/png"},
@@ -115,11 +130,18 @@ impl ServerHandler for Conformance {
                 }
                 text("Tool with progress executed successfully")
             }
-            "test_error_handling" => CallToolResponse::Complete(from(json!({"isError": true, "content": [{"type": "text", "text": "This tool intentionally returns an error for testing"}]}))),
+            "test_error_handling" => CallToolResponse::Complete(from(
+                json!({"isError": true, "content": [{"type": "text", "text": "This tool intentionally returns an error for testing"}]}),
+            )),
             "test_sampling" => {
-                let params: CreateMessageRequestParams = from(json!({"messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}], "maxTokens": 100}));
-                let r = ctx.peer.create_message(params).await.map_err(|e| McpError::internal_error(format!("sampling failed: {e}"), None))?;
-                let answer = serde_json::to_value(&r).ok().and_then(|v| v.pointer("/content/text").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+                let params: CreateMessageRequestParams =
+                    from(json!({"messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}], "maxTokens": 100}));
+                let r =
+                    ctx.peer.create_message(params).await.map_err(|e| McpError::internal_error(format!("sampling failed: {e}"), None))?;
+                let answer = serde_json::to_value(&r)
+                    .ok()
+                    .and_then(|v| v.pointer("/content/text").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default();
                 text(format!("LLM response: {answer}"))
             }
             "test_elicitation" => {
@@ -154,7 +176,11 @@ impl ServerHandler for Conformance {
         })
     }
 
-    async fn list_prompts(&self, _r: Option<PaginatedRequestParams>, _c: RequestContext<RoleServer>) -> Result<ListPromptsResult, McpError> {
+    async fn list_prompts(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
         Ok(from(json!({"prompts": [
             {"name": "test_simple_prompt", "description": "A simple prompt"},
             {"name": "test_prompt_with_arguments", "description": "A prompt with arguments", "arguments": [{"name": "arg1", "description": "First test argument", "required": true}, {"name": "arg2", "description": "Second test argument", "required": true}]},
@@ -167,7 +193,9 @@ impl ServerHandler for Conformance {
         let arg = |k: &str| req.arguments.as_ref().and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
         let messages = match req.name.as_str() {
             "test_simple_prompt" => json!([{"role": "user", "content": {"type": "text", "text": "This is a simple prompt for testing."}}]),
-            "test_prompt_with_arguments" => json!([{"role": "user", "content": {"type": "text", "text": format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2"))}}]),
+            "test_prompt_with_arguments" => {
+                json!([{"role": "user", "content": {"type": "text", "text": format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2"))}}])
+            }
             "test_prompt_with_embedded_resource" => json!([
                 {"role": "user", "content": {"type": "resource", "resource": {"uri": arg("resourceUri"), "mimeType": "text/plain", "text": "Embedded resource content for testing."}}},
                 {"role": "user", "content": {"type": "text", "text": "Please process the embedded resource above."}}
@@ -181,7 +209,11 @@ impl ServerHandler for Conformance {
         Ok(GetPromptResponse::Complete(from(json!({"messages": messages}))))
     }
 
-    async fn list_resources(&self, _r: Option<PaginatedRequestParams>, _c: RequestContext<RoleServer>) -> Result<ListResourcesResult, McpError> {
+    async fn list_resources(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
         Ok(from(json!({"resources": [
             {"uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain"},
             {"uri": "test://static-binary", "name": "static-binary", "description": "A static binary resource", "mimeType": "image/png"},
@@ -189,11 +221,21 @@ impl ServerHandler for Conformance {
         ]})))
     }
 
-    async fn list_resource_templates(&self, _r: Option<PaginatedRequestParams>, _c: RequestContext<RoleServer>) -> Result<ListResourceTemplatesResult, McpError> {
-        Ok(from(json!({"resourceTemplates": [{"uriTemplate": "test://template/{id}/data", "name": "template", "description": "A templated resource", "mimeType": "application/json"}]})))
+    async fn list_resource_templates(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(from(
+            json!({"resourceTemplates": [{"uriTemplate": "test://template/{id}/data", "name": "template", "description": "A templated resource", "mimeType": "application/json"}]}),
+        ))
     }
 
-    async fn read_resource(&self, req: ReadResourceRequestParams, _c: RequestContext<RoleServer>) -> Result<ReadResourceResponse, McpError> {
+    async fn read_resource(
+        &self,
+        req: ReadResourceRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
         let uri = req.uri.as_str();
         let contents = if uri == "test://static-text" || uri == "test://watched-resource" {
             json!([{"uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource."}])

@@ -138,7 +138,8 @@ async fn sampling_reaches_only_its_caller_and_ambiguity_is_refused_and_counted()
     let (r, bob) = long.await.unwrap();
     assert!(outcome(r).0, "Bob's own call is unaffected");
 
-    let status: serde_json::Value = reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
+    let status: serde_json::Value =
+        reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
     let up = status["upstreams"].as_array().unwrap().iter().find(|u| u["server"] == "everything").unwrap().clone();
     assert_eq!(up["unroutable"]["sampling"], before + 1, "{status}");
     let _ = alice.cancel().await;
@@ -153,8 +154,19 @@ async fn streamable_http_upstream_associates_by_stream_even_with_concurrent_call
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = tokio::process::Command::new("node").arg(&everything).arg("streamableHttp").env("PORT", port.to_string()).kill_on_drop(true).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let yaml = shared_yaml(&everything).replace(&format!("spec: {{command: node, args: [\"{everything}\", stdio], timeoutSeconds: 20}}"), &format!("spec: {{url: \"http://127.0.0.1:{port}/mcp\", timeoutSeconds: 20}}"));
+    let mut child = tokio::process::Command::new("node")
+        .arg(&everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let yaml = shared_yaml(&everything).replace(
+        &format!("spec: {{command: node, args: [\"{everything}\", stdio], timeoutSeconds: 20}}"),
+        &format!("spec: {{url: \"http://127.0.0.1:{port}/mcp\", timeoutSeconds: 20}}"),
+    );
     let gw = Gw::start(&yaml, McpSettings::default()).await;
     let (lab, other) = (gw.url("lab"), gw.url("other"));
     wait_for_tool(&lab, ALICE, "everything__trigger-sampling-request").await;
@@ -168,7 +180,8 @@ async fn streamable_http_upstream_associates_by_stream_even_with_concurrent_call
         (r, bob)
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (ok, text) = outcome(alice.call_tool(call("everything__trigger-sampling-request", serde_json::json!({"prompt": "hi", "maxTokens": 5}))).await);
+    let (ok, text) =
+        outcome(alice.call_tool(call("everything__trigger-sampling-request", serde_json::json!({"prompt": "hi", "maxTokens": 5}))).await);
     assert!(ok && text.contains("answer from alice"), "{text}");
     assert_eq!(alice_inbox.sampling.lock().unwrap().len(), 1);
     assert!(bob_inbox.sampling.lock().unwrap().is_empty());
@@ -296,8 +309,14 @@ async fn set_level_needs_run_and_stays_with_the_session() {
     assert!(logs.iter().all(|(l, _)| *l == LoggingLevel::Emergency), "below the session's level: {logs:?}");
 
     let metrics = reqwest::get(format!("{}/metrics", gw.base)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="-",target="-",method="logging/setLevel",outcome="denied"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="-",target="-",method="logging/setLevel",outcome="ok"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="-",target="-",method="logging/setLevel",outcome="denied"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="-",target="-",method="logging/setLevel",outcome="ok"} 1"#),
+        "{metrics}"
+    );
     let _ = alice.cancel().await;
     gw.stop().await;
 }
@@ -368,7 +387,8 @@ async fn upstream_urls_are_redacted_in_status_and_errors() {
     let err = c.call_tool(CallToolRequestParams::new("remote__x")).await.unwrap_err().to_string();
     let _ = c.cancel().await;
     assert!(err.contains("cannot connect to http://127.0.0.1:9/mcp"), "{err}");
-    let status = reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().text().await.unwrap();
+    let status =
+        reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().text().await.unwrap();
     assert!(status.contains("http://127.0.0.1:9/mcp"), "{status}");
     for secret in ["pa55word", "sekrit", "alice:", "frag"] {
         assert!(!err.contains(secret), "`{secret}` in the call's error: {err}");

@@ -98,7 +98,13 @@ async fn unknown_tokens_leave_no_state_and_disabled_users_tokens_are_refused() {
                 for i in 0..2500 {
                     let token = format!("mcpctl_pat_unknown_{t}_{i}");
                     let r = if i % 2 == 0 {
-                        http.post(&url).bearer_auth(&token).header("content-type", "application/json").header("accept", "application/json, text/event-stream").body(INITIALIZE).send().await
+                        http.post(&url)
+                            .bearer_auth(&token)
+                            .header("content-type", "application/json")
+                            .header("accept", "application/json, text/event-stream")
+                            .body(INITIALIZE)
+                            .send()
+                            .await
                     } else {
                         http.get(&api).bearer_auth(&token).send().await
                     };
@@ -113,7 +119,11 @@ async fn unknown_tokens_leave_no_state_and_disabled_users_tokens_are_refused() {
     let after = gw.state.snapshot();
     assert!(std::sync::Arc::ptr_eq(&snapshot, &after), "no request rebuilt or grew the snapshot");
     assert_eq!(after.tokens.len(), 3);
-    assert_eq!((gw.state.limiter_len(), gw.state.endpoints.owned_sessions()), (buckets, owners), "no per-token bucket or session for unknown tokens");
+    assert_eq!(
+        (gw.state.limiter_len(), gw.state.endpoints.owned_sessions()),
+        (buckets, owners),
+        "no per-token bucket or session for unknown tokens"
+    );
     gw.stop().await;
 }
 
@@ -176,7 +186,8 @@ async fn oversized_names_are_refused_and_unknown_names_grow_neither_metrics_nor_
     assert_eq!(m1.lines().count(), m2.lines().count(), "100 more unknown names added no series");
     gw.state.auditor.flush().await;
     let events = audited(&gw).await;
-    assert!(events.iter().all(|e| e.target.len() <= mcpctl_gateway::audit::MAX_TARGET_BYTES && e.error.as_ref().is_none_or(|x| x.len() <= mcpctl_gateway::audit::MAX_ERROR_BYTES)));
+    assert!(events.iter().all(|e| e.target.len() <= mcpctl_gateway::audit::MAX_TARGET_BYTES
+        && e.error.as_ref().is_none_or(|x| x.len() <= mcpctl_gateway::audit::MAX_ERROR_BYTES)));
     assert!(events.iter().any(|e| e.target.starts_with("zz_unknown_98_") && e.server == "up"), "forwarded, audited under its server");
     assert!(events.iter().any(|e| e.target.starts_with("zz_unknown_99_") && e.outcome == "denied"));
     gw.stop().await;
@@ -205,7 +216,15 @@ async fn sessions_are_bound_to_their_token_and_never_leave_through_the_api() {
     assert!(items.iter().any(|e| e["method"] == "initialize"), "{text}");
     assert!(items.iter().all(|e| e.get("session").is_none()), "{text}");
     assert!(!text.contains(&sid), "the session id never leaves through the API");
-    assert!(gw.store.audit_events(&reconciler::audit::AuditFilter { limit: 10, ..Default::default() }).await.unwrap().iter().any(|e| e.session == sid), "the store keeps it for operators");
+    assert!(
+        gw.store
+            .audit_events(&reconciler::audit::AuditFilter { limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.session == sid),
+        "the store keeps it for operators"
+    );
 
     // Alice ends her own session.
     let owned = gw.state.endpoints.owned_sessions();
@@ -265,7 +284,10 @@ async fn status_and_deploys_are_scoped_to_the_token_project() {
     let lab: Value = get("/api/v1/status", ALICE).await.json().await.unwrap();
     let servers: Vec<&str> = lab["upstreams"].as_array().unwrap().iter().map(|u| u["server"].as_str().unwrap()).collect();
     assert_eq!(servers, ["up"], "{lab}");
-    assert_eq!((lab["lastAttempted"].as_str(), lab["lastOutcome"].as_str(), lab["deployed"].as_str()), (Some("bad"), Some("failed"), Some("rev-1")));
+    assert_eq!(
+        (lab["lastAttempted"].as_str(), lab["lastOutcome"].as_str(), lab["deployed"].as_str()),
+        (Some("bad"), Some("failed"), Some("rev-1"))
+    );
     let other = get("/api/v1/status", OTTO).await.text().await.unwrap();
     assert!(other.contains("\"down\"") && !other.contains("\"up\""), "{other}");
     assert!(!other.contains("hunter2") && !other.contains("s3cret"), "URLs are redacted: {other}");
@@ -320,13 +342,20 @@ async fn stall(base: &str, head: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
     s.write_all(head.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await.expect("the server ends the connection").unwrap_or_default();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("the server ends the connection")
+        .unwrap_or_default();
     String::from_utf8_lossy(&buf).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_gets_408_and_a_stalled_head_is_cut() {
-    let options = Options { mcp: McpSettings { body_read_timeout: Duration::from_millis(500), ..McpSettings::default() }, request_head_timeout: Duration::from_secs(1), ..Options::default() };
+    let options = Options {
+        mcp: McpSettings { body_read_timeout: Duration::from_millis(500), ..McpSettings::default() },
+        request_head_timeout: Duration::from_secs(1),
+        ..Options::default()
+    };
     let gw = Gw::start_with(&yaml(), options).await;
     let host = gw.base.trim_start_matches("http://").to_string();
     let head = format!(

@@ -90,7 +90,10 @@ impl Gw {
     pub async fn deploy(&mut self, yaml: &str, rev: &str) {
         let d = desired(yaml);
         let p = plan(&d, &self.store.resources().await.unwrap(), rev);
-        self.store.apply(&p, &DeployMeta { revision: rev.into(), actor: "test".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+        self.store
+            .apply(&p, &DeployMeta { revision: rev.into(), actor: "test".into(), message: None, commit: None }, &|_, _| {})
+            .await
+            .unwrap();
         self.state.reload().await.unwrap();
         self.runtime.sync(&d).await;
     }
@@ -125,12 +128,16 @@ impl Gw {
 /// and whether it exited 0.
 pub async fn python_client(python: &str, args: &[&str]) -> (serde_json::Value, bool) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp_client.py");
-    let out = tokio::time::timeout(Duration::from_secs(60), tokio::process::Command::new(python).arg(&script).args(args).kill_on_drop(true).output())
-        .await
-        .expect("python client timed out")
-        .expect("python client runs");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(python).arg(&script).args(args).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("python client timed out")
+    .expect("python client runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("python client printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let v = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("python client printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
     (v, out.status.success())
 }
 
@@ -155,7 +162,8 @@ pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","p
 /// A Rust MCP client (rmcp) over Streamable HTTP with a bearer token.
 pub async fn rust_client(url: &str, token: &str) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
     use rmcp::ServiceExt;
-    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .auth_header(token.to_string());
     let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
     let info = rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("test", "1"));
     info.serve(transport).await.expect("MCP client connects")
@@ -184,7 +192,8 @@ impl rmcp::ClientHandler for Recorder {
         let mut caps = rmcp::model::ClientCapabilities::default();
         caps.sampling = Some(Default::default());
         caps.roots = Some(Default::default());
-        rmcp::model::ClientConfig::new(caps, rmcp::model::Implementation::new(self.name, "1")).with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
+        rmcp::model::ClientConfig::new(caps, rmcp::model::Implementation::new(self.name, "1"))
+            .with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
     }
 
     async fn create_message(
@@ -194,27 +203,46 @@ impl rmcp::ClientHandler for Recorder {
     ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
         self.inbox.sampling.lock().unwrap().push(serde_json::to_string(&params.messages).unwrap());
         let text = format!("answer from {}", self.name);
-        Ok(rmcp::model::CreateMessageResult::new(rmcp::model::SamplingMessage::new(rmcp::model::Role::Assistant, rmcp::model::SamplingMessageContentBlock::text(text)), "test-model".into()))
+        Ok(rmcp::model::CreateMessageResult::new(
+            rmcp::model::SamplingMessage::new(rmcp::model::Role::Assistant, rmcp::model::SamplingMessageContentBlock::text(text)),
+            "test-model".into(),
+        ))
     }
 
-    async fn list_roots(&self, _ctx: rmcp::service::RequestContext<rmcp::RoleClient>) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+    async fn list_roots(
+        &self,
+        _ctx: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
         *self.inbox.roots.lock().unwrap() += 1;
         Ok(rmcp::model::ListRootsResult::new(vec![rmcp::model::Root::new(format!("file:///{}", self.name))]))
     }
 
-    async fn on_logging_message(&self, params: rmcp::model::LoggingMessageNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
         self.inbox.logs.lock().unwrap().push((params.level, params.data.to_string()));
     }
 
-    async fn on_resource_updated(&self, params: rmcp::model::ResourceUpdatedNotificationParam, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
         self.inbox.updated.lock().unwrap().push(params.uri);
     }
 }
 
 /// A [`Recorder`] connected to `url` with `token`.
-pub async fn recording_client(url: &str, token: &str, name: &'static str) -> (rmcp::service::RunningService<rmcp::RoleClient, Recorder>, Arc<Inbox>) {
+pub async fn recording_client(
+    url: &str,
+    token: &str,
+    name: &'static str,
+) -> (rmcp::service::RunningService<rmcp::RoleClient, Recorder>, Arc<Inbox>) {
     use rmcp::ServiceExt;
-    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .auth_header(token.to_string());
     let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
     let inbox = Arc::new(Inbox::default());
     let client = Recorder { name, inbox: inbox.clone() }.serve(transport).await.expect("MCP client connects");

@@ -61,7 +61,9 @@ async fn a_hung_server_is_detected_and_restarted_a_healthy_one_is_not() {
     assert!(status("hung").restarts >= 1);
 
     // Meanwhile the healthy server passed several checks and was left alone.
-    let h = eventually("time passes 3 checks", || gw.state.upstreams.health().into_iter().find(|h| h.server == "time" && h.check.checks >= 3)).await;
+    let h =
+        eventually("time passes 3 checks", || gw.state.upstreams.health().into_iter().find(|h| h.server == "time" && h.check.checks >= 3))
+            .await;
     assert_eq!(h.health, State::Healthy, "{h:?}");
     assert_eq!((h.check.consecutive_failures, h.check.restarts), (0, 0), "{h:?}");
     assert_eq!(pid_of(&status("time").state), Some(first_time));
@@ -71,7 +73,8 @@ async fn a_hung_server_is_detected_and_restarted_a_healthy_one_is_not() {
     let hung = gw.state.upstreams.health().into_iter().find(|h| h.server == "hung").unwrap();
     assert!(hung.check.restarts >= 1, "{hung:?}");
     assert_ne!(hung.health, State::Healthy);
-    let api: serde_json::Value = reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
+    let api: serde_json::Value =
+        reqwest::Client::new().get(format!("{}/api/v1/status", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
     let ups = api["upstreams"].as_array().unwrap();
     let hung_api = ups.iter().find(|u| u["server"] == "hung").unwrap();
     assert!(hung_api["check"]["restarts"].as_u64().unwrap() >= 1, "{api}");
@@ -83,12 +86,22 @@ async fn a_hung_server_is_detected_and_restarted_a_healthy_one_is_not() {
     // The transition is audited in the project that exposes the server, with the failed check.
     let events = eventually_async(|| async {
         gw.state.auditor.flush().await;
-        let events = gw.store.audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() }).await.unwrap();
+        let events = gw
+            .store
+            .audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() })
+            .await
+            .unwrap();
         events.into_iter().find(|e| e.method == "health" && e.server == "hung" && e.outcome == "restarted")
     })
     .await;
     assert!(events.error.as_deref().is_some_and(|e| e.contains("ping")), "{events:?}");
-    assert!(!gw.store.audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() }).await.unwrap().iter().any(|e| e.method == "health" && e.server == "time"));
+    assert!(!gw
+        .store
+        .audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.method == "health" && e.server == "time"));
 
     // And stored for `mcpctl status` (runtime `health`).
     let stored = gw.store.server_status().await.unwrap();
@@ -113,7 +126,13 @@ async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(mut don
 async fn stateless_pid(url: &str, id: usize) -> u32 {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "pid", "arguments": {"delay_ms": 300},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let r = post(url, Some(ALICE), &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "pid")], body.to_string()).await;
+    let r = post(
+        url,
+        Some(ALICE),
+        &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "pid")],
+        body.to_string(),
+    )
+    .await;
     let text = r.text().await.unwrap();
     let json = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or(&text);
     let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"));
@@ -137,7 +156,14 @@ async fn replicas_run_as_processes_that_share_calls_pin_sessions_and_restart_alo
     };
     let pids = eventually("two processes run", || replica_pids().filter(|p| p.len() == 2)).await;
     assert_ne!(pids[0], pids[1]);
-    eventually("both replicas connect", || gw.state.upstreams.health().into_iter().find(|h| h.server == "pid" && h.replicas.len() == 2 && h.replicas.iter().all(|r| r.connected))).await;
+    eventually("both replicas connect", || {
+        gw.state
+            .upstreams
+            .health()
+            .into_iter()
+            .find(|h| h.server == "pid" && h.replicas.len() == 2 && h.replicas.iter().all(|r| r.connected))
+    })
+    .await;
 
     // Concurrent stateless calls are spread over both processes (least in flight).
     let calls = (0..8).map(|i| {

@@ -83,7 +83,11 @@ async fn python_sdk_client_both_protocol_generations_with_real_upstreams_and_aud
     wait_for_tool(&url, ALICE, "everything__echo").await;
 
     // Session-based revision: initialize, list, call a Python stdio upstream.
-    let (v, ok) = python_client(&p.python, &["--url", &url, "--token", ALICE, "--mode", "initialize", "--call", "time__get_current_time", "--args", r#"{"timezone":"UTC"}"#]).await;
+    let (v, ok) = python_client(
+        &p.python,
+        &["--url", &url, "--token", ALICE, "--mode", "initialize", "--call", "time__get_current_time", "--args", r#"{"timezone":"UTC"}"#],
+    )
+    .await;
     assert!(ok, "{v}");
     let tools: Vec<&str> = v["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert!(tools.contains(&"time__get_current_time") && tools.contains(&"everything__echo"), "{tools:?}");
@@ -92,7 +96,11 @@ async fn python_sdk_client_both_protocol_generations_with_real_upstreams_and_aud
     assert!(v["prompts"].as_array().unwrap().iter().any(|x| x == "rules"), "{v}");
 
     // Stateless revision (2026-07-28): server/discover, then a call to the Node upstream.
-    let (v, ok) = python_client(&p.python, &["--url", &url, "--token", ALICE, "--mode", "discover", "--call", "everything__echo", "--args", r#"{"message":"hello"}"#]).await;
+    let (v, ok) = python_client(
+        &p.python,
+        &["--url", &url, "--token", ALICE, "--mode", "discover", "--call", "everything__echo", "--args", r#"{"message":"hello"}"#],
+    )
+    .await;
     assert!(ok, "{v}");
     assert_eq!(v["call"]["content"][0]["text"], "Echo: hello", "{v}");
     assert_eq!(v["protocolVersion"], "2026-07-28", "{v}");
@@ -104,23 +112,48 @@ async fn python_sdk_client_both_protocol_generations_with_real_upstreams_and_aud
 
     // Every call is audited with the token, server, tool and the revision in force.
     gw.state.auditor.flush().await;
-    let events = gw.store.audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() }).await.unwrap();
-    let call = events.iter().find(|e| e.method == "tools/call" && e.target == "get_current_time" && e.outcome == "ok").expect("audited call");
+    let events = gw
+        .store
+        .audit_events(&reconciler::audit::AuditFilter { project: Some("lab".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let call =
+        events.iter().find(|e| e.method == "tools/call" && e.target == "get_current_time" && e.outcome == "ok").expect("audited call");
     assert_eq!((call.token.as_str(), call.server.as_str(), call.revision.as_str()), ("alice", "time", "rev-1"));
     assert_eq!(call.token_prefix, &token_hash(ALICE)["sha256:".len()..][..12]);
-    assert!(events.iter().any(|e| e.method == "tools/call" && e.target == "echo" && e.session == "-"), "stateless call audited without a session");
+    assert!(
+        events.iter().any(|e| e.method == "tools/call" && e.target == "echo" && e.session == "-"),
+        "stateless call audited without a session"
+    );
     assert!(events.iter().any(|e| e.method == "initialize"));
     assert!(events.iter().any(|e| e.method == "prompts/get" && e.target == "rules"));
 
     // The same log over the REST API (action `audit`), limited to the token's project.
-    let api: serde_json::Value = reqwest::Client::new().get(format!("{}/api/v1/auditevents?limit=500", gw.base)).bearer_auth(ALICE).send().await.unwrap().json().await.unwrap();
+    let api: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/auditevents?limit=500", gw.base))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = api["items"].as_array().unwrap();
     assert!(items.iter().any(|e| e["target"] == "get_current_time" && e["revision"] == "rev-1"), "{api}");
     assert!(items.iter().all(|e| e["project"] == "lab"));
-    assert_eq!(reqwest::Client::new().get(format!("{}/api/v1/auditevents", gw.base)).bearer_auth(BOB).send().await.unwrap().status(), 403, "bob has no audit grant");
+    assert_eq!(
+        reqwest::Client::new().get(format!("{}/api/v1/auditevents", gw.base)).bearer_auth(BOB).send().await.unwrap().status(),
+        403,
+        "bob has no audit grant"
+    );
 
     let metrics = reqwest::get(format!("{}/metrics", gw.base)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"mcpctl_mcp_requests_total{project="lab",server="time",target="get_current_time",method="tools/call",outcome="ok"}"#), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"mcpctl_mcp_requests_total{project="lab",server="time",target="get_current_time",method="tools/call",outcome="ok"}"#
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"mcpctl_upstream_up{server="time",transport="stdio"} 1"#), "{metrics}");
     gw.stop().await;
 }
@@ -158,7 +191,10 @@ async fn auth_wrong_project_revocation_rbac_and_resource_metadata() {
     let _ = c.cancel().await;
 
     // Revoked in git and deployed: refused at once (each deploy drops the token cache).
-    let revoked = yaml.replace("  prefix: mcpctl_pat_t\n  bindings:\n    - {role: run, resource: servers, name: time}", "  prefix: mcpctl_pat_t\n  revoked: true\n  bindings:\n    - {role: run, resource: servers, name: time}");
+    let revoked = yaml.replace(
+        "  prefix: mcpctl_pat_t\n  bindings:\n    - {role: run, resource: servers, name: time}",
+        "  prefix: mcpctl_pat_t\n  revoked: true\n  bindings:\n    - {role: run, resource: servers, name: time}",
+    );
     assert_ne!(revoked, yaml);
     assert_eq!(post(&url, Some(ALICE), &[], INITIALIZE).await.status(), 200);
     gw.deploy(&revoked, "rev-2").await;
@@ -275,14 +311,29 @@ async fn protocol_errors_malformed_oversized_unknown_session_origin_host_version
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#, "x".repeat(100 * 1024));
     assert_eq!(post(&url, Some(ALICE), &[], big).await.status(), 413);
     // Unknown session: 404.
-    let r = post(&url, Some(ALICE), &[("mcp-session-id", "no-such-session"), ("mcp-protocol-version", "2025-06-18")], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#).await;
+    let r = post(
+        &url,
+        Some(ALICE),
+        &[("mcp-session-id", "no-such-session"), ("mcp-protocol-version", "2025-06-18")],
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    )
+    .await;
     assert_eq!(r.status(), 404);
     // Unsupported protocol version header: 400.
     let r = post(&url, Some(ALICE), &[("mcp-protocol-version", "1999-01-01")], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#).await;
     assert_eq!(r.status(), 400);
     // A browser page from another origin (or a rebinding Host) is refused.
     assert_eq!(post(&url, Some(ALICE), &[("origin", "http://evil.example")], INITIALIZE).await.status(), 403);
-    let r = reqwest::Client::new().post(&url).header("host", "evil.example").bearer_auth(ALICE).header("content-type", "application/json").header("accept", "application/json, text/event-stream").body(INITIALIZE).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("host", "evil.example")
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INITIALIZE)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // A well-formed initialize works, and an upstream that is down does not break listing.
     assert_eq!(post(&url, Some(ALICE), &[], INITIALIZE).await.status(), 200);
@@ -301,7 +352,15 @@ async fn streamable_http_upstream_single_server_unprefixed_public_project() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = tokio::process::Command::new("node").arg(&everything).arg("streamableHttp").env("PORT", port.to_string()).kill_on_drop(true).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let yaml = format!(
         "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: remote}}\nspec: {{url: \"http://127.0.0.1:{port}/mcp\"}}\n---\napiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: open}}\nspec: {{servers: [remote], public: true, prefixTools: false}}\n"
     );
@@ -316,7 +375,13 @@ async fn streamable_http_upstream_single_server_unprefixed_public_project() {
         let _ = r.text().await;
         let h = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-06-18")];
         post(&url, None, &h, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
-        let r = post(&url, None, &h, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"over http"}}}"#).await;
+        let r = post(
+            &url,
+            None,
+            &h,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"over http"}}}"#,
+        )
+        .await;
         let body = r.text().await.unwrap();
         if body.contains("Echo: over http") || Instant::now() > deadline {
             break body;
@@ -344,7 +409,12 @@ async fn conformance_suite_through_the_gateway() {
     let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected-failures.yml");
     let out = tokio::time::timeout(
         Duration::from_secs(600),
-        tokio::process::Command::new(&node).arg(&suite).args(["server", "--url", &url, "--expected-failures"]).arg(&baseline).kill_on_drop(true).output(),
+        tokio::process::Command::new(&node)
+            .arg(&suite)
+            .args(["server", "--url", &url, "--expected-failures"])
+            .arg(&baseline)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .expect("conformance suite timed out")

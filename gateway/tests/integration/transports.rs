@@ -43,7 +43,12 @@ async fn status(gw: &Gw) -> serde_json::Value {
 
 /// Call `name` with `{"message": text}` until it answers (the upstream may still be starting), or
 /// give up after `within`; returns the last answer or error as text.
-async fn echo_until_ok(client: &rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>, name: &str, text: &str, within: Duration) -> String {
+async fn echo_until_ok(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+    name: &str,
+    text: &str,
+    within: Duration,
+) -> String {
     let deadline = Instant::now() + within;
     loop {
         let args = serde_json::json!({ "message": text }).as_object().unwrap().clone();
@@ -84,7 +89,13 @@ async fn legacy_sse_upstream_lists_calls_and_reconnects_after_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status(&gw).await["upstreams"][0]["connected"], false, "the dropped stream is noticed");
-    let down = client.call_tool(CallToolRequestParams::new("legacy__echo").with_arguments(serde_json::json!({"message": "x"}).as_object().unwrap().clone())).await.unwrap_err().to_string();
+    let down = client
+        .call_tool(
+            CallToolRequestParams::new("legacy__echo").with_arguments(serde_json::json!({"message": "x"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(down.contains("unavailable") && !down.contains("sessionId"), "{down}");
     let mut child = everything_sse(&everything, port);
     let answer = echo_until_ok(&client, "legacy__echo", "after restart", Duration::from_secs(30)).await;
@@ -135,7 +146,8 @@ struct Watcher {
 
 impl rmcp::ClientHandler for Watcher {
     fn get_info(&self) -> rmcp::model::ClientConfig {
-        rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("watcher", "1")).with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
+        rmcp::model::ClientConfig::new(Default::default(), rmcp::model::Implementation::new("watcher", "1"))
+            .with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25)
     }
 
     async fn on_tool_list_changed(&self, _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>) {
@@ -166,7 +178,8 @@ async fn tools_list_does_not_wait_for_a_starting_server_and_announces_it() {
     assert!(answer.contains("Echo: up"), "{answer}");
     let _ = stateless.cancel().await;
 
-    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(ALICE.to_string());
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(ALICE.to_string());
     let watcher = Watcher::default();
     let client = watcher.clone().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
     let first = client.list_tools(None).await.unwrap();
@@ -253,14 +266,19 @@ impl FakeKube {
             }
             let head = String::from_utf8(head).unwrap();
             let target = head.split(' ').nth(1).unwrap().to_string();
-            let header = |name: &str| head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()));
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+            };
             let g = generation.load(std::sync::atomic::Ordering::SeqCst);
             if target.contains("/attach?") {
                 attaches.lock().unwrap().push(target.split('?').next().unwrap().to_string());
                 let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(header("sec-websocket-key").unwrap().as_bytes());
                 let answer = format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n");
                 sock.write_all(answer.as_bytes()).await.unwrap();
-                let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(sock, tokio_tungstenite::tungstenite::protocol::Role::Server, None).await;
+                let ws =
+                    tokio_tungstenite::WebSocketStream::from_raw_socket(sock, tokio_tungstenite::tungstenite::protocol::Role::Server, None)
+                        .await;
                 return Self::bridge(ws, &everything, &restart).await;
             }
             assert!(target.starts_with("/api/v1/namespaces/mcp/pods?"), "unexpected request {target}");
@@ -326,7 +344,11 @@ async fn stdio_image_server_through_pod_attach_reattaches_after_a_pod_restart() 
     let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
     let kube = FakeKube::start(everything).await;
     let client = kube::Client::try_from(kube::Config::new(kube.url.parse().unwrap())).unwrap();
-    let reach = mcpctl_gateway::Reach { local_stdio: true, kube_namespace: Some("mcp".into()), attacher: Some(reconciler::runtime::kubernetes::Attacher::with_client(client, "mcp")) };
+    let reach = mcpctl_gateway::Reach {
+        local_stdio: true,
+        kube_namespace: Some("mcp".into()),
+        attacher: Some(reconciler::runtime::kubernetes::Attacher::with_client(client, "mcp")),
+    };
     let server = "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {name: fs}\nspec: {image: \"ghcr.io/example/everything:1\"}\n";
     let gw = Gw::start_reaching(&project(server, &["fs"]), mcpctl_gateway::Options { reach, ..Default::default() }).await;
     let client = rust_client(&gw.url("p"), ALICE).await;
@@ -345,7 +367,11 @@ async fn stdio_image_server_through_pod_attach_reattaches_after_a_pod_restart() 
     assert_eq!(status(&gw).await["upstreams"][0]["connected"], false, "the ended attach is noticed");
     let answer = echo_until_ok(&client, "fs__echo", "after the pod restart", Duration::from_secs(30)).await;
     assert!(answer.contains("Echo: after the pod restart"), "{answer}");
-    assert_eq!(kube.attaches.lock().unwrap().last().map(String::as_str), Some("/api/v1/namespaces/mcp/pods/mcp-fs-g2/attach"), "attached to the new pod");
+    assert_eq!(
+        kube.attaches.lock().unwrap().last().map(String::as_str),
+        Some("/api/v1/namespaces/mcp/pods/mcp-fs-g2/attach"),
+        "attached to the new pod"
+    );
 
     let _ = client.cancel().await;
     gw.stop().await;

@@ -42,7 +42,11 @@ pub enum KubeError {
     #[error("kubernetes API: {}", crate::redact::urls(&.0.to_string()))]
     Api(#[from] kube::Error),
     #[error("server {server}: {source}")]
-    Secret { server: String, #[source] source: crate::secrets::SecretError },
+    Secret {
+        server: String,
+        #[source]
+        source: crate::secrets::SecretError,
+    },
     #[error("no running pod of `{object}` in namespace `{namespace}` (yet)")]
     NoPod { object: String, namespace: String },
     /// Cannot happen with [`Attacher::params`]; an error rather than a panic all the same.
@@ -318,14 +322,23 @@ impl KubeRuntime {
             if let Some(keys) = collisions.get(&obj) {
                 let error = format!("object name `{obj}` is shared by servers {}; rename one", keys.join(", "));
                 warn!(server = %server.key(), %error, "not applied");
-                readiness.push(Readiness { server: server.key(), object: obj, replicas: server.spec.replicas as i32, ready: 0, error: Some(error) });
+                readiness.push(Readiness {
+                    server: server.key(),
+                    object: obj,
+                    replicas: server.spec.replicas as i32,
+                    ready: 0,
+                    error: Some(error),
+                });
                 continue;
             }
             let Some((d, s)) = manifests(project, &server.name, &server.spec, &self.namespace) else { continue };
             let mut values = Vec::new();
             for e in &server.spec.env {
                 if let Some(vf) = &e.value_from {
-                    let v = self.secrets.resolve(state, project, &vf.secret_ref).map_err(|source| KubeError::Secret { server: server.key(), source })?;
+                    let v = self
+                        .secrets
+                        .resolve(state, project, &vf.secret_ref)
+                        .map_err(|source| KubeError::Secret { server: server.key(), source })?;
                     values.push((e.name.clone(), v));
                 }
             }
@@ -340,7 +353,13 @@ impl KubeRuntime {
                 wanted_services.insert(obj.clone());
             }
             let status = applied.status.unwrap_or_default();
-            readiness.push(Readiness { server: server.key(), object: obj.clone(), replicas: server.spec.replicas as i32, ready: status.ready_replicas.unwrap_or(0), error: None });
+            readiness.push(Readiness {
+                server: server.key(),
+                object: obj.clone(),
+                replicas: server.spec.replicas as i32,
+                ready: status.ready_replicas.unwrap_or(0),
+                error: None,
+            });
             wanted.insert(obj);
         }
         let lp = ListParams::default().labels(MANAGED_SELECTOR);
@@ -564,8 +583,17 @@ mod tests {
     #[test]
     fn ambiguous_names_are_reported_as_collisions() {
         let spec: ServerSpec = serde_json::from_value(json!({"image": "i"})).unwrap();
-        let s = |project: Option<&str>, name: &str| ImageServer { project: project.map(String::from), name: name.into(), spec: spec.clone() };
-        let servers = [s(Some("a-b"), "c"), s(Some("a"), "b-c"), s(None, "x-y"), s(Some("x"), "y"), s(Some("home"), "fs"), s(Some("work"), "fs"), s(None, "fs")];
+        let s =
+            |project: Option<&str>, name: &str| ImageServer { project: project.map(String::from), name: name.into(), spec: spec.clone() };
+        let servers = [
+            s(Some("a-b"), "c"),
+            s(Some("a"), "b-c"),
+            s(None, "x-y"),
+            s(Some("x"), "y"),
+            s(Some("home"), "fs"),
+            s(Some("work"), "fs"),
+            s(None, "fs"),
+        ];
         let c = name_collisions(&servers);
         assert_eq!(c.len(), 2, "{c:?}");
         assert_eq!(c["mcp-a-b-c"], ["a-b/c", "a/b-c"]);

@@ -52,13 +52,22 @@ use schema::{DesiredState, Kind};
 #[serde(rename_all = "camelCase", tag = "state")]
 pub enum ProcessState {
     Starting,
-    Running { pid: u32 },
+    Running {
+        pid: u32,
+    },
     /// Exited; restarting after a backoff.
-    BackingOff { exit: String, retry_in_ms: u64 },
+    BackingOff {
+        exit: String,
+        retry_in_ms: u64,
+    },
     /// Not started, with the reason.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Not a local process (url or image server).
-    External { reason: String },
+    External {
+        reason: String,
+    },
 }
 
 /// One server's status: the first replica's state, the restarts of all, and each replica when
@@ -135,7 +144,20 @@ pub type Attach = Arc<dyn Fn(Attached) + Send + Sync>;
 ///
 /// None of them carries a credential (the CA variables are paths to public certificates).
 /// Proxies (`HTTPS_PROXY` …) are left out on purpose: their URLs often hold a password.
-pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+];
 
 /// Supervises the local processes of every stdio server.
 pub struct LocalRuntime {
@@ -197,7 +219,10 @@ impl LocalRuntime {
     /// A runtime writing logs under `log_dir`.
     pub fn new(log_dir: PathBuf) -> Self {
         forbid_same_user_inspection();
-        let inherited = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).filter(|(k, _)| INHERITED_ENV.contains(&k.as_str())).collect();
+        let inherited = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| INHERITED_ENV.contains(&k.as_str()))
+            .collect();
         Self { log_dir, servers: HashMap::new(), secrets: crate::secrets::SecretResolver::none(), attach: None, inherited, run_as: None }
     }
 
@@ -256,7 +281,8 @@ impl LocalRuntime {
             if let Some(spec) = state.server_spec(res) {
                 // Servers inside a project are keyed project/name, global ones by name.
                 let key = res.metadata.project.as_ref().map_or_else(|| res.name().to_string(), |p| format!("{p}/{}", res.name()));
-                let env = if command_line(&spec).is_ok() { self.env(state, res.metadata.project.as_deref(), &spec) } else { Ok(Vec::new()) };
+                let env =
+                    if command_line(&spec).is_ok() { self.env(state, res.metadata.project.as_deref(), &spec) } else { Ok(Vec::new()) };
                 wanted.insert(key, (spec, env));
             }
         }
@@ -309,7 +335,16 @@ impl LocalRuntime {
         let mut tasks = Vec::new();
         for replica in 0..spec.replicas.max(1) {
             let status = Arc::new(Mutex::new(ReplicaStatus { replica, state: ProcessState::Starting, restarts: 0 }));
-            let process = Process { key: name.clone(), replica, spec: spec.clone(), env: env.clone(), log: log.clone(), status: status.clone(), attach: self.attach.clone(), run_as: self.run_as.clone() };
+            let process = Process {
+                key: name.clone(),
+                replica,
+                spec: spec.clone(),
+                env: env.clone(),
+                log: log.clone(),
+                status: status.clone(),
+                attach: self.attach.clone(),
+                run_as: self.run_as.clone(),
+            };
             tasks.push(tokio::spawn(supervise(process, stop_rx.clone())));
             replicas.push(status);
         }
@@ -321,7 +356,13 @@ impl Supervised {
     fn status(&self, name: &str) -> ServerStatus {
         let replicas: Vec<ReplicaStatus> = self.replicas.iter().map(|r| r.lock().expect("status lock").clone()).collect();
         let first = replicas.first().map_or(ProcessState::Starting, |r| r.state.clone());
-        ServerStatus { name: name.to_string(), state: first, restarts: replicas.iter().map(|r| r.restarts).sum(), log: self.log.clone(), replicas: if replicas.len() > 1 { replicas } else { Vec::new() } }
+        ServerStatus {
+            name: name.to_string(),
+            state: first,
+            restarts: replicas.iter().map(|r| r.restarts).sum(),
+            log: self.log.clone(),
+            replicas: if replicas.len() > 1 { replicas } else { Vec::new() },
+        }
     }
 }
 

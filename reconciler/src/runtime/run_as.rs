@@ -22,7 +22,11 @@ pub enum RunAsError {
     #[error("--run-as `{0}`: no such user")]
     UnknownUser(String),
     #[error("--run-as `{user}`: looking the user up failed: {source}")]
-    Lookup { user: String, #[source] source: std::io::Error },
+    Lookup {
+        user: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("--run-as `{user}` needs mcpctl to run as root to switch users (running as uid {euid})")]
     NotRoot { user: String, euid: u32 },
 }
@@ -78,7 +82,9 @@ impl RunAs {
             return Err(RunAsError::UnknownUser(user.to_string()));
         }
         // SAFETY: on success pw_name and pw_dir point into buf, NUL-terminated.
-        let (name, home) = unsafe { (CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned(), CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned()) };
+        let (name, home) = unsafe {
+            (CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned(), CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned())
+        };
         let (uid, gid) = (pwd.pw_uid, pwd.pw_gid);
         let groups = group_list(&name, gid);
         Ok(RunAs { name, uid, gid, groups, home: PathBuf::from(home) })

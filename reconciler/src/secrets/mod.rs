@@ -52,9 +52,18 @@ pub enum SecretError {
     #[error("Secret `{name}` lives on backend `{backend}`, whose values were not fetched yet")]
     NotFetched { name: String, backend: String },
     #[error("Secret `{name}` on backend `{backend}`: {source}")]
-    OpenBao { name: String, backend: String, #[source] source: openbao::OpenBaoError },
+    OpenBao {
+        name: String,
+        backend: String,
+        #[source]
+        source: openbao::OpenBaoError,
+    },
     #[error("Secret `{name}`: {source}")]
-    Store { name: String, #[source] source: StoreError },
+    Store {
+        name: String,
+        #[source]
+        source: StoreError,
+    },
     #[error("Secret `{name}`: cannot encrypt for the plaintext backend: {message}")]
     Encrypt { name: String, message: String },
 }
@@ -88,7 +97,8 @@ impl SecretResolver {
     /// # Errors
     /// When the file cannot be read or holds no usable identity.
     pub fn from_file(path: &Path) -> Result<SecretResolver, SecretError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SecretError::Identity { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SecretError::Identity { path: path.display().to_string(), message: e.to_string() })?;
         let r = SecretResolver { identity_text: Some(text.into()), path: path.display().to_string(), ..SecretResolver::none() };
         r.identities()?;
         Ok(r)
@@ -255,7 +265,8 @@ impl<'a> Backends<'a> {
         match self.backend(&name, &loc)?.backend_type {
             SecretBackendType::Openbao => Ok(Some(loc)),
             SecretBackendType::Plaintext => {
-                let held = self.store.secret_values(&secret.key().to_string()).await.map_err(|source| SecretError::Store { name, source })?;
+                let held =
+                    self.store.secret_values(&secret.key().to_string()).await.map_err(|source| SecretError::Store { name, source })?;
                 Ok((!held.is_empty()).then_some(loc))
             }
         }
@@ -280,7 +291,9 @@ impl<'a> Backends<'a> {
             match &cfg.token_secret_ref {
                 // The trust root: a Secret whose ciphertext is in git, never one from OpenBao.
                 Some(r) => self.resolver.resolve_git(self.state, r).map(|t| t.trim().to_string()).map_err(|e| e.to_string()),
-                None => std::env::var(&cfg.token_env).map_err(|_| format!("the environment variable {} (tokenEnv) is not set", cfg.token_env)),
+                None => {
+                    std::env::var(&cfg.token_env).map_err(|_| format!("the environment variable {} (tokenEnv) is not set", cfg.token_env))
+                }
             }
         };
         Ok((client, token))
@@ -296,7 +309,11 @@ impl<'a> Backends<'a> {
         let Spec::Secret(s) = &secret.spec else { return Err(SecretError::NotFound(name)) };
         match self.backend(&name, backend)?.backend_type {
             SecretBackendType::Plaintext => {
-                let held = self.store.secret_values(&secret.key().to_string()).await.map_err(|source| SecretError::Store { name: name.clone(), source })?;
+                let held = self
+                    .store
+                    .secret_values(&secret.key().to_string())
+                    .await
+                    .map_err(|source| SecretError::Store { name: name.clone(), source })?;
                 if held.is_empty() {
                     self.resolver.decrypt_all(&name, &s.data)
                 } else {
@@ -324,7 +341,8 @@ impl<'a> Backends<'a> {
         let name = secret.metadata.name.clone();
         match self.backend(&name, backend)?.backend_type {
             SecretBackendType::Plaintext => {
-                let recipient = self.resolver.installation_recipient().map_err(|message| SecretError::Encrypt { name: name.clone(), message })?;
+                let recipient =
+                    self.resolver.installation_recipient().map_err(|message| SecretError::Encrypt { name: name.clone(), message })?;
                 let sealed = values
                     .iter()
                     .map(|(k, v)| plaintext::seal(&recipient, v).map(|ct| (k.clone(), ct)))
@@ -334,7 +352,11 @@ impl<'a> Backends<'a> {
             }
             SecretBackendType::Openbao => {
                 let (client, token) = self.openbao(&name, backend)?;
-                client.write(&Self::openbao_path(secret), values, &token).await.map_err(|source| SecretError::OpenBao { name, backend: backend.to_string(), source })
+                client.write(&Self::openbao_path(secret), values, &token).await.map_err(|source| SecretError::OpenBao {
+                    name,
+                    backend: backend.to_string(),
+                    source,
+                })
             }
         }
     }
@@ -348,13 +370,20 @@ impl<'a> Backends<'a> {
         let name = secret.metadata.name.clone();
         match self.backend(&name, backend)?.backend_type {
             SecretBackendType::Plaintext => {
-                self.store.delete_secret_values(&secret.key().to_string()).await.map_err(|source| SecretError::Store { name: name.clone(), source })?;
+                self.store
+                    .delete_secret_values(&secret.key().to_string())
+                    .await
+                    .map_err(|source| SecretError::Store { name: name.clone(), source })?;
                 let in_git = matches!(&secret.spec, Spec::Secret(s) if !s.data.is_empty());
                 Ok(in_git.then(|| format!("the ciphertext of {} stays in git{}: remove its `data` there (it stays in history; rotate the values if that matters)", secret.key(), secret.source().map(|s| format!(" ({s})")).unwrap_or_default())))
             }
             SecretBackendType::Openbao => {
                 let (client, token) = self.openbao(&name, backend)?;
-                client.delete(&Self::openbao_path(secret), &token).await.map_err(|source| SecretError::OpenBao { name, backend: backend.to_string(), source })?;
+                client.delete(&Self::openbao_path(secret), &token).await.map_err(|source| SecretError::OpenBao {
+                    name,
+                    backend: backend.to_string(),
+                    source,
+                })?;
                 Ok(None)
             }
         }
@@ -377,7 +406,10 @@ impl Backends<'_> {
         self.write(secret, to, &values).await?;
         drop(values);
         let key = secret.key().to_string();
-        self.store.set_secret_location(&key, to).await.map_err(|source| SecretError::Store { name: secret.metadata.name.clone(), source })?;
+        self.store
+            .set_secret_location(&key, to)
+            .await
+            .map_err(|source| SecretError::Store { name: secret.metadata.name.clone(), source })?;
         let mut notes = Vec::new();
         if !keep_source {
             match self.delete(secret, from).await {
@@ -403,7 +435,8 @@ impl SecretResolver {
     /// The X25519 recipient of the installation's first X25519 identity.
     fn installation_recipient(&self) -> Result<age::x25519::Recipient, String> {
         let text = self.identity_text.as_deref().ok_or("no age identity configured (--age-identity / MCPCTL_AGE_IDENTITY_FILE)")?;
-        plaintext::recipient_of(text).ok_or_else(|| format!("the identity file {} holds no X25519 identity (AGE-SECRET-KEY-…) to encrypt to", self.path))
+        plaintext::recipient_of(text)
+            .ok_or_else(|| format!("the identity file {} holds no X25519 identity (AGE-SECRET-KEY-…) to encrypt to", self.path))
     }
 }
 

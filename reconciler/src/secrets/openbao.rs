@@ -32,7 +32,13 @@ pub enum OpenBaoError {
     #[error("OpenBao {url} {path}: unexpected status {status}")]
     Status { url: String, path: String, status: u16 },
     #[error("OpenBao {url} {path}: request failed after {attempts} attempts: {source}")]
-    Http { url: String, path: String, attempts: u32, #[source] source: reqwest::Error },
+    Http {
+        url: String,
+        path: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("OpenBao {url} {path}: malformed answer: {message}")]
     Malformed { url: String, path: String, message: String },
 }
@@ -62,7 +68,13 @@ impl OpenBao {
         // the process already chose one (the CLI does at start).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        OpenBao { http, url: url.trim_end_matches('/').to_string(), mount: mount.trim_matches('/').to_string(), token: tokio::sync::Mutex::new(None), pause: Duration::from_millis(200) }
+        OpenBao {
+            http,
+            url: url.trim_end_matches('/').to_string(),
+            mount: mount.trim_matches('/').to_string(),
+            token: tokio::sync::Mutex::new(None),
+            pause: Duration::from_millis(200),
+        }
     }
 
     /// Pause before the first retry (doubles each time; default 200 ms).
@@ -129,7 +141,13 @@ impl OpenBao {
         }
     }
 
-    async fn send(&self, method: Method, route: &str, body: Option<Value>, token: TokenSource<'_>) -> Result<(StatusCode, Value), OpenBaoError> {
+    async fn send(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<Value>,
+        token: TokenSource<'_>,
+    ) -> Result<(StatusCode, Value), OpenBaoError> {
         let url = format!("{}/v1/{}", self.url, route);
         let mut renewed = false;
         let mut attempts: u32 = 0;
@@ -153,7 +171,14 @@ impl OpenBao {
             let pause = self.pause * 2u32.pow(attempts.saturating_sub(1).min(8));
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(source) if attempts > RETRIES => return Err(OpenBaoError::Http { url: self.url.clone(), path: route.to_string(), attempts, source: source.without_url() }),
+                Err(source) if attempts > RETRIES => {
+                    return Err(OpenBaoError::Http {
+                        url: self.url.clone(),
+                        path: route.to_string(),
+                        attempts,
+                        source: source.without_url(),
+                    })
+                }
                 Err(_) => {
                     tokio::time::sleep(pause).await;
                     continue;

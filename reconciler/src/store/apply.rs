@@ -27,7 +27,9 @@ impl Store {
         use futures::TryStreamExt;
         // Rows are decoded one at a time as they stream in: the table is held once, as
         // `StoredResource`s, never also as driver rows.
-        let mut rows = sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources ORDER BY kind, project, name").fetch(&self.pool);
+        let mut rows =
+            sqlx::query("SELECT kind, project, name, body, source, revision, updated_at FROM resources ORDER BY kind, project, name")
+                .fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             out.push(stored_from_row(&row)?);
@@ -73,7 +75,13 @@ impl Store {
         }
     }
 
-    async fn apply_tx(&self, plan: &Plan, meta: &DeployMeta, started: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Deploy, StoreError> {
+    async fn apply_tx(
+        &self,
+        plan: &Plan,
+        meta: &DeployMeta,
+        started: &str,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Deploy, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Take the write lock first: serializes concurrent appliers on both backends.
         sqlx::query("UPDATE store_meta SET value = value WHERE key = 'lock'").execute(&mut *tx).await?;

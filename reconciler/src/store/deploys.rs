@@ -43,7 +43,14 @@ pub struct Deploy {
 
 impl Store {
     /// Record a finished attempt with its outcome in its own transaction.
-    pub(super) async fn record(&self, meta: &DeployMeta, started: &str, outcome: &str, summary: Summary, error: Option<&str>) -> Result<Deploy, StoreError> {
+    pub(super) async fn record(
+        &self,
+        meta: &DeployMeta,
+        started: &str,
+        outcome: &str,
+        summary: Summary,
+        error: Option<&str>,
+    ) -> Result<Deploy, StoreError> {
         let mut tx = self.pool.begin().await?;
         let d = insert_deploy(&mut tx, meta, started, outcome, summary, error).await?;
         tx.commit().await?;

@@ -25,7 +25,11 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn gate_opened_at(&self, project: &str, subject: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT opened_at FROM gate_openings WHERE project = $1 AND subject = $2").bind(project).bind(subject).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT opened_at FROM gate_openings WHERE project = $1 AND subject = $2")
+            .bind(project)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
             Some(r) => Some(r.try_get("opened_at")?),
             None => None,

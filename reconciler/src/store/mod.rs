@@ -33,7 +33,11 @@ pub enum StoreError {
     #[error("no database at {path}: run `mcpctl apply` first")]
     NoDatabase { path: String },
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir { path: String, #[source] source: std::io::Error },
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

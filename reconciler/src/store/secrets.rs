@@ -25,7 +25,12 @@ impl Store {
     pub async fn set_secret_location(&self, secret: &str, backend: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM secret_locations WHERE secret = $1").bind(secret).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO secret_locations (secret, backend, updated_at) VALUES ($1, $2, $3)").bind(secret).bind(backend).bind(now()).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO secret_locations (secret, backend, updated_at) VALUES ($1, $2, $3)")
+            .bind(secret)
+            .bind(backend)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -47,7 +52,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM secret_values WHERE secret = $1").bind(secret).execute(&mut *tx).await?;
         for (k, ct) in values {
-            sqlx::query("INSERT INTO secret_values (secret, key, ciphertext) VALUES ($1, $2, $3)").bind(secret).bind(k).bind(ct).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO secret_values (secret, key, ciphertext) VALUES ($1, $2, $3)")
+                .bind(secret)
+                .bind(k)
+                .bind(ct)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -50,11 +50,18 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn server_status(&self) -> Result<Vec<(String, String, serde_json::Value, String)>, StoreError> {
-        let rows = sqlx::query("SELECT runtime, server, state, updated_at FROM server_status ORDER BY runtime, server").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT runtime, server, state, updated_at FROM server_status ORDER BY runtime, server")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
-                Ok((r.try_get("runtime")?, r.try_get("server")?, serde_json::from_str(&state).unwrap_or(serde_json::Value::Null), r.try_get("updated_at")?))
+                Ok((
+                    r.try_get("runtime")?,
+                    r.try_get("server")?,
+                    serde_json::from_str(&state).unwrap_or(serde_json::Value::Null),
+                    r.try_get("updated_at")?,
+                ))
             })
             .collect()
     }

@@ -7,7 +7,15 @@ use crate::common::{doc, git, sqlite, GitRemote};
 use mcpctl_reconciler::{Outcome, Reconciler, RepoSource, Settings};
 
 fn settings(source: RepoSource, cache: &std::path::Path, self_heal: bool) -> Settings {
-    Settings { source, branch: "main".into(), cache_dir: cache.to_path_buf(), interval: Duration::from_secs(3600), self_heal, allowed_signers: None, allow_empty: false }
+    Settings {
+        source,
+        branch: "main".into(),
+        cache_dir: cache.to_path_buf(),
+        interval: Duration::from_secs(3600),
+        self_heal,
+        allowed_signers: None,
+        allow_empty: false,
+    }
 }
 
 fn good(email: &str) -> String {
@@ -94,7 +102,9 @@ async fn a_local_commit_is_picked_up_by_the_watcher() {
     let r = Reconciler::new(store.clone(), settings(RepoSource::Local(repo.clone()), db.path(), true)).await.unwrap();
     let (_handle, pokes) = mcpctl_reconciler::controller::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(r.run(pokes, async move { let _ = stop_rx.await; }));
+    let task = tokio::spawn(r.run(pokes, async move {
+        let _ = stop_rx.await;
+    }));
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::write(repo.join("repo.yaml"), good("a@example.com")).unwrap();
     git(&repo, &["add", "-A"]);
@@ -120,7 +130,8 @@ async fn only_commits_signed_by_an_allowed_key_deploy() {
     std::fs::create_dir_all(&keys).unwrap();
     let keygen = |name: &str| {
         let path = keys.join(name);
-        let ok = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().unwrap();
+        let ok =
+            std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().unwrap();
         assert!(ok.success());
         path
     };
@@ -161,7 +172,8 @@ async fn only_commits_signed_by_an_allowed_key_deploy() {
 fn keygen(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
-    let ok = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().unwrap();
+    let ok =
+        std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().unwrap();
     assert!(ok.success());
     path
 }
@@ -178,7 +190,10 @@ fn signed_commit_at(work: &std::path::Path, key: &std::path::Path, yaml: &str, m
     let mut cmd = std::process::Command::new("git");
     cmd.arg("-C").arg(work).args(["-c", "gpg.format=ssh", "-c"]).arg(format!("user.signingkey={}", key.display()));
     cmd.args(["commit", "-q", "--allow-empty", "-S", "-m", msg]);
-    cmd.env("GIT_AUTHOR_NAME", "Dev").env("GIT_AUTHOR_EMAIL", "dev@example.com").env("GIT_COMMITTER_NAME", "Dev").env("GIT_COMMITTER_EMAIL", "dev@example.com");
+    cmd.env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com");
     if let Some(d) = date {
         cmd.env("GIT_COMMITTER_DATE", d).env("GIT_AUTHOR_DATE", d);
     }
@@ -240,7 +255,8 @@ async fn an_unsigned_commit_is_refused_before_any_blob_is_read() {
     let key = keygen(&dir.path().join("keys"), "trusted");
     let (store, db) = sqlite().await;
     let mut s = settings(RepoSource::Local(repo.clone()), db.path(), true);
-    s.allowed_signers = Some(mcpctl_reconciler::signature::AllowedSigners::parse(&format!("dev@example.com {}", public_key(&key))).unwrap());
+    s.allowed_signers =
+        Some(mcpctl_reconciler::signature::AllowedSigners::parse(&format!("dev@example.com {}", public_key(&key))).unwrap());
     let mut r = Reconciler::new(store.clone(), s).await.unwrap();
     let outcome = r.reconcile().await.expect("refused by policy, not a failure to read the tree");
     let Outcome::Invalid { sha: refused, errors } = outcome else { panic!("{outcome:?}") };

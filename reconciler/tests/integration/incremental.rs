@@ -91,7 +91,15 @@ async fn a_commit_that_changes_one_file_parses_one_file() {
     git(&root, &["add", "-A"]);
     git(&root, &["commit", "-q", "-m", "twenty"]);
     let (store, db) = sqlite().await;
-    let settings = Settings { source: RepoSource::Local(root.clone()), branch: "main".into(), cache_dir: db.path().to_path_buf(), interval: std::time::Duration::from_secs(3600), self_heal: true, allowed_signers: None, allow_empty: false };
+    let settings = Settings {
+        source: RepoSource::Local(root.clone()),
+        branch: "main".into(),
+        cache_dir: db.path().to_path_buf(),
+        interval: std::time::Duration::from_secs(3600),
+        self_heal: true,
+        allowed_signers: None,
+        allow_empty: false,
+    };
     let mut r = Reconciler::new(store.clone(), settings).await.unwrap();
     let Outcome::Deployed { summary, .. } = r.reconcile().await.unwrap() else { panic!() };
     assert_eq!((summary.add, r.files_parsed_last()), (20, 20));
@@ -114,13 +122,24 @@ async fn a_store_changed_by_another_writer_between_deploys_is_planned_from_the_t
     git(&root, &["add", "-A"]);
     git(&root, &["commit", "-q", "-m", "alice"]);
     let (store, db) = sqlite().await;
-    let settings = Settings { source: RepoSource::Local(root.clone()), branch: "main".into(), cache_dir: db.path().to_path_buf(), interval: std::time::Duration::from_secs(3600), self_heal: true, allowed_signers: None, allow_empty: false };
+    let settings = Settings {
+        source: RepoSource::Local(root.clone()),
+        branch: "main".into(),
+        cache_dir: db.path().to_path_buf(),
+        interval: std::time::Duration::from_secs(3600),
+        self_heal: true,
+        allowed_signers: None,
+        allow_empty: false,
+    };
     let mut r = Reconciler::new(store.clone(), settings).await.unwrap();
     assert!(matches!(r.reconcile().await.unwrap(), Outcome::Deployed { .. }));
     // Another writer (`mcpctl apply` of another repo) replaces alice with carol.
     let other = crate::common::state(&doc("User", "carol", None, "{}"));
     let p = plan(&other, &store.resources().await.unwrap(), "other");
-    store.apply(&p, &DeployMeta { revision: "other".into(), actor: "someone".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+    store
+        .apply(&p, &DeployMeta { revision: "other".into(), actor: "someone".into(), message: None, commit: None }, &|_, _| {})
+        .await
+        .unwrap();
     // The next commit is planned against the table, not the reconciler's memory of it.
     std::fs::write(root.join("b.yaml"), doc("User", "bob", None, "{}")).unwrap();
     git(&root, &["add", "-A"]);

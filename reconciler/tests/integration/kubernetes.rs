@@ -29,8 +29,12 @@ fn list(kind: &str, names: &[&str]) -> Value {
 
 #[tokio::test]
 async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
-    let repo = doc("Server", "fetch", None, "{image: ghcr.io/example/fetch:1.2, replicas: 2, args: [--verbose], env: [{name: MODE, value: fast}], resources: {cpu: 250m}}")
-        + &doc("Server", "docs", None, "{image: ghcr.io/example/docs:3, transport: http}")
+    let repo = doc(
+        "Server",
+        "fetch",
+        None,
+        "{image: ghcr.io/example/fetch:1.2, replicas: 2, args: [--verbose], env: [{name: MODE, value: fast}], resources: {cpu: 250m}}",
+    ) + &doc("Server", "docs", None, "{image: ghcr.io/example/docs:3, transport: http}")
         + &doc("Server", "local", None, "{command: npx}");
     let desired = state(&repo);
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -40,10 +44,25 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
 
     let apply = "?&force=true&fieldManager=mcpctl";
     let ns = "/apis/apps/v1/namespaces/mcp/deployments";
-    let (docs_d, docs_s) = manifests(None, "docs", &state(&repo).resolve(mcpctl_schema_kind(), "docs", None).map(server_spec).unwrap(), "mcp").unwrap();
+    let (docs_d, docs_s) =
+        manifests(None, "docs", &state(&repo).resolve(mcpctl_schema_kind(), "docs", None).map(server_spec).unwrap(), "mcp").unwrap();
     // Servers in key order: docs, then fetch. `local` is not an image server.
-    expect(&mut handle, Method::PATCH, &format!("{ns}/mcp-docs{apply}"), Some(docs_d), json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}})).await;
-    expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/services/mcp-docs{apply}"), docs_s, json!({"metadata": {"name": "mcp-docs"}})).await;
+    expect(
+        &mut handle,
+        Method::PATCH,
+        &format!("{ns}/mcp-docs{apply}"),
+        Some(docs_d),
+        json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}}),
+    )
+    .await;
+    expect(
+        &mut handle,
+        Method::PATCH,
+        &format!("/api/v1/namespaces/mcp/services/mcp-docs{apply}"),
+        docs_s,
+        json!({"metadata": {"name": "mcp-docs"}}),
+    )
+    .await;
     let fetch_body = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "mcp-fetch", "namespace": "mcp", "labels": global_labels("fetch")},
@@ -57,15 +76,50 @@ async fn image_servers_are_applied_server_side_and_stale_ones_pruned() {
             }
         }
     });
-    expect(&mut handle, Method::PATCH, &format!("{ns}/mcp-fetch{apply}"), Some(fetch_body), json!({"metadata": {"name": "mcp-fetch"}, "status": {}})).await;
+    expect(
+        &mut handle,
+        Method::PATCH,
+        &format!("{ns}/mcp-fetch{apply}"),
+        Some(fetch_body),
+        json!({"metadata": {"name": "mcp-fetch"}, "status": {}}),
+    )
+    .await;
     // Prune by label: a stale deployment and service go.
     let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
     expect(&mut handle, Method::GET, &format!("{ns}?&{sel}"), None, list("DeploymentList", &["mcp-docs", "mcp-fetch", "mcp-old"])).await;
-    expect(&mut handle, Method::DELETE, &format!("{ns}/mcp-old?"), None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
-    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-docs", "mcp-old"])).await;
-    expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-old?", None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
+    expect(
+        &mut handle,
+        Method::DELETE,
+        &format!("{ns}/mcp-old?"),
+        None,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    )
+    .await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/api/v1/namespaces/mcp/services?&{sel}"),
+        None,
+        list("ServiceList", &["mcp-docs", "mcp-old"]),
+    )
+    .await;
+    expect(
+        &mut handle,
+        Method::DELETE,
+        "/api/v1/namespaces/mcp/services/mcp-old?",
+        None,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    )
+    .await;
     expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &["mcp-gone-env"])).await;
-    expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/secrets/mcp-gone-env?", None, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})).await;
+    expect(
+        &mut handle,
+        Method::DELETE,
+        "/api/v1/namespaces/mcp/secrets/mcp-gone-env?",
+        None,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    )
+    .await;
 
     let readiness = sync.await.unwrap().unwrap();
     let got: Vec<(String, i32, i32)> = readiness.into_iter().map(|r| (r.server, r.replicas, r.ready)).collect();
@@ -90,7 +144,12 @@ fn age_fixture(dir: &std::path::Path, values: &[&str]) -> (std::path::PathBuf, V
     let armored = values
         .iter()
         .map(|v| {
-            let mut age = std::process::Command::new("age").args(["-r", &recipient, "-a"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut age = std::process::Command::new("age")
+                .args(["-r", &recipient, "-a"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
             use std::io::Write;
             age.stdin.take().unwrap().write_all(v.as_bytes()).unwrap();
             String::from_utf8(age.wait_with_output().unwrap().stdout).unwrap()
@@ -117,7 +176,8 @@ async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_sec
         + &doc("Secret", "keys", None, &secret(&armored[2]));
     let desired = state(&repo);
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp").with_secrets(mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap());
+    let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp")
+        .with_secrets(mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap());
     let sync = tokio::spawn(async move { rt.sync(&desired).await });
 
     let apply = "?&force=true&fieldManager=mcpctl";
@@ -125,7 +185,14 @@ async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_sec
         let obj = format!("mcp-{project}-fs");
         let labels = project_labels(project, "fs");
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{obj}-env"), "namespace": "mcp", "labels": labels}, "type": "Opaque", "stringData": {"TOKEN": value}});
-        expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/secrets/{obj}-env{apply}"), Some(secret), json!({"metadata": {"name": format!("{obj}-env")}})).await;
+        expect(
+            &mut handle,
+            Method::PATCH,
+            &format!("/api/v1/namespaces/mcp/secrets/{obj}-env{apply}"),
+            Some(secret),
+            json!({"metadata": {"name": format!("{obj}-env")}}),
+        )
+        .await;
         let (req, send) = handle.next_request().await.expect("the deployment");
         assert_eq!(req.uri().path_and_query().unwrap().as_str(), format!("/apis/apps/v1/namespaces/mcp/deployments/{obj}{apply}"));
         let d: Value = serde_json::from_slice(&req.into_body().collect_bytes().await.unwrap()).unwrap();
@@ -133,23 +200,68 @@ async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_sec
         assert_eq!(d["spec"]["selector"], json!({"matchLabels": {"app.kubernetes.io/instance": obj}}));
         assert_eq!(d["spec"]["template"]["metadata"]["labels"], labels);
         assert_eq!(d["spec"]["template"]["spec"]["automountServiceAccountToken"], false, "no API token in a server's pod");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": format!("{obj}-env"), "key": "TOKEN"}}}]));
-        send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": obj}, "status": {"readyReplicas": 1}})).unwrap())).unwrap());
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": format!("{obj}-env"), "key": "TOKEN"}}}])
+        );
+        send.send_response(
+            Response::builder()
+                .body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": obj}, "status": {"readyReplicas": 1}})).unwrap()))
+                .unwrap(),
+        );
         let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": obj, "namespace": "mcp", "labels": labels},
             "spec": {"selector": {"app.kubernetes.io/instance": obj}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}});
-        expect(&mut handle, Method::PATCH, &format!("/api/v1/namespaces/mcp/services/{obj}{apply}"), Some(service), json!({"metadata": {"name": obj}})).await;
+        expect(
+            &mut handle,
+            Method::PATCH,
+            &format!("/api/v1/namespaces/mcp/services/{obj}{apply}"),
+            Some(service),
+            json!({"metadata": {"name": obj}}),
+        )
+        .await;
     }
     // Objects an older mcpctl made under the shared name `mcp-fs` are pruned by label.
     let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
-    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"])).await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"),
+        None,
+        list("DeploymentList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"]),
+    )
+    .await;
     expect(&mut handle, Method::DELETE, "/apis/apps/v1/namespaces/mcp/deployments/mcp-fs?", None, OK_STATUS()).await;
-    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"])).await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/api/v1/namespaces/mcp/services?&{sel}"),
+        None,
+        list("ServiceList", &["mcp-alpha-fs", "mcp-beta-fs", "mcp-fs"]),
+    )
+    .await;
     expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-fs?", None, OK_STATUS()).await;
-    expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &["mcp-alpha-fs-env", "mcp-beta-fs-env", "mcp-fs-env"])).await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/api/v1/namespaces/mcp/secrets?&{sel}"),
+        None,
+        list("SecretList", &["mcp-alpha-fs-env", "mcp-beta-fs-env", "mcp-fs-env"]),
+    )
+    .await;
     // Already gone (404) is fine.
     let (req, send) = handle.next_request().await.expect("delete mcp-fs-env");
     assert_eq!((req.method(), req.uri().path()), (&Method::DELETE, "/api/v1/namespaces/mcp/secrets/mcp-fs-env"));
-    send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+    send.send_response(
+        Response::builder()
+            .status(404)
+            .body(Body::from(
+                serde_json::to_vec(
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404}),
+                )
+                .unwrap(),
+            ))
+            .unwrap(),
+    );
 
     let readiness = sync.await.unwrap().unwrap();
     let got: Vec<(String, String, i32)> = readiness.into_iter().map(|r| (r.server, r.object, r.ready)).collect();
@@ -160,7 +272,9 @@ async fn same_named_servers_in_two_projects_get_their_own_objects_labels_and_sec
 fn a_secret_of_another_project_is_never_used() {
     let dir = tempfile::tempdir().unwrap();
     let (identity, armored) = age_fixture(dir.path(), &["alpha-only"]);
-    let repo = doc("Project", "alpha", None, "{}") + &doc("Project", "beta", None, "{}") + &doc("Secret", "keys", Some("alpha"), &format!("{{data: {{token: {:?}}}}}", armored[0]));
+    let repo = doc("Project", "alpha", None, "{}")
+        + &doc("Project", "beta", None, "{}")
+        + &doc("Secret", "keys", Some("alpha"), &format!("{{data: {{token: {:?}}}}}", armored[0]));
     let desired = state(&repo);
     let resolver = mcpctl_reconciler::secrets::SecretResolver::from_file(&identity).unwrap();
     let r: schema::spec::SecretKeyRef = serde_json::from_value(json!({"name": "keys", "key": "token"})).unwrap();
@@ -174,14 +288,23 @@ fn a_secret_of_another_project_is_never_used() {
 #[tokio::test]
 async fn colliding_object_names_are_refused_and_their_objects_pruned() {
     // Global `a-b` and project a's `b` would both be `mcp-a-b`.
-    let repo = doc("Project", "a", None, "{servers: [b]}") + &doc("Server", "a-b", None, "{image: i:1, transport: http}") + &doc("Server", "b", Some("a"), "{image: i:2, transport: http}");
+    let repo = doc("Project", "a", None, "{servers: [b]}")
+        + &doc("Server", "a-b", None, "{image: i:1, transport: http}")
+        + &doc("Server", "b", Some("a"), "{image: i:2, transport: http}");
     let desired = state(&repo);
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let rt = KubeRuntime::new(kube::Client::new(svc, "mcp"), "mcp");
     let sync = tokio::spawn(async move { rt.sync(&desired).await });
     let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
     // Nothing is applied; the object one of them had is deleted.
-    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-a-b"])).await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"),
+        None,
+        list("DeploymentList", &["mcp-a-b"]),
+    )
+    .await;
     expect(&mut handle, Method::DELETE, "/apis/apps/v1/namespaces/mcp/deployments/mcp-a-b?", None, OK_STATUS()).await;
     expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-a-b"])).await;
     expect(&mut handle, Method::DELETE, "/api/v1/namespaces/mcp/services/mcp-a-b?", None, OK_STATUS()).await;
@@ -212,12 +335,28 @@ async fn a_deployment_with_the_old_selector_is_recreated() {
     let old = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mcp-docs"}, "spec": {"selector": {"matchLabels": {"mcpctl.io/server": "docs"}}, "template": {}}});
     expect(&mut handle, Method::GET, path, None, old).await;
     expect(&mut handle, Method::DELETE, &format!("{path}?"), None, OK_STATUS()).await;
-    expect(&mut handle, Method::PATCH, &format!("{path}{apply}"), Some(d), json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}})).await;
+    expect(
+        &mut handle,
+        Method::PATCH,
+        &format!("{path}{apply}"),
+        Some(d),
+        json!({"metadata": {"name": "mcp-docs"}, "status": {"readyReplicas": 1}}),
+    )
+    .await;
     let (req, send) = handle.next_request().await.expect("service");
     assert_eq!(req.uri().path(), "/api/v1/namespaces/mcp/services/mcp-docs");
-    send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": "mcp-docs"}})).unwrap())).unwrap());
+    send.send_response(
+        Response::builder().body(Body::from(serde_json::to_vec(&json!({"metadata": {"name": "mcp-docs"}})).unwrap())).unwrap(),
+    );
     let sel = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpctl";
-    expect(&mut handle, Method::GET, &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"), None, list("DeploymentList", &["mcp-docs"])).await;
+    expect(
+        &mut handle,
+        Method::GET,
+        &format!("/apis/apps/v1/namespaces/mcp/deployments?&{sel}"),
+        None,
+        list("DeploymentList", &["mcp-docs"]),
+    )
+    .await;
     expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/services?&{sel}"), None, list("ServiceList", &["mcp-docs"])).await;
     expect(&mut handle, Method::GET, &format!("/api/v1/namespaces/mcp/secrets?&{sel}"), None, list("SecretList", &[])).await;
     let readiness = sync.await.unwrap().unwrap();
@@ -246,13 +385,25 @@ fn server_spec(r: &schema::Resource) -> schema::spec::ServerSpec {
 
 #[test]
 fn manifests_snapshot_for_an_http_server() {
-    let desired = state(&(doc("Server", "docs", None, "{image: ghcr.io/example/docs:3, transport: http, env: [{name: KEY, valueFrom: {secretRef: {name: s, key: k}}}]}")
-        + &doc("Secret", "s", None, "{data: {k: \"-----BEGIN AGE ENCRYPTED FILE-----\\nYQ\\n-----END AGE ENCRYPTED FILE-----\"}}")));
+    let desired = state(
+        &(doc(
+            "Server",
+            "docs",
+            None,
+            "{image: ghcr.io/example/docs:3, transport: http, env: [{name: KEY, valueFrom: {secretRef: {name: s, key: k}}}]}",
+        ) + &doc("Secret", "s", None, "{data: {k: \"-----BEGIN AGE ENCRYPTED FILE-----\\nYQ\\n-----END AGE ENCRYPTED FILE-----\"}}")),
+    );
     let spec = server_spec(desired.resolve(schema::Kind::Server, "docs", None).unwrap());
     let (d, s) = manifests(None, "docs", &spec, "mcp").unwrap();
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "mcp-docs-env", "key": "KEY"}}}]));
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"],
+        json!([{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "mcp-docs-env", "key": "KEY"}}}])
+    );
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{"name": "mcp", "containerPort": 8080}]));
-    assert_eq!(s.unwrap()["spec"], json!({"selector": {"app.kubernetes.io/instance": "mcp-docs"}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]}));
+    assert_eq!(
+        s.unwrap()["spec"],
+        json!({"selector": {"app.kubernetes.io/instance": "mcp-docs"}, "ports": [{"name": "mcp", "port": 8080, "targetPort": 8080}]})
+    );
 }
 
 #[tokio::test]
@@ -297,7 +448,8 @@ async fn stdio_image_servers_are_attached_to_their_newest_running_pod() {
         pod("mcp-home-fs-going", "Running", "2026-01-03T00:00:00Z", true),
         pod("mcp-home-fs-pending", "Pending", "2026-01-04T00:00:00Z", false),
     ]});
-    expect(&mut handle, Method::GET, "/api/v1/namespaces/mcp/pods?&labelSelector=app.kubernetes.io%2Finstance%3Dmcp-home-fs", None, pods).await;
+    expect(&mut handle, Method::GET, "/api/v1/namespaces/mcp/pods?&labelSelector=app.kubernetes.io%2Finstance%3Dmcp-home-fs", None, pods)
+        .await;
 
     let (req, send) = handle.next_request().await.expect("the attach request");
     assert_eq!(req.method(), Method::GET);
@@ -323,7 +475,10 @@ async fn stdio_image_servers_are_attached_to_their_newest_running_pod() {
             .unwrap(),
     );
     let err = task.await.unwrap().expect_err("no upgraded connection through the mock");
-    assert!(matches!(&err, KubeError::Api(kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::GetPendingUpgrade(_)))), "{err:?}");
+    assert!(
+        matches!(&err, KubeError::Api(kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::GetPendingUpgrade(_)))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,15 @@ use crate::common::{doc, git, sqlite, GitRemote};
 use mcpctl_reconciler::{Outcome, Reconciler, RepoSource, Settings};
 
 fn settings(source: RepoSource, cache: &std::path::Path) -> Settings {
-    Settings { source, branch: "main".into(), cache_dir: cache.to_path_buf(), interval: Duration::from_secs(3600), self_heal: true, allowed_signers: None, allow_empty: false }
+    Settings {
+        source,
+        branch: "main".into(),
+        cache_dir: cache.to_path_buf(),
+        interval: Duration::from_secs(3600),
+        self_heal: true,
+        allowed_signers: None,
+        allow_empty: false,
+    }
 }
 
 /// A work tree with platform config in `deploy/mcp/` and an unrelated, invalid YAML file
@@ -69,7 +77,8 @@ async fn a_path_inside_a_remote_is_followed_with_path() {
     std::fs::write(work.join("platform/users.yaml"), doc("User", "alice", None, "{email: a@example.com}")).unwrap();
     remote.commit("broken: [yaml\n", "the root file is not config");
     let (store, dir) = sqlite().await;
-    let mut r = Reconciler::new_at(store.clone(), settings(RepoSource::Remote(remote.url.clone()), dir.path()), "/platform/").await.unwrap();
+    let mut r =
+        Reconciler::new_at(store.clone(), settings(RepoSource::Remote(remote.url.clone()), dir.path()), "/platform/").await.unwrap();
     assert_eq!(r.path(), "platform");
     let Outcome::Deployed { summary, .. } = r.reconcile().await.unwrap() else { panic!() };
     assert_eq!(summary.add, 1);

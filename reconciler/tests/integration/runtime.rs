@@ -178,12 +178,20 @@ fn probe_report(run_as: Option<&str>, parent_as_nobody: bool) -> String {
         std::os::unix::process::CommandExt::gid(&mut parent, nobody.gid);
         parent.current_dir("/");
     }
-    parent.args(["runtime::child_env_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MCPCTL_TEST_ENV_OUT", &out).envs(PARENT_SECRETS.iter().copied());
+    parent
+        .args(["runtime::child_env_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("MCPCTL_TEST_ENV_OUT", &out)
+        .envs(PARENT_SECRETS.iter().copied());
     if let Some(u) = run_as {
         parent.env("MCPCTL_TEST_RUN_AS", u);
     }
     let done = parent.output().unwrap();
-    assert!(done.status.success(), "probe parent failed: {}\n{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "probe parent failed: {}\n{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
     std::fs::read_to_string(&out).unwrap()
 }
 
@@ -205,7 +213,9 @@ async fn child_env_probe() {
         }
     }
     let script = format!("tr \"\\0\" \"\\n\" < /proc/$$/environ > {out}.tmp; echo --ids-- >> {out}.tmp; id -u >> {out}.tmp; id -G >> {out}.tmp; pwd >> {out}.tmp; if cat /proc/$PPID/environ > /dev/null 2>&1; then echo parent-readable; else echo parent-denied; fi >> {out}.tmp; mv {out}.tmp {out}; exec cat");
-    let spec = format!("{{command: sh, args: [\"-c\", '{script}'], env: [{{name: DECLARED, value: from-spec}}, {{name: TZ, value: Europe/Paris}}]}}");
+    let spec = format!(
+        "{{command: sh, args: [\"-c\", '{script}'], env: [{{name: DECLARED, value: from-spec}}, {{name: TZ, value: Europe/Paris}}]}}"
+    );
     rt.sync(&state(&(doc("Project", "p", None, "{servers: [probe]}") + &doc("Server", "probe", Some("p"), &spec)))).await;
     for _ in 0..200 {
         if std::path::Path::new(&out).exists() {
@@ -250,7 +260,11 @@ fn run_as_starts_children_as_that_user_with_its_home() {
     let nobody = mcpctl_reconciler::runtime::RunAs::lookup("nobody").unwrap();
     let (env, uid, groups, cwd) = probe_child_env(Some("nobody"));
     assert_eq!(uid, nobody.uid);
-    assert_eq!(groups.iter().copied().collect::<std::collections::BTreeSet<u32>>(), nobody.groups.iter().copied().collect(), "groups are nobody's, root's dropped");
+    assert_eq!(
+        groups.iter().copied().collect::<std::collections::BTreeSet<u32>>(),
+        nobody.groups.iter().copied().collect(),
+        "groups are nobody's, root's dropped"
+    );
     assert!(!groups.contains(&0), "{groups:?}");
     assert_eq!(env.get("HOME").map(String::as_str), Some(nobody.home.to_str().unwrap()));
     assert_eq!(env.get("USER").map(String::as_str), Some("nobody"));

@@ -26,7 +26,12 @@ fn keygen(dir: &Path) -> (PathBuf, String) {
 /// `value` encrypted by the `age` CLI, armored.
 fn age_encrypt(recipient: &str, value: &str) -> String {
     use std::io::Write;
-    let mut age = std::process::Command::new("age").args(["-r", recipient, "-a"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut age = std::process::Command::new("age")
+        .args(["-r", recipient, "-a"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     age.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
     String::from_utf8(age.wait_with_output().unwrap().stdout).unwrap()
 }
@@ -106,7 +111,12 @@ async fn openbao_driver_reads_writes_deletes_renews_its_token_on_403_and_retries
 /// plaintext-backed Secret, a Secret `api` in git and a Secret `ext` naming an OpenBao path.
 fn repo(bao_url: &str, recipient: &str, openai: &str) -> String {
     doc("SecretBackend", "git", None, "{type: plaintext, isDefault: true}")
-        + &doc("SecretBackend", "bao", None, &format!("{{type: openbao, openbao: {{url: '{bao_url}', tokenSecretRef: {{name: bao-token, key: token}}}}}}"))
+        + &doc(
+            "SecretBackend",
+            "bao",
+            None,
+            &format!("{{type: openbao, openbao: {{url: '{bao_url}', tokenSecretRef: {{name: bao-token, key: token}}}}}}"),
+        )
         + &doc("Secret", "bao-token", None, &format!("{{data: {{token: {:?}}}}}", age_encrypt(recipient, "tok-a\n")))
         + &doc("Secret", "api", None, &format!("{{data: {{openai: {:?}}}}}", age_encrypt(recipient, openai)))
         + &doc("Secret", "ext", None, "{backend: bao, externalRef: team/search}")
@@ -152,11 +162,18 @@ async fn secrets_move_between_plaintext_and_openbao_and_resolve_from_where_they_
         let held = store.secret_values("Secret/api").await.unwrap();
         let sealed = held.get("openai").unwrap();
         assert!(schema::validate::is_age_armor(sealed) && !sealed.contains("rotated"), "{sealed}");
-        let out = std::process::Command::new("age").arg("-d").arg("-i").arg(&identity).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(sealed.as_bytes())?;
-            c.wait_with_output()
-        });
+        let out = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&identity)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(sealed.as_bytes())?;
+                c.wait_with_output()
+            });
         assert_eq!(String::from_utf8(out.unwrap().stdout).unwrap(), "rotated-in-bao", "age -d reads what the plaintext backend sealed");
         resolver.prefetch(&desired, &store).await;
         assert_eq!(resolver.resolve(&desired, None, &openai).unwrap(), "rotated-in-bao");
@@ -212,7 +229,10 @@ async fn a_changed_secret_value_lists_what_it_restarts_and_who_uses_it() {
     let (store, _tmp) = crate::common::sqlite().await;
     let before = state(&users_repo("QUFBQQ", "Q0NDQw"));
     let p = mcpctl_reconciler::plan(&before, &[], "r1");
-    store.apply(&p, &mcpctl_reconciler::DeployMeta { revision: "r1".into(), actor: "t".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+    store
+        .apply(&p, &mcpctl_reconciler::DeployMeta { revision: "r1".into(), actor: "t".into(), message: None, commit: None }, &|_, _| {})
+        .await
+        .unwrap();
     assert!(p.changes.iter().all(|c| c.effects.is_empty()), "creates have no effects");
 
     let p = mcpctl_reconciler::plan(&state(&users_repo("QkJCQg", "Q0NDQw")), &store.resources().await.unwrap(), "r2");

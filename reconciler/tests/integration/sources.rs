@@ -109,9 +109,8 @@ fn a_repo_past_its_byte_budget_is_refused_file_by_file_in_both_sources() {
     let repo = git2::Repository::open(&root).unwrap();
     let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
     let from_dir = read_dir(&root).unwrap();
-    let mut expected: Vec<(String, Option<Refusal>, usize)> = (0..8)
-        .map(|i| (format!("f{i}.yaml"), None, if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES }))
-        .collect();
+    let mut expected: Vec<(String, Option<Refusal>, usize)> =
+        (0..8).map(|i| (format!("f{i}.yaml"), None, if i == 0 { MAX_FILE_BYTES - 100 } else { MAX_FILE_BYTES })).collect();
     expected.push(("f8.yaml".into(), Some(Refusal::RepoTooLarge { bytes: MAX_FILE_BYTES as u64 }), 0));
     expected.push(("users.yaml".into(), None, small.len()));
     let owned = |files: &[schema::SourceFile]| -> Vec<(String, Option<Refusal>, usize)> {
@@ -135,10 +134,8 @@ fn directories_too_deep_are_refused_not_entered_in_both_sources() {
     let (from_git, _) = read_git_tree(&repo, "HEAD").unwrap();
     let from_dir = read_dir(&root).unwrap();
     let ok = format!("{}/", vec!["d"; depth].join("/"));
-    let expected = vec![
-        (format!("{ok}d/"), Some(Refusal::TooDeep), 0),
-        (format!("{ok}u.yaml"), None, doc("User", "alice", None, "{}").len()),
-    ];
+    let expected =
+        vec![(format!("{ok}d/"), Some(Refusal::TooDeep), 0), (format!("{ok}u.yaml"), None, doc("User", "alice", None, "{}").len())];
     let owned = |files: &[schema::SourceFile]| -> Vec<(String, Option<Refusal>, usize)> {
         refusals(files).into_iter().map(|(p, r, n)| (p.to_string(), r, n)).collect()
     };
