@@ -150,19 +150,7 @@ async fn sampling_reaches_only_its_caller_and_ambiguity_is_refused_and_counted()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamable_http_upstream_associates_by_stream_even_with_concurrent_callers() {
     let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = tokio::process::Command::new("node")
-        .arg(&everything)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = everything_http(&everything);
     let yaml = shared_yaml(&everything).replace(
         &format!("spec: {{command: node, args: [\"{everything}\", stdio], timeoutSeconds: 20}}"),
         &format!("spec: {{url: \"http://127.0.0.1:{port}/mcp\", timeoutSeconds: 20}}"),

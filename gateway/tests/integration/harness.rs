@@ -260,3 +260,18 @@ pub async fn request(method: reqwest::Method, url: &str, token: Option<&str>, he
     }
     rq.send().await.unwrap()
 }
+
+/// server-everything in Streamable HTTP mode on a free loopback port (`/mcp`); killed on drop.
+pub fn everything_http(everything: &str) -> (tokio::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new("node")
+        .arg(everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}

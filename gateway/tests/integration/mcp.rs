@@ -348,19 +348,7 @@ async fn protocol_errors_malformed_oversized_unknown_session_origin_host_version
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamable_http_upstream_single_server_unprefixed_public_project() {
     let Some(everything) = peer("MCPCTL_PEER_EVERYTHING") else { return };
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = tokio::process::Command::new("node")
-        .arg(&everything)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = everything_http(&everything);
     let yaml = format!(
         "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: remote}}\nspec: {{url: \"http://127.0.0.1:{port}/mcp\"}}\n---\napiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: open}}\nspec: {{servers: [remote], public: true, prefixTools: false}}\n"
     );
