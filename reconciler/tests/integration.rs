@@ -283,3 +283,22 @@ async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
         assert_eq!(store.gate_opened_at("b", "sha256:x").await.unwrap(), None);
     }
 }
+
+/// `serve` creating the database while a CLI read opens it: every opener of a new SQLite file
+/// succeeds (migrations are serialised across connections and processes by a file lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_openers_of_a_new_sqlite_database_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = mcpctl_reconciler::store::sqlite_url(&dir.path().join("race.db"));
+        let opens: Vec<_> = (0..12)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Store::connect(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            o.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}

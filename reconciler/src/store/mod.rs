@@ -38,6 +38,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot lock {path} to migrate it: {source}")]
+    MigrationLock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -127,6 +133,13 @@ impl Store {
         } else {
             opts = opts.max_connections(8);
         }
+        // Schema changes are serialised across processes: `serve` creating the database and a
+        // CLI read opening it at the same moment would otherwise both apply the first migration
+        // (SQLite's migrator takes no lock), and one of them would fail.
+        let _migrating = match sqlite_path(&url).filter(|_| backend == Backend::Sqlite && !url.contains(":memory:")) {
+            Some(path) => Some(MigrationLock::acquire(path, create).await?),
+            None => None,
+        };
         let pool = opts.connect(&url).await.map_err(StoreError::Connect)?;
         if backend == Backend::Sqlite && !url.contains(":memory:") {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
@@ -144,6 +157,30 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// An exclusive `flock` on a SQLite database file while its schema is migrated. SQLite's own
+/// locks are `fcntl` locks, which `flock` does not interact with on Linux, so this orders only
+/// mcpctl processes opening the store; it is released when dropped (the file is closed).
+struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+impl MigrationLock {
+    async fn acquire(path: String, create: bool) -> Result<Self, StoreError> {
+        let err = |source| StoreError::MigrationLock { path: path.clone(), source };
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(&path).map_err(err)?;
+        let file = tokio::task::spawn_blocking(move || {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `file` owns a valid descriptor for the whole call.
+            match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } {
+                0 => Ok(file),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        })
+        .await
+        .map_err(|e| err(std::io::Error::other(e)))?
+        .map_err(err)?;
+        Ok(Self(file))
     }
 }
 
