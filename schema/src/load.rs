@@ -584,7 +584,8 @@ mod tests {
             .collect();
         files.push(SourceFile::refused("z.yaml", super::Refusal::Symlink));
         let show = |l: super::Loaded| {
-            let res: Vec<(String, Option<String>, String)> = l.resources.iter().map(|r| (r.key().to_string(), r.source(), r.body())).collect();
+            let res: Vec<(String, Option<String>, String)> =
+                l.resources.iter().map(|r| (r.key().to_string(), r.source(), r.body())).collect();
             let diags: Vec<String> = l.diagnostics.iter().map(ToString::to_string).collect();
             (res, diags, l.broken)
         };
