@@ -139,7 +139,7 @@ fn fingerprint_sorted<'a>(rows: impl IntoIterator<Item = (&'a ResourceKey, &'a s
     let mut line = String::new();
     for (k, hash) in rows {
         line.clear();
-        write!(line, "{k}\0{hash}\n").expect("writing to a String");
+        writeln!(line, "{k}\0{hash}").expect("writing to a String");
         h.update(line.as_bytes());
     }
     hex::encode(h.finalize())
