@@ -301,7 +301,7 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
         .env("MCPCTL_DATABASE_URL", env.db_url())
         .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(env.dir.path().join("daemon.log")).unwrap())
         .spawn()
         .unwrap();
 
@@ -312,9 +312,11 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
     // A bound on waiting, not a speed check: on a loaded 2-core CI machine the first clone and
     // deploy can take several seconds.
     let mut running = false;
+    let mut last = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     while std::time::Instant::now() < deadline {
         let o = env.run(&work, &["status", "-o", "json"]);
+        last = text(&o);
         if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
             running = s["servers"]
                 .as_array()
@@ -332,7 +334,8 @@ fn the_reconcile_loop_runs_pushed_servers_as_processes() {
         .unwrap();
     Command::new("kill").arg("-INT").arg(daemon.id().to_string()).status().unwrap();
     let _ = daemon.wait();
-    assert!(running, "clock never ran: {}", text(&env.run(&work, &["status"])));
+    let daemon_log = std::fs::read_to_string(env.dir.path().join("daemon.log")).unwrap_or_default();
+    assert!(running, "clock never ran: {}\nlast `status -o json`: {last}\ndaemon: {daemon_log}", text(&env.run(&work, &["status"])));
     assert!(env.run(&work, &["get", "server", "clock"]).status.success());
     assert!(String::from_utf8_lossy(&logs.stdout).contains("clock up"), "{}", text(&logs));
 }

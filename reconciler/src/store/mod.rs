@@ -133,20 +133,26 @@ impl Store {
         } else {
             opts = opts.max_connections(8);
         }
-        // Schema changes are serialised across processes: `serve` creating the database and a
-        // CLI read opening it at the same moment would otherwise both apply the first migration
-        // (SQLite's migrator takes no lock), and one of them would fail.
-        let _migrating = match sqlite_path(&url).filter(|_| backend == Backend::Sqlite && !url.contains(":memory:")) {
-            Some(path) => Some(MigrationLock::acquire(path, create).await?),
-            None => None,
-        };
         let pool = opts.connect(&url).await.map_err(StoreError::Connect)?;
-        if backend == Backend::Sqlite && !url.contains(":memory:") {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
-        }
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        // A store whose schema is current is only read here: read commands polling `status` while
+        // `serve` deploys take no lock and write nothing (they used to run the migrator each time,
+        // which starved the writer).
+        if !migrated(&pool, &migrator).await {
+            // Schema changes are serialised across processes: `serve` creating the database and a
+            // CLI read opening it at the same moment would otherwise both apply the first migration
+            // (SQLite's migrator takes no lock), and one of them would fail.
+            let _migrating = match sqlite_path(&url).filter(|_| backend == Backend::Sqlite && !url.contains(":memory:")) {
+                Some(path) => Some(MigrationLock::acquire(path, create).await?),
+                None => None,
+            };
+            if backend == Backend::Sqlite && !url.contains(":memory:") {
+                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            }
+            migrator.run(&pool).await?;
         }
         Ok(Store { pool, backend })
     }
@@ -158,6 +164,14 @@ impl Store {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Whether every migration of `migrator` is recorded as applied (a read; no lock).
+async fn migrated(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> bool {
+    use sqlx::Row;
+    let Ok(rows) = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await else { return false };
+    let applied: std::collections::HashSet<i64> = rows.iter().filter_map(|r| r.try_get::<i64, _>("version").ok()).collect();
+    migrator.iter().all(|m| applied.contains(&m.version))
 }
 
 /// An exclusive `flock` on a SQLite database file while its schema is migrated. SQLite's own
