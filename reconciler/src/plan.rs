@@ -120,27 +120,18 @@ impl Plan {
 
 /// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.
 pub fn fingerprint(stored: &[StoredResource]) -> String {
-    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (&s.key, s.hash.as_str())).collect();
-    rows.sort_unstable();
-    fingerprint_sorted(rows)
+    fingerprint_of(stored.iter().map(|s| (s.key.clone(), s.hash.clone())).collect())
 }
 
 /// [`fingerprint`] of (key, body hash) pairs in any order.
 pub fn fingerprint_of(mut rows: Vec<(ResourceKey, String)>) -> String {
-    rows.sort_unstable();
-    fingerprint_sorted(rows.iter().map(|(k, h)| (k, h.as_str())))
-}
-
-/// The fingerprint hash over pairs already in key order (keys are unique, so the order of the
-/// pairs is the order of their keys).
-fn fingerprint_sorted<'a>(rows: impl IntoIterator<Item = (&'a ResourceKey, &'a str)>) -> String {
-    use std::fmt::Write as _;
+    rows.sort();
     let mut h = Sha256::new();
-    let mut line = String::new();
     for (k, hash) in rows {
-        line.clear();
-        writeln!(line, "{k}\0{hash}").expect("writing to a String");
-        h.update(line.as_bytes());
+        h.update(k.to_string().as_bytes());
+        h.update(b"\0");
+        h.update(hash.as_bytes());
+        h.update(b"\n");
     }
     hex::encode(h.finalize())
 }
@@ -159,17 +150,16 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
     let by_key: HashMap<&ResourceKey, &StoredResource> = stored.iter().map(|s| (&s.key, s)).collect();
     let mut changes = Vec::new();
     let mut summary = Summary::default();
-    for (res, hash) in desired.resources().iter().zip(desired.hashes()) {
+    for res in desired.resources() {
         let key = res.key();
-        let stored = by_key.get(&key);
-        let action = match stored {
+        let (body, hash) = res.body_and_hash();
+        let action = match by_key.get(&key) {
             None => Action::Create,
-            Some(s) if s.hash != *hash => Action::Update,
+            Some(s) if s.hash != hash => Action::Update,
             Some(_) => continue,
         };
-        // Only changed resources pay for a JSON tree: the unchanged ones were settled by hash.
-        let after: Value = res.to_json();
-        let before = stored.and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
+        let after: Value = serde_json::from_str(&body).expect("canonical body is JSON");
+        let before = by_key.get(&key).and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
         let fields = field_changes(key.kind, &before, &after);
         let effects = if key.kind == Kind::Secret && action == Action::Update { secret_effects(desired, res, &fields) } else { Vec::new() };
         if action == Action::Create {
