@@ -146,7 +146,7 @@ impl Store {
             // CLI read opening it at the same moment would otherwise both apply the first migration
             // (SQLite's migrator takes no lock), and one of them would fail.
             let _migrating = match sqlite_path(&url).filter(|_| backend == Backend::Sqlite && !url.contains(":memory:")) {
-                Some(path) => Some(MigrationLock::acquire(path, create).await?),
+                Some(path) => Some(MigrationLock::acquire(path).await?),
                 None => None,
             };
             if backend == Backend::Sqlite && !url.contains(":memory:") {
@@ -174,15 +174,17 @@ async fn migrated(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> bool {
     migrator.iter().all(|m| applied.contains(&m.version))
 }
 
-/// An exclusive `flock` on a SQLite database file while its schema is migrated. SQLite's own
-/// locks are `fcntl` locks, which `flock` does not interact with on Linux, so this orders only
-/// mcpctl processes opening the store; it is released when dropped (the file is closed).
+/// An exclusive `flock` on `<database>.migrate-lock` while a SQLite schema is migrated, ordering
+/// the mcpctl processes that open one store. A separate file on purpose: closing any descriptor of
+/// the database file itself would drop the POSIX locks SQLite holds on it in this process (and a
+/// reader elsewhere could then remove the WAL under a live writer). Released when dropped.
 struct MigrationLock(#[allow(dead_code)] std::fs::File);
 
 impl MigrationLock {
-    async fn acquire(path: String, create: bool) -> Result<Self, StoreError> {
+    async fn acquire(database: String) -> Result<Self, StoreError> {
+        let path = format!("{database}.migrate-lock");
         let err = |source| StoreError::MigrationLock { path: path.clone(), source };
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(&path).map_err(err)?;
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(err)?;
         let file = tokio::task::spawn_blocking(move || {
             use std::os::fd::AsRawFd;
             // SAFETY: `file` owns a valid descriptor for the whole call.
