@@ -120,18 +120,27 @@ impl Plan {
 
 /// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.
 pub fn fingerprint(stored: &[StoredResource]) -> String {
-    fingerprint_of(stored.iter().map(|s| (s.key.clone(), s.hash.clone())).collect())
+    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (&s.key, s.hash.as_str())).collect();
+    rows.sort_unstable();
+    fingerprint_sorted(rows)
 }
 
 /// [`fingerprint`] of (key, body hash) pairs in any order.
 pub fn fingerprint_of(mut rows: Vec<(ResourceKey, String)>) -> String {
-    rows.sort();
+    rows.sort_unstable();
+    fingerprint_sorted(rows.iter().map(|(k, h)| (k, h.as_str())))
+}
+
+/// The fingerprint hash over pairs already in key order (keys are unique, so the order of the
+/// pairs is the order of their keys).
+fn fingerprint_sorted<'a>(rows: impl IntoIterator<Item = (&'a ResourceKey, &'a str)>) -> String {
+    use std::fmt::Write as _;
     let mut h = Sha256::new();
+    let mut line = String::new();
     for (k, hash) in rows {
-        h.update(k.to_string().as_bytes());
-        h.update(b"\0");
-        h.update(hash.as_bytes());
-        h.update(b"\n");
+        line.clear();
+        writeln!(line, "{k}\0{hash}").expect("writing to a String");
+        h.update(line.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -150,16 +159,17 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
     let by_key: HashMap<&ResourceKey, &StoredResource> = stored.iter().map(|s| (&s.key, s)).collect();
     let mut changes = Vec::new();
     let mut summary = Summary::default();
-    for res in desired.resources() {
+    for (res, hash) in desired.resources().iter().zip(desired.hashes()) {
         let key = res.key();
-        let (body, hash) = res.body_and_hash();
-        let action = match by_key.get(&key) {
+        let stored = by_key.get(&key);
+        let action = match stored {
             None => Action::Create,
-            Some(s) if s.hash != hash => Action::Update,
+            Some(s) if s.hash != *hash => Action::Update,
             Some(_) => continue,
         };
-        let after: Value = serde_json::from_str(&body).expect("canonical body is JSON");
-        let before = by_key.get(&key).and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
+        // Only changed resources pay for a JSON tree: the unchanged ones were settled by hash.
+        let after: Value = res.to_json();
+        let before = stored.and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
         let fields = field_changes(key.kind, &before, &after);
         let effects = if key.kind == Kind::Secret && action == Action::Update { secret_effects(desired, res, &fields) } else { Vec::new() };
         if action == Action::Create {

@@ -1,6 +1,7 @@
 //! A validated desired state: resources sorted by key with an index, plus its content hash.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +13,9 @@ use crate::resource::{Resource, ResourceKey};
 pub struct DesiredState {
     resources: Vec<Resource>,
     index: HashMap<ResourceKey, usize>,
+    /// [`Resource::hash`] of each resource, in `resources` order; computed once, on first use
+    /// (the revision and the plan both need them).
+    hashes: OnceLock<Vec<String>>,
 }
 
 impl DesiredState {
@@ -19,7 +23,7 @@ impl DesiredState {
     pub fn new(mut resources: Vec<Resource>) -> Self {
         resources.sort_by_cached_key(Resource::key);
         let index = resources.iter().enumerate().map(|(i, r)| (r.key(), i)).collect();
-        Self { resources, index }
+        Self { resources, index, hashes: OnceLock::new() }
     }
 
     pub fn resources(&self) -> &[Resource] {
@@ -69,12 +73,17 @@ impl DesiredState {
         }
     }
 
+    /// The SHA-256 of each resource's canonical body ([`Resource::hash`]), in the order of
+    /// [`DesiredState::resources`]. Computed on first call, then kept.
+    pub fn hashes(&self) -> &[String] {
+        self.hashes.get_or_init(|| self.resources.iter().map(Resource::hash).collect())
+    }
+
     /// SHA-256 over every resource's key and canonical body: the revision of a state that does
     /// not come from a git commit.
     pub fn content_hash(&self) -> String {
         let mut h = Sha256::new();
-        for r in &self.resources {
-            let (_, body_hash) = r.body_and_hash();
+        for (r, body_hash) in self.resources.iter().zip(self.hashes()) {
             h.update(r.key().to_string().as_bytes());
             h.update(b"\0");
             h.update(body_hash.as_bytes());

@@ -223,10 +223,43 @@ pub struct Loaded {
 pub fn load(files: &[SourceFile]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut budget = RepoBudget::default();
-    for f in files {
-        load_file(f, &mut loaded, &mut budget);
+    for (f, part) in files.iter().zip(load_parallel(files)) {
+        match part {
+            // The same result the sequential load gets: a file's decoding depends on the budgets
+            // only through the limits, and this one stayed within them where it stands.
+            Some(part) if part.diagnostics.is_empty() && fits(&budget, f, &part) => {
+                budget.read(f.bytes.len() as u64).expect("checked by fits");
+                budget.tree += part.tree;
+                loaded.resources.extend(part.resources);
+                loaded.broken.extend(part.broken);
+            }
+            // Problems (or a budget that ran out) are decoded again in order, exactly as before.
+            _ => load_file(f, &mut loaded, &mut budget),
+        }
     }
     loaded
+}
+
+/// Each file decoded on its own, with a fresh budget, on the machine's cores (files in
+/// contiguous chunks, one chunk a thread). `None` for refused files, which need no decoding.
+fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
+    let one = |f: &SourceFile| {
+        f.refused.is_none().then(|| {
+            let mut loaded = Loaded::default();
+            let mut budget = RepoBudget::default();
+            load_file(f, &mut loaded, &mut budget);
+            FilePart { resources: loaded.resources, diagnostics: loaded.diagnostics, broken: loaded.broken, tree: budget.tree }
+        })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    if threads <= 1 {
+        return files.iter().map(one).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files.chunks(chunk).map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoding a file does not panic")).collect()
+    })
 }
 
 /// [`load`], reusing `cache` for files whose (path, id) it holds; afterwards it holds exactly
@@ -533,6 +566,34 @@ mod tests {
 
     fn errors(files: &[SourceFile]) -> String {
         crate::check(files).map(|_| String::new()).unwrap_or_else(|d| d.to_string())
+    }
+
+    /// `load` decodes files on several threads; the result must be the one file-by-file decoding
+    /// in path order gives (what `load_cached` does on an empty cache), problems included.
+    #[test]
+    fn loading_on_threads_gives_the_sequential_result() {
+        let mut files: Vec<SourceFile> = (0..40)
+            .map(|i| {
+                let body = match i {
+                    7 => "kind: Server\nmetadata: {name: bad\n".to_string(),
+                    13 => "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {name: s13}\nspec: {commandd: x}\n".to_string(),
+                    _ => format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: u{i}}}\nspec: {{email: u{i}@example.com}}\n---\napiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: v{i}}}\n"),
+                };
+                SourceFile::new(format!("f{i:02}.yaml"), body)
+            })
+            .collect();
+        files.push(SourceFile::refused("z.yaml", super::Refusal::Symlink));
+        let show = |l: super::Loaded| {
+            let res: Vec<(String, Option<String>, String)> =
+                l.resources.iter().map(|r| (r.key().to_string(), r.source(), r.body())).collect();
+            let diags: Vec<String> = l.diagnostics.iter().map(ToString::to_string).collect();
+            (res, diags, l.broken)
+        };
+        let threaded = show(super::load(&files));
+        let sequential = show(super::load_cached(&files, &mut super::FileCache::default()));
+        assert_eq!(threaded.0.len(), 76);
+        assert_eq!(threaded.1.len(), 3, "{:?}", threaded.1);
+        assert_eq!(threaded, sequential);
     }
 
     #[test]

@@ -169,15 +169,44 @@ impl Resource {
     /// Canonical JSON (`apiVersion`, `kind`, `metadata`, `spec`), independent of how the YAML was
     /// written: defaults filled, maps sorted, empty fields dropped.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(Envelope { api_version: API_VERSION, kind: self.kind(), metadata: &self.metadata, spec: &self.spec })
-            .expect("resource serializes")
+        serde_json::to_value(self.envelope()).expect("resource serializes")
     }
 
     /// The canonical body as compact JSON text, and its SHA-256 in hex.
     pub fn body_and_hash(&self) -> (String, String) {
-        let body = self.to_json().to_string();
+        let body = self.body();
         let hash = hex::encode(Sha256::digest(body.as_bytes()));
         (body, hash)
+    }
+
+    /// The canonical body as compact JSON text: the text of [`Resource::to_json`], serialized
+    /// directly (serde_json keeps struct field order and sorts the `BTreeMap`s either way, so the
+    /// bytes are the same without building the `Value` tree first).
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.envelope()).expect("resource serializes")
+    }
+
+    /// SHA-256 in hex of the canonical body, streamed into the hasher: no body is built.
+    pub fn hash(&self) -> String {
+        /// `io::Write` into a SHA-256.
+        struct HashWriter(Sha256);
+        impl std::io::Write for HashWriter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = std::io::BufWriter::with_capacity(4096, HashWriter(Sha256::new()));
+        serde_json::to_writer(&mut w, &self.envelope()).expect("resource serializes");
+        let HashWriter(h) = w.into_inner().map_err(|_| ()).expect("hashing cannot fail");
+        hex::encode(h.finalize())
+    }
+
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope { api_version: API_VERSION, kind: self.kind(), metadata: &self.metadata, spec: &self.spec }
     }
 
     /// Parse a canonical body written by [`Resource::body_and_hash`].

@@ -66,6 +66,29 @@ fn yaml_round_trip_keeps_every_resource() {
     }
 }
 
+/// The canonical body is serialized straight from the typed resource (and the hash streamed);
+/// it must stay byte-for-byte the text of its JSON value, which stored rows were written as.
+#[test]
+fn canonical_body_and_hash_are_the_text_of_the_json_value() {
+    let mut seen = 0;
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut dirs = vec![fixture("valid/full")];
+    dirs.extend(std::fs::read_dir(&examples).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()));
+    for dir in dirs {
+        let state = check(&read_tree(&dir)).unwrap_or_else(|d| panic!("{} is invalid:\n{d}", dir.display()));
+        for (r, hash) in state.resources().iter().zip(state.hashes()) {
+            let text = r.to_json().to_string();
+            assert_eq!(r.body(), text, "{}", r.key());
+            let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            assert_eq!(r.hash(), want, "{}", r.key());
+            assert_eq!(*hash, want, "{}", r.key());
+            assert_eq!(r.body_and_hash(), (text, want), "{}", r.key());
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "only {seen} resources checked");
+}
+
 #[test]
 fn non_utf8_and_huge_files_are_clear_errors() {
     let mut bytes = b"apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {name: b\xff}\n".to_vec();
