@@ -3,21 +3,7 @@
 
 use std::process::Command;
 
-use super::{copy_dir, homelab, text, Env};
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+use super::{copy_dir, git, homelab, text, Env};
 
 /// A clone-like work tree holding the example at `examples/homelab`, plus unrelated files.
 fn clone_with_example(env: &Env) -> std::path::PathBuf {
