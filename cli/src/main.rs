@@ -4,6 +4,8 @@ mod args;
 mod authoring;
 mod commands;
 mod probe;
+#[allow(dead_code)] // used by the remote commands (chat, login, console) landing now
+mod remote;
 mod render;
 
 use std::process::ExitCode;

@@ -1,0 +1,95 @@
+//! The gateway's REST API as the CLI reaches it: where it is and which token to send, resolved
+//! once per command (flags, then `$MCPCTL_URL` / `$MCPCTL_TOKEN`, then the current login
+//! context), and the few request helpers every remote command shares.
+//!
+//! # Guarantees
+//! The token is sent only as a bearer header to the resolved URL and is never printed; errors
+//! name the URL (redacted by `reconciler::redact::urls`) and the HTTP status, never the token.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Default time for one API request (streams are not bounded by it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("cannot reach the gateway at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the gateway at {url} answered {status}: {message}")]
+    Status { url: String, status: u16, message: String },
+    #[error("the gateway at {url} sent an answer that is not JSON: {source}")]
+    Decode {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// A gateway to talk to.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    /// The gateway named by flags, else by `$MCPCTL_URL` / `$MCPCTL_TOKEN`; `None` when neither
+    /// names a URL (the command then works on the local database).
+    pub fn resolve(url: Option<&str>, token: Option<&str>) -> Option<Remote> {
+        let env_url = std::env::var("MCPCTL_URL").ok().filter(|s| !s.is_empty());
+        let env_token = std::env::var("MCPCTL_TOKEN").ok().filter(|s| !s.is_empty());
+        let url = url.map(str::to_owned).or(env_url)?;
+        let token = token.map(str::to_owned).or(env_token);
+        Some(Remote::new(&url, token))
+    }
+
+    pub fn new(url: &str, token: Option<String>) -> Remote {
+        let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        Remote { url: url.trim_end_matches('/').to_owned(), token, client }
+    }
+
+    /// The URL of an API path (`/api/v1/...`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// A request to `path` carrying the bearer token, if any.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, self.endpoint(path));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Send a prepared request, mapping transport and HTTP errors.
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, RemoteError> {
+        let url = reconciler::redact::urls(&self.url);
+        let resp = rb.send().await.map_err(|source| RemoteError::Connect { url: url.clone(), source })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_owned)))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        Err(RemoteError::Status { url, status: status.as_u16(), message })
+    }
+
+    /// GET `path` and decode its JSON answer.
+    pub async fn get_json(&self, path: &str) -> Result<Value, RemoteError> {
+        let resp = self.send(self.request(reqwest::Method::GET, path).timeout(REQUEST_TIMEOUT)).await?;
+        resp.json().await.map_err(|source| RemoteError::Decode { url: reconciler::redact::urls(&self.url), source })
+    }
+}
