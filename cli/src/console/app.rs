@@ -275,6 +275,7 @@ impl App {
                 KeyCode::Backspace => {
                     input.text.pop();
                 }
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => input.text.clear(),
                 KeyCode::Char(c) => input.text.push(c),
                 _ => {}
             }

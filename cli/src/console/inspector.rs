@@ -37,7 +37,7 @@ impl Record {
             Direction::Received => "←",
         };
         let latency = self.latency_ms.map(|l| format!("{l:.1} ms")).unwrap_or_default();
-        format!("{:>4} {arrow} {:<3} {:<28} id={:<5} {:>7} B {:>10}", self.seq, self.direction.as_str(), self.method, self.id, self.size, latency)
+        format!("{:>4} {arrow} {:<3} {:<40} id={:<5} {:>7} B {:>10}", self.seq, self.direction.as_str(), self.method, self.id, self.size, latency)
     }
 
     fn matches(&self, filter: &str) -> bool {

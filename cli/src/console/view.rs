@@ -23,6 +23,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("z", "fold/unfold JSON in results"),
     ("PgUp/PgDn", "scroll the detail"),
     ("/", "inspector: filter (method, in/out, id or any text); Esc clears"),
+    ("Ctrl-U", "clear the field or input line"),
     ("s", "save the transcript (.jsonl) of every message"),
     ("r", "list tools, prompts and resources again"),
     ("Esc", "close the result or collapse the message"),
