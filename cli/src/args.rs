@@ -525,6 +525,23 @@ pub struct CreateArgs {
     /// Server: container image.
     #[arg(long)]
     pub image: Option<String>,
+    /// Project: clone this project (its spec; servers stay references). McpTokens are never
+    /// copied.
+    #[arg(long, value_name = "PROJECT")]
+    pub from: Option<String>,
+    /// With --from: copy the project's project-scope Prompts too.
+    #[arg(long)]
+    pub with_prompts: bool,
+    /// With --from: copy its Agents, Personalities and their Prompts too.
+    #[arg(long)]
+    pub with_agents: bool,
+    /// Server: instantiate this Template (`fromTemplate`), its parameters from --set.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub from_template: Option<String>,
+    /// With --from-template: a parameter value, `key=value` (repeatable); only declared
+    /// parameters, and every required one without a default.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
+#[path = "integration/clone.rs"]
+mod clone;
 #[path = "integration/console.rs"]
 mod console;
 #[path = "integration/layout.rs"]

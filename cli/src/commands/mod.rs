@@ -1,6 +1,7 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod clone;
 mod console;
 mod logs;
 mod migrate;
@@ -42,7 +43,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Console(a) => console::console(a).await,
         Command::Logs(a) => logs::logs(a),
         Command::Status(a) => read::status(g, a).await,
-        Command::Create(a) => crate::authoring::create(g, a),
+        Command::Create(a) => clone::create(g, a),
         Command::Edit(a) => crate::authoring::edit(g, a),
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,
