@@ -138,10 +138,9 @@ pub(crate) async fn connect(
 /// The negotiated protocol version and `name version` of the server (empty when unknown).
 pub(crate) fn describe(client: &Client) -> (String, String) {
     match client.peer_info() {
-        Some(si) => (
-            si.protocol_version.to_string(),
-            si.server_info.as_ref().map(|i| format!("{} {}", i.name, i.version)).unwrap_or_default(),
-        ),
+        Some(si) => {
+            (si.protocol_version.to_string(), si.server_info.as_ref().map(|i| format!("{} {}", i.name, i.version)).unwrap_or_default())
+        }
         None => (String::new(), String::new()),
     }
 }

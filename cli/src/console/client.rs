@@ -13,9 +13,17 @@ use super::wire::Tap;
 /// What the UI asks the client to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    CallTool { name: String, args: Map<String, Value> },
-    GetPrompt { name: String, args: Map<String, Value> },
-    ReadResource { uri: String },
+    CallTool {
+        name: String,
+        args: Map<String, Value>,
+    },
+    GetPrompt {
+        name: String,
+        args: Map<String, Value>,
+    },
+    ReadResource {
+        uri: String,
+    },
     /// List tools, prompts and resources again.
     Refresh,
 }
@@ -78,8 +86,10 @@ fn tool_entry(t: rmcp::model::Tool) -> Entry {
 
 fn prompt_entry(p: rmcp::model::Prompt) -> Entry {
     let args = p.arguments.unwrap_or_default();
-    let properties: Map<String, Value> =
-        args.iter().map(|a| (a.name.clone(), json!({"type": "string", "description": a.description.clone().unwrap_or_default()}))).collect();
+    let properties: Map<String, Value> = args
+        .iter()
+        .map(|a| (a.name.clone(), json!({"type": "string", "description": a.description.clone().unwrap_or_default()})))
+        .collect();
     let required: Vec<&str> = args.iter().filter(|a| a.required == Some(true)).map(|a| a.name.as_str()).collect();
     Entry {
         name: p.name,
@@ -92,7 +102,11 @@ fn resource_entry(r: rmcp::model::Resource) -> Entry {
     let v = serde_json::to_value(&r).unwrap_or(Value::Null);
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let mime = text("mimeType");
-    Entry { name: text("uri"), description: format!("{}{}", text("name"), if mime.is_empty() { String::new() } else { format!(" ({mime})") }), schema: Value::Null }
+    Entry {
+        name: text("uri"),
+        description: format!("{}{}", text("name"), if mime.is_empty() { String::new() } else { format!(" ({mime})") }),
+        schema: Value::Null,
+    }
 }
 
 async fn list(peer: &rmcp::Peer<rmcp::RoleClient>) -> Update {
@@ -177,7 +191,9 @@ pub async fn run(
                     p.arguments = Some(args);
                     answer(format!("prompts/get {name}"), peer.get_prompt(p).await)
                 }
-                Request::ReadResource { uri } => answer(format!("resources/read {uri}"), peer.read_resource(ReadResourceRequestParams::new(uri.clone())).await),
+                Request::ReadResource { uri } => {
+                    answer(format!("resources/read {uri}"), peer.read_resource(ReadResourceRequestParams::new(uri.clone())).await)
+                }
             };
             let _ = updates.send(update);
         });

@@ -128,7 +128,8 @@ pub async fn follow_db(
     out: mpsc::UnboundedSender<FeedItem>,
 ) {
     loop {
-        let filter = reconciler::audit::AuditFilter { project: project.clone(), token: token.clone(), since: since.clone(), limit: POLL_BATCH };
+        let filter =
+            reconciler::audit::AuditFilter { project: project.clone(), token: token.clone(), since: since.clone(), limit: POLL_BATCH };
         let batch = match store.audit_events(&filter).await {
             Ok(b) => b,
             Err(e) => {
@@ -162,7 +163,9 @@ mod tests {
 
     #[test]
     fn frames_parse_into_items_and_keep_alives_are_skipped() {
-        let e = parse_frame("event: audit\ndata: {\"at\":\"2026-12-03T16:00:01.250Z\",\"token\":\"t\",\"outcome\":\"ok\",\"durationUs\":1500}\n\n");
+        let e = parse_frame(
+            "event: audit\ndata: {\"at\":\"2026-12-03T16:00:01.250Z\",\"token\":\"t\",\"outcome\":\"ok\",\"durationUs\":1500}\n\n",
+        );
         let Some(FeedItem::Event(v)) = e else { panic!("{e:?}") };
         assert!(line(&v).starts_with("16:00:01.250  t "), "{}", line(&v));
         assert!(line(&v).ends_with("1.5 ms"), "{}", line(&v));

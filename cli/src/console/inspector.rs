@@ -37,7 +37,15 @@ impl Record {
             Direction::Received => "←",
         };
         let latency = self.latency_ms.map(|l| format!("{l:.1} ms")).unwrap_or_default();
-        format!("{:>4} {arrow} {:<3} {:<40} id={:<5} {:>7} B {:>10}", self.seq, self.direction.as_str(), self.method, self.id, self.size, latency)
+        format!(
+            "{:>4} {arrow} {:<3} {:<40} id={:<5} {:>7} B {:>10}",
+            self.seq,
+            self.direction.as_str(),
+            self.method,
+            self.id,
+            self.size,
+            latency
+        )
     }
 
     fn matches(&self, filter: &str) -> bool {
@@ -45,7 +53,10 @@ impl Record {
             return true;
         }
         let f = filter.to_lowercase();
-        self.method.to_lowercase().contains(&f) || self.direction.as_str() == f || self.id == f || self.message.to_string().to_lowercase().contains(&f)
+        self.method.to_lowercase().contains(&f)
+            || self.direction.as_str() == f
+            || self.id == f
+            || self.message.to_string().to_lowercase().contains(&f)
     }
 
     /// The transcript line of this record.

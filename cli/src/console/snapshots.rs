@@ -53,7 +53,11 @@ fn connected() -> App {
 #[test]
 fn the_gate_then_a_tool_form_then_its_result() {
     let mut app = connected();
-    let gate = Entry { name: "begin_session".into(), description: "Start working in this project".into(), schema: json!({"type": "object", "properties": {"task": {"type": "string"}}}) };
+    let gate = Entry {
+        name: "begin_session".into(),
+        description: "Start working in this project".into(),
+        schema: json!({"type": "object", "properties": {"task": {"type": "string"}}}),
+    };
     app.on_update(Update::Listed { tools: vec![gate], prompts: vec![], resources: vec![], notes: vec![] });
     let s = screen(&app);
     assert!(s.contains("protocol 2025-11-25 · mcpctl-gateway 0.1.0 · GATED (press g)"), "{s}");
@@ -65,10 +69,19 @@ fn the_gate_then_a_tool_form_then_its_result() {
     assert!(screen(&app).contains("task (string): "), "the gate's optional task argument is a field");
     typed(&mut app, "check the NAS");
     let sent = key(&mut app, KeyCode::Enter);
-    assert_eq!(sent, vec![Action::Send(Request::CallTool { name: "begin_session".into(), args: json!({"task": "check the NAS"}).as_object().unwrap().clone() })]);
+    assert_eq!(
+        sent,
+        vec![Action::Send(Request::CallTool {
+            name: "begin_session".into(),
+            args: json!({"task": "check the NAS"}).as_object().unwrap().clone()
+        })]
+    );
     assert!(screen(&app).contains("1 in flight"));
 
-    app.on_update(Update::Answer { title: "tools/call begin_session".into(), result: Ok(json!({"content": [{"type": "text", "text": "You operate a home lab."}]})) });
+    app.on_update(Update::Answer {
+        title: "tools/call begin_session".into(),
+        result: Ok(json!({"content": [{"type": "text", "text": "You operate a home lab."}]})),
+    });
     app.on_update(Update::Listed { tools: vec![time_tool()], prompts: vec![], resources: vec![], notes: vec![] });
     let s = screen(&app);
     assert!(!s.contains("GATED"), "{s}");
@@ -80,7 +93,13 @@ fn the_gate_then_a_tool_form_then_its_result() {
     assert!(s.contains("invalid: timezone: required"), "{s}");
     typed(&mut app, "UTC");
     let sent = key(&mut app, KeyCode::Enter);
-    assert_eq!(sent, vec![Action::Send(Request::CallTool { name: "time__get_current_time".into(), args: json!({"timezone": "UTC"}).as_object().unwrap().clone() })]);
+    assert_eq!(
+        sent,
+        vec![Action::Send(Request::CallTool {
+            name: "time__get_current_time".into(),
+            args: json!({"timezone": "UTC"}).as_object().unwrap().clone()
+        })]
+    );
     let result = json!({"content": [{"type": "text", "text": "{\"timezone\": \"UTC\", \"datetime\": \"2026-12-03T16:00:00+00:00\", \"is_dst\": false}"}], "isError": false});
     app.on_update(Update::Answer { title: "tools/call time__get_current_time".into(), result: Ok(result) });
     let s = screen(&app);
@@ -92,7 +111,11 @@ fn the_gate_then_a_tool_form_then_its_result() {
 #[test]
 fn prompts_and_resources_panes() {
     let mut app = connected();
-    let prompt = Entry { name: "rules".into(), description: "House rules".into(), schema: json!({"type": "object", "properties": {}, "required": []}) };
+    let prompt = Entry {
+        name: "rules".into(),
+        description: "House rules".into(),
+        schema: json!({"type": "object", "properties": {}, "required": []}),
+    };
     let res = Entry { name: "file:///notes.txt".into(), description: "notes (text/plain)".into(), schema: serde_json::Value::Null };
     app.on_update(Update::Listed { tools: vec![time_tool()], prompts: vec![prompt], resources: vec![res], notes: vec![] });
     key(&mut app, KeyCode::Char('2'));
@@ -101,7 +124,10 @@ fn prompts_and_resources_panes() {
     key(&mut app, KeyCode::Enter);
     assert!(screen(&app).contains("Get prompt rules"));
     assert_eq!(key(&mut app, KeyCode::Enter), vec![Action::Send(Request::GetPrompt { name: "rules".into(), args: Default::default() })]);
-    app.on_update(Update::Answer { title: "prompts/get rules".into(), result: Ok(json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Never power off the NAS."}}]})) });
+    app.on_update(Update::Answer {
+        title: "prompts/get rules".into(),
+        result: Ok(json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Never power off the NAS."}}]})),
+    });
     let s = screen(&app);
     assert!(s.contains("[user]") && s.contains("Never power off the NAS."), "{s}");
 
@@ -117,7 +143,10 @@ fn prompts_and_resources_panes() {
 fn the_inspector_lists_expands_filters_and_saves() {
     let mut app = connected();
     app.on_wire(Captured::new(Direction::Sent, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})));
-    app.on_wire(Captured::new(Direction::Received, json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "time__get_current_time", "inputSchema": {"type": "object"}}]}})));
+    app.on_wire(Captured::new(
+        Direction::Received,
+        json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "time__get_current_time", "inputSchema": {"type": "object"}}]}}),
+    ));
     app.on_wire(Captured::new(Direction::Sent, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}})));
     key(&mut app, KeyCode::Char('4'));
     let s = screen(&app);
@@ -156,7 +185,10 @@ fn the_audit_tab_follows_and_help_lists_the_keys() {
     let s = screen(&app);
     assert!(s.contains("5 Audit (2)") && s.contains("4 event(s) dropped"), "{s}");
     assert!(s.contains("TIME          TOKEN            SERVER       METHOD         TOOL"), "{s}");
-    assert!(s.contains("16:00:01.000  claude-desktop   time         tools/call     get_current_time             denied      2.3 ms"), "{s}");
+    assert!(
+        s.contains("16:00:01.000  claude-desktop   time         tools/call     get_current_time             denied      2.3 ms"),
+        "{s}"
+    );
     key(&mut app, KeyCode::Char('?'));
     let s = screen(&app);
     assert!(s.contains("Keys (any key closes)") && s.contains("save the transcript (.jsonl) of every message"), "{s}");

@@ -92,8 +92,12 @@ fn list_pane(app: &App, f: &mut Frame, area: Rect) {
         lines.push(Line::styled(e.name.clone(), Style::default().add_modifier(Modifier::BOLD)));
         lines.extend(e.description.lines().map(|l| Line::from(l.to_owned())));
         if let Some(props) = e.schema.get("properties").and_then(Value::as_object) {
-            let required: Vec<&str> =
-                e.schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let required: Vec<&str> = e
+                .schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             lines.push(Line::from(""));
             lines.push(Line::from(if props.is_empty() { "No arguments." } else { "Arguments:" }));
             for (name, s) in props {
@@ -121,8 +125,10 @@ fn list_pane(app: &App, f: &mut Frame, area: Rect) {
             Err(e) => lines.push(Line::styled(format!("error: {e}"), Style::default().fg(Color::Red))),
         }
     }
-    let detail =
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("Detail")).wrap(Wrap { trim: false }).scroll((app.scroll, 0));
+    let detail = Paragraph::new(lines)
+        .block(Block::default().borders(Borders::ALL).title("Detail"))
+        .wrap(Wrap { trim: false })
+        .scroll((app.scroll, 0));
     f.render_widget(detail, right);
 }
 

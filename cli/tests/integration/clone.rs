@@ -51,7 +51,12 @@ fn a_cloned_project_validates_plans_only_creates_and_serves_the_same_tools() {
     assert!(text(&o).contains("project `homelab` already exists"), "{}", text(&o));
     let o = env.run(&work, &["create", "project", "lab2", "--from", "homelab", "--with-prompts", "--with-agents"]);
     assert!(o.status.success(), "{}", text(&o));
-    for f in ["projects/lab2.yaml", "projects/lab2/prompts/rules.yaml", "projects/lab2/agents/assistant.yaml", "projects/lab2/personalities/teacher.yaml"] {
+    for f in [
+        "projects/lab2.yaml",
+        "projects/lab2/prompts/rules.yaml",
+        "projects/lab2/agents/assistant.yaml",
+        "projects/lab2/personalities/teacher.yaml",
+    ] {
         let body = std::fs::read_to_string(work.join(f)).unwrap_or_else(|_| panic!("{f} was not written"));
         assert!(f == "projects/lab2.yaml" || body.contains("project: lab2"), "{f}: {body}");
     }

@@ -179,7 +179,10 @@ fn console_calls_a_tool_through_a_form_inspects_it_follows_the_audit_stream_and_
     let s = tmux.wait_for("convert_time", Duration::from_secs(10));
     assert!(s.contains("Audit · following"), "{s}");
     let audit_line = s.lines().find(|l| l.contains("convert_time")).unwrap();
-    assert!(audit_line.contains("claude-desktop") && audit_line.contains("time") && audit_line.contains(" ok ") && audit_line.contains(" ms"), "{audit_line}");
+    assert!(
+        audit_line.contains("claude-desktop") && audit_line.contains("time") && audit_line.contains(" ok ") && audit_line.contains(" ms"),
+        "{audit_line}"
+    );
 
     // The exchange in the inspector, expanded.
     tmux.keys(&["4"]);
