@@ -10,7 +10,7 @@
 //! # Guarantees
 //! A stream never slows auditing (the writer publishes without waiting). At most
 //! [`MAX_SUBSCRIBERS`] streams are open at once per gateway; past that a request gets 503. The
-//! token is judged again whenever a new deploy is in force, so a revoked token's stream ends.
+//! token is judged again for every event, so a revoked or expired token's stream ends.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ fn public(e: &reconciler::audit::AuditEvent) -> Value {
     security(("bearer" = [])))]
 pub(crate) async fn stream(
     State(app): State<Arc<AppState>>,
-    Authenticated { caller, snapshot }: Authenticated,
+    Authenticated { caller, .. }: Authenticated,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if !may_audit(&caller) {
@@ -73,7 +73,6 @@ pub(crate) async fn stream(
     let raw = bearer(&headers).unwrap_or_default().to_owned();
     let project = caller.project.clone();
     let events = async_stream(move |tx| async move {
-        let mut judged = snapshot;
         loop {
             let next = tokio::select! {
                 () = end.cancelled() => {
@@ -83,14 +82,12 @@ pub(crate) async fn stream(
                 () = tx.closed() => return,
                 n = rx.recv() => n,
             };
-            let now = app.snapshot();
-            if !Arc::ptr_eq(&now, &judged) {
-                match now.tokens.authenticate(Some(&raw)) {
-                    Ok(c) if may_audit(&c) && c.project == project => judged = now,
-                    _ => {
-                        let _ = tx.send(end_event("the token is no longer valid for this stream")).await;
-                        return;
-                    }
+            // Judged again for every event: a revoked or expired token, or a lost grant, ends it.
+            match app.snapshot().tokens.authenticate(Some(&raw)) {
+                Ok(c) if may_audit(&c) && c.project == project => {}
+                _ => {
+                    let _ = tx.send(end_event("the token is no longer valid for this stream")).await;
+                    return;
                 }
             }
             let event = match next {

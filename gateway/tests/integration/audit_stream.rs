@@ -1,6 +1,7 @@
 //! `GET /api/v1/auditevents/stream` over real HTTP on examples/homelab: RBAC (`action: audit`),
 //! the caller's project only, no session ids, an MCP call arriving live, a subscriber that does
-//! not read is told what it lost while auditing goes on undisturbed, and shutdown ends streams.
+//! not read is told what it lost while auditing goes on undisturbed, losing the grant ends a
+//! stream, and shutdown ends streams.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,21 +15,20 @@ use super::{apply_dir, DEMO_TOKEN};
 const GRANT: &str = "apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {name: stream-audit, project: homelab}\nspec:\n  subjects:\n    - {kind: McpToken, name: claude-desktop}\n  roleBindings:\n    - {role: run, action: audit}\n";
 
 fn event(project: &str, target: &str) -> AuditEvent {
-    AuditEvent {
-        id: 0,
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        project: project.into(),
-        token: "claude-desktop".into(),
-        token_prefix: "cf17bc7a0aac".into(),
-        session: "secret-session-id".into(),
-        method: "tools/call".into(),
-        server: "time".into(),
-        target: target.into(),
-        duration_us: 1200,
-        outcome: "ok".into(),
-        error: None,
-        revision: "rev".into(),
-    }
+    serde_json::from_value(serde_json::json!({
+        "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "project": project,
+        "token": "claude-desktop",
+        "tokenPrefix": "cf17bc7a0aac",
+        "session": "secret-session-id",
+        "method": "tools/call",
+        "server": "time",
+        "target": target,
+        "durationUs": 1200,
+        "outcome": "ok",
+        "revision": "rev",
+    }))
+    .expect("an audit event")
 }
 
 /// SSE frames (`event`, parsed `data`) read from `resp` until `stop` says so or `within` passes.
@@ -94,10 +94,12 @@ async fn the_audit_stream_is_live_scoped_bounded_and_ends_on_shutdown() {
     let _ = client.cancel().await;
 
     // A subscriber that stops reading loses the oldest events and is told; auditing goes on.
+    // ~1 KiB events, 20 MiB in all: more than loopback socket buffers hold.
     let mut slow = open().await.unwrap();
+    let pad = "x".repeat(900);
     for round in 0..4 {
         for i in 0..5000 {
-            state.auditor.record(event("homelab", &format!("flood-{round}-{i}")));
+            state.auditor.record(event("homelab", &format!("flood-{round}-{i}-{pad}")));
         }
         state.auditor.flush().await;
     }
@@ -111,10 +113,23 @@ async fn the_audit_stream_is_live_scoped_bounded_and_ends_on_shutdown() {
     let dropped = got.iter().find(|(e, _)| e == "dropped").map(|(_, v)| v["dropped"].as_u64().unwrap_or(0));
     assert!(dropped.is_some_and(|n| n > 0), "no `dropped` notice after 20 000 unread events: {} frames", got.len());
 
+    // Losing the grant ends a stream at its next event.
+    let mut revoked = open().await.unwrap();
+    apply_dir(&store, &homelab, |_| {}).await;
+    state.reload().await.unwrap();
+    state.auditor.record(event("homelab", "after-revocation"));
+    let got = frames_until(&mut revoked, Duration::from_secs(5), |e, _| e == "end").await;
+    let summary: Vec<&String> = got.iter().map(|(e, _)| e).collect();
+    assert!(got.iter().any(|(e, v)| e == "end" && v["reason"] == "the token is no longer valid for this stream"), "{summary:?}");
+    assert!(!got.iter().any(|(_, v)| v["target"] == "after-revocation"), "an event reached a token without the grant");
+
     // Shutdown ends the streams (they never end on their own) well within the drain time.
+    apply_dir(&store, &homelab, |files| files.push(schema::SourceFile::new("access/audit.yaml", GRANT))).await;
+    state.reload().await.unwrap();
+    let mut last = open().await.unwrap();
     let _ = stop.send(());
-    let ended = frames_until(&mut live, Duration::from_secs(5), |e, _| e == "end").await;
-    assert!(ended.iter().any(|(e, v)| e == "end" && v["reason"] == "the gateway is stopping"), "{ended:?}");
-    drop((live, slow));
+    let ended = frames_until(&mut last, Duration::from_secs(5), |e, _| e == "end").await;
+    assert!(ended.iter().any(|(e, v)| e == "end" && v["reason"] == "the gateway is stopping"), "{:?}", ended.last());
+    drop((live, slow, revoked, last));
     assert!(tokio::time::timeout(Duration::from_secs(5), server).await.is_ok(), "serve did not return");
 }
