@@ -81,16 +81,16 @@ pub(super) async fn console(a: ConsoleArgs) -> Result {
     let result = async {
         loop {
             terminal.draw(|f| app.render(f)).context("drawing")?;
-            let actions = tokio::select! {
+            let mut actions = tokio::select! {
                 Some(k) = keys.recv() => app.on_key(k),
-                Some(c) = wire.recv() => { app.on_wire(c); Vec::new() }
+                Some(c) = wire.recv() => app.on_wire(c),
                 Some(u) = updates.recv() => { app.on_update(u); Vec::new() }
                 Some(i) = feed_rx.recv() => { app.on_feed(i); Vec::new() }
                 () = tokio::time::sleep(TICK) => Vec::new(),
             };
             // Take whatever else is waiting before the next frame.
             while let Ok(c) = wire.try_recv() {
-                app.on_wire(c);
+                actions.extend(app.on_wire(c));
             }
             for action in actions {
                 match action {

@@ -190,12 +190,23 @@ impl App {
         }
     }
 
-    /// A message captured at the transport.
-    pub fn on_wire(&mut self, c: Captured) {
+    /// A message captured at the transport; a `notifications/*/list_changed` from the server asks
+    /// for the lists again.
+    pub fn on_wire(&mut self, c: Captured) -> Vec<Action> {
         let follow = self.inspector.selected + 1 >= self.inspector.visible().len();
+        let changed = c.direction == super::wire::Direction::Received
+            && c.message
+                .get("method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.starts_with("notifications/") && m.ends_with("/list_changed"));
         self.inspector.push(c);
         if follow && !self.inspector.expanded {
             self.inspector.select_last();
+        }
+        if changed {
+            vec![Action::Send(Request::Refresh)]
+        } else {
+            Vec::new()
         }
     }
 

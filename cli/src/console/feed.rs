@@ -161,6 +161,48 @@ pub async fn follow_db(
 mod tests {
     use super::*;
 
+    fn stored(project: &str, target: &str) -> reconciler::audit::AuditEvent {
+        serde_json::from_value(serde_json::json!({
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "project": project, "token": "t", "tokenPrefix": "p", "session": "s", "method": "tools/call",
+            "server": "time", "target": target, "durationUs": 10, "outcome": "ok", "revision": "r",
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_database_follower_resumes_after_its_cursor_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = reconciler::Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
+        store.insert_audit(&[stored("lab", "before")]).await.unwrap();
+        let latest = store.audit_events(&reconciler::audit::AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let follower = tokio::spawn(follow_db(store.clone(), Some("lab".into()), None, Some(latest[0].at.clone()), latest[0].id, tx));
+        store.insert_audit(&[stored("lab", "a"), stored("other", "not-mine"), stored("lab", "b")]).await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(FeedItem::Event(e))) => {
+                    assert!(e.get("session").is_none(), "{e}");
+                    seen.push(e["target"].as_str().unwrap().to_owned());
+                }
+                other => panic!("{other:?} after {seen:?}"),
+            }
+        }
+        assert_eq!(seen, ["a", "b"], "nothing before the cursor, nothing of another project, oldest first");
+        store.insert_audit(&[stored("lab", "c")]).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap();
+        assert_eq!(
+            next.map(|i| match i {
+                FeedItem::Event(e) => e["target"].clone(),
+                o => panic!("{o:?}"),
+            }),
+            Some(serde_json::json!("c"))
+        );
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), follower).await.expect("the follower stops when nobody listens").unwrap();
+    }
+
     #[test]
     fn frames_parse_into_items_and_keep_alives_are_skipped() {
         let e = parse_frame(

@@ -148,10 +148,15 @@ fn the_inspector_lists_expands_filters_and_saves() {
         json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "time__get_current_time", "inputSchema": {"type": "object"}}]}}),
     ));
     app.on_wire(Captured::new(Direction::Sent, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}})));
+    let changed = app.on_wire(Captured::new(Direction::Received, json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})));
+    assert_eq!(changed, vec![Action::Send(Request::Refresh)], "a list change asks for the lists again");
     key(&mut app, KeyCode::Char('4'));
     let s = screen(&app);
-    assert!(s.contains("Messages 3/3"), "{s}");
+    assert!(s.contains("Messages 4/4"), "{s}");
     assert!(s.contains("→ out tools/list") && s.contains("← in  tools/list (result)") && s.contains("→ out tools/call"), "{s}");
+    key(&mut app, KeyCode::Up);
+    assert!(s.contains("notifications/tools/list_changed"), "{s}");
+    let s = screen(&app);
     assert!(s.contains("Message 3 (Enter expands)") && s.contains("\"params\": {…2 keys}"), "folded: {s}");
     key(&mut app, KeyCode::Enter);
     let s = screen(&app);
@@ -161,7 +166,7 @@ fn the_inspector_lists_expands_filters_and_saves() {
     key(&mut app, KeyCode::Char('/'));
     typed(&mut app, "tools/call");
     let s = screen(&app);
-    assert!(s.contains("Messages 1/3 · filter `tools/call`") && s.contains("filter: tools/call"), "{s}");
+    assert!(s.contains("Messages 1/4 · filter `tools/call`") && s.contains("filter: tools/call"), "{s}");
     key(&mut app, KeyCode::Enter);
 
     key(&mut app, KeyCode::Char('s'));
@@ -169,9 +174,9 @@ fn the_inspector_lists_expands_filters_and_saves() {
     let save = key(&mut app, KeyCode::Enter);
     let [Action::Save { path, text }] = save.as_slice() else { panic!("{save:?}") };
     assert_eq!(path, "t.jsonl");
-    assert_eq!(text.lines().count(), 3, "the transcript has every message, not only the filtered ones");
-    app.on_saved(path, Ok(3));
-    assert!(screen(&app).contains("transcript saved to t.jsonl (3 messages)"));
+    assert_eq!(text.lines().count(), 4, "the transcript has every message, not only the filtered ones");
+    app.on_saved(path, Ok(4));
+    assert!(screen(&app).contains("transcript saved to t.jsonl (4 messages)"));
 }
 
 #[test]
