@@ -187,7 +187,7 @@ fn console_calls_a_tool_through_a_form_inspects_it_follows_the_audit_stream_and_
     // The exchange in the inspector, expanded.
     tmux.keys(&["4"]);
     let s = tmux.wait_for("tools/call (result)", Duration::from_secs(5));
-    assert!(s.contains("→ out tools/call") && s.contains("server/discover (result)"), "{s}");
+    assert!(s.contains("→ out tools/call") && s.contains("Messages "), "{s}");
     tmux.keys(&["/"]);
     tmux.type_text("tools/call");
     tmux.keys(&["Enter"]);
