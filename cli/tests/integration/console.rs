@@ -1,7 +1,8 @@
 //! `mcpctl console` in a real terminal (tmux, 160×48) against a real `mcpctl serve` of a git copy
 //! of examples/homelab with its real upstreams (mcp-server-time through uvx): connect, open the
 //! gate, call `time__get_current_time` through its form, see the exchange in the inspector, watch
-//! another client's call arrive in the Audit tab and in `mcpctl get auditevents --watch`, and
+//! another client's call arrive in the Audit tab and in `mcpctl get auditevents --watch` (through
+//! the API and from the database), and
 //! save a transcript whose lines are checked.
 
 use std::process::{Child, Command, Stdio};
@@ -122,26 +123,31 @@ fn console_calls_a_tool_through_a_form_inspects_it_follows_the_audit_stream_and_
     });
     assert!(ready, "the homelab time server never answered");
 
-    // `get auditevents --watch` through the API, as another terminal would run it.
-    let mut watch = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .args(["get", "auditevents", "--watch", "--limit", "1", "-o", "json", "--url", &gateway])
-        .env("MCPCTL_TOKEN", DEMO)
-        .env("MCPCTL_DATABASE_URL", "sqlite:///nonexistent/never-read.db")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let watched = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let watched = watched.clone();
-        let out = watch.stdout.take().unwrap();
-        std::thread::spawn(move || {
+    // `get auditevents --watch` through the API, and from the database, as other terminals would.
+    let watcher = |args: &[&str], db: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .args(["get", "auditevents", "--watch", "--limit", "1", "-o", "json"])
+            .args(args)
+            .env("MCPCTL_TOKEN", DEMO)
+            .env("MCPCTL_DATABASE_URL", db)
+            .env_remove("MCPCTL_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                watched.lock().unwrap().push(line);
+                sink.lock().unwrap().push(line);
             }
-        })
+        });
+        (child, lines, reader)
     };
+    let (watch, watched, reader) = watcher(&["--url", &gateway], "sqlite:///nonexistent/never-read.db");
+    let (poll, polled, poll_reader) = watcher(&["-p", "homelab"], &env.db_url());
 
     let dir = env.dir.path().join("term");
     std::fs::create_dir_all(&dir).unwrap();
@@ -216,11 +222,13 @@ fn console_calls_a_tool_through_a_form_inspects_it_follows_the_audit_stream_and_
     tmux.keys(&["q"]);
 
     let started = Instant::now();
-    while !watched.lock().unwrap().iter().any(|l| l.contains("convert_time")) && started.elapsed() < Duration::from_secs(10) {
+    let seen = |lines: &std::sync::Mutex<Vec<String>>| lines.lock().unwrap().iter().any(|l| l.contains("convert_time"));
+    while !(seen(&watched) && seen(&polled)) && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));
     }
     stop(watch);
-    let _ = reader.join();
+    stop(poll);
+    let _ = (reader.join(), poll_reader.join());
     stop(serve);
 
     let transcript = std::fs::read_to_string(dir.join("session.jsonl")).unwrap();
@@ -237,11 +245,13 @@ fn console_calls_a_tool_through_a_form_inspects_it_follows_the_audit_stream_and_
     assert!(answer["latencyMs"].as_f64().unwrap() > 0.0, "{answer}");
     assert!(answer["message"]["result"]["content"][0]["text"].as_str().unwrap().contains("\"timezone\": \"UTC\""), "{answer}");
 
-    let watched = watched.lock().unwrap();
-    let followed: Vec<serde_json::Value> = watched.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(
-        followed.iter().any(|e| e["target"] == "convert_time" && e["token"] == "claude-desktop" && e["outcome"] == "ok"),
-        "{watched:?}"
-    );
-    assert!(followed.iter().all(|e| e.get("session").is_none()), "session ids never leave: {watched:?}");
+    for (how, lines) in [("the API", &watched), ("the database", &polled)] {
+        let lines = lines.lock().unwrap();
+        let followed: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(
+            followed.iter().any(|e| e["target"] == "convert_time" && e["token"] == "claude-desktop" && e["outcome"] == "ok"),
+            "--watch through {how} missed the call: {lines:?}"
+        );
+        assert!(followed.iter().all(|e| e.get("session").is_none()), "session ids never leave: {lines:?}");
+    }
 }
