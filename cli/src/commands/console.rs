@@ -42,6 +42,9 @@ fn endpoint(a: &ConsoleArgs) -> (String, Remote) {
 
 pub(super) async fn console(a: ConsoleArgs) -> Result {
     let lifecycle = client::lifecycle(&a.protocol).map_err(anyhow::Error::msg)?;
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(anyhow::anyhow!("mcpctl console needs a terminal: stdout is not one (for scripts: mcpctl test mcp)").into());
+    }
     let (url, gateway) = endpoint(&a);
     let transcript = format!("mcpctl-console-{}.jsonl", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
     let mut app = App::new(&url, &transcript, "connecting to the audit stream…");
