@@ -76,6 +76,10 @@ pub enum Command {
     /// Test a running endpoint.
     #[command(subcommand)]
     Test(TestCommand),
+    /// A terminal MCP client: browse and call tools, prompts and resources through forms built
+    /// from their schemas, inspect every JSON-RPC message (save it as a .jsonl transcript), and
+    /// follow the project's audit events live. Keyboard only (works over SSH); `?` lists the keys.
+    Console(ConsoleArgs),
     /// List deploys, newest first.
     History(HistoryArgs),
     /// Show the deployed revision, the last attempted one, drift and the last error.
@@ -443,6 +447,36 @@ pub struct GetArgs {
     /// `auditevents` only: at most this many events, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
+    /// `auditevents` only: after the latest events, print new ones as they happen (Ctrl-C stops):
+    /// through the gateway's stream when a gateway URL is known (--url or $MCPCTL_URL, token from
+    /// $MCPCTL_TOKEN), else by polling the database every second.
+    #[arg(short, long)]
+    pub watch: bool,
+    /// `auditevents --watch`: the gateway to follow (default: $MCPCTL_URL).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+/// `mcpctl console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// An MCP endpoint URL, or a project name (`<gateway>/projects/<PROJECT>/mcp`).
+    #[arg(value_name = "URL|PROJECT")]
+    pub target: String,
+    /// Bearer token (default: $MCPCTL_TOKEN). It also opens the audit stream, which needs
+    /// `{role: run, action: audit}`.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Gateway URL for a PROJECT (default: $MCPCTL_URL, else http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Protocol generation: `auto` (server/discover, falling back to initialize), `2026-07-28`
+    /// (stateless) or `2025-11-25` (session-based initialize).
+    #[arg(long, default_value = "auto")]
+    pub protocol: String,
+    /// Do not follow the audit stream.
+    #[arg(long)]
+    pub no_audit: bool,
 }
 
 #[derive(Debug, Args)]
@@ -491,6 +525,23 @@ pub struct CreateArgs {
     /// Server: container image.
     #[arg(long)]
     pub image: Option<String>,
+    /// Project: clone this project (its spec; servers stay references). McpTokens are never
+    /// copied.
+    #[arg(long, value_name = "PROJECT")]
+    pub from: Option<String>,
+    /// With --from: copy the project's project-scope Prompts too.
+    #[arg(long)]
+    pub with_prompts: bool,
+    /// With --from: copy its Agents, Personalities and their Prompts too.
+    #[arg(long)]
+    pub with_agents: bool,
+    /// Server: instantiate this Template (`fromTemplate`), its parameters from --set.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub from_template: Option<String>,
+    /// With --from-template: a parameter value, `key=value` (repeatable); only declared
+    /// parameters, and every required one without a default.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

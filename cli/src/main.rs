@@ -3,6 +3,7 @@
 mod args;
 mod authoring;
 mod commands;
+mod console;
 mod probe;
 #[allow(dead_code)] // used by the remote commands (chat, login, console) landing now
 mod remote;

@@ -13,7 +13,7 @@ use anyhow::Context;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::ServiceExt;
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use serde::Serialize;
 
 use crate::args::{TestMcpArgs, TextOrJson};
@@ -107,7 +107,43 @@ pub async fn run(a: TestMcpArgs) -> Result<(), CliError> {
     }
 }
 
-type Client = rmcp::service::RunningService<rmcp::RoleClient, ClientConfig>;
+/// The MCP client of `test mcp` and `console`.
+pub(crate) type Client = rmcp::service::RunningService<rmcp::RoleClient, ClientConfig>;
+
+/// Connect to an MCP endpoint over Streamable HTTP with `lifecycle` (`initialize`, or
+/// `server/discover` for 2026-07-28), sending `token` as the bearer; with `tap`, every JSON-RPC
+/// message in and out is recorded (the console's inspector).
+///
+/// # Errors
+/// When the endpoint cannot be reached or the handshake fails.
+pub(crate) async fn connect(
+    url: &str,
+    token: Option<&str>,
+    name: &str,
+    lifecycle: ClientLifecycleMode,
+    tap: Option<crate::console::Tap>,
+) -> Result<Client, rmcp::service::ClientInitializeError> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    if let Some(t) = token {
+        config = config.auth_header(t.to_owned());
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, env!("CARGO_PKG_VERSION")));
+    match tap {
+        Some(tap) => info.serve_with_lifecycle(crate::console::Recorder::new(transport, tap), lifecycle).await,
+        None => info.serve_with_lifecycle(transport, lifecycle).await,
+    }
+}
+
+/// The negotiated protocol version and `name version` of the server (empty when unknown).
+pub(crate) fn describe(client: &Client) -> (String, String) {
+    match client.peer_info() {
+        Some(si) => {
+            (si.protocol_version.to_string(), si.server_info.as_ref().map(|i| format!("{} {}", i.name, i.version)).unwrap_or_default())
+        }
+        None => (String::new(), String::new()),
+    }
+}
 
 /// `tools/list` as a step; the names go into the report.
 async fn list_tools(client: &Client, p: &mut Probe, after: &str) {
@@ -149,23 +185,16 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
         }
     }
     let started = Instant::now();
-    let mut config = StreamableHttpClientTransportConfig::with_uri(a.url.clone());
-    if let Some(t) = &a.token {
-        config = config.auth_header(t.clone());
-    }
-    let transport = StreamableHttpClientTransport::from_config(config);
-    let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("mcpctl-test", env!("CARGO_PKG_VERSION")));
-    let client = match info.serve(transport).await {
+    let client = match connect(&a.url, a.token.as_deref(), "mcpctl-test", ClientLifecycleMode::Initialize, None).await {
         Ok(c) => c,
         Err(e) => {
             p.step("initialize", started, Err((Failure::Transport, format!("{e}"))));
             return;
         }
     };
-    if let Some(si) = client.peer_info() {
-        p.report.protocol_version = Some(si.protocol_version.to_string());
-        p.report.server = si.server_info.as_ref().map(|i| format!("{} {}", i.name, i.version));
-    }
+    let (protocol, server) = describe(&client);
+    p.report.protocol_version = Some(protocol).filter(|s| !s.is_empty());
+    p.report.server = Some(server).filter(|s| !s.is_empty());
     let detail =
         format!("{} (protocol {})", p.report.server.clone().unwrap_or_default(), p.report.protocol_version.clone().unwrap_or_default());
     p.step("initialize", started, Ok(detail));
@@ -173,7 +202,7 @@ async fn check(a: &TestMcpArgs, args: serde_json::Map<String, serde_json::Value>
     list_tools(&client, p, "").await;
     // A gated project shows only `begin_session` until it is called; open the gate when a tool
     // behind it is asked for, as an agent would.
-    let gated = p.report.tools == ["begin_session"];
+    let gated = p.report.tools == [gateway::mcp::BEGIN_SESSION];
     if gated && (a.tool.as_deref().is_some_and(|t| t != "begin_session") || !a.expect_tools.is_empty()) {
         let started = Instant::now();
         let r = call(&client, CallToolRequestParams::new("begin_session")).await.map(|_| "gate opened".to_string());

@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "integration/clone.rs"]
+mod clone;
+#[path = "integration/console.rs"]
+mod console;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
 #[path = "integration/layout.rs"]

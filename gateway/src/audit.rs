@@ -6,6 +6,11 @@
 //! they are queued, and events older than the retention (`--audit-retention`, default 30 days)
 //! are deleted every [`PRUNE_EVERY`], [`PRUNE_BATCH`] rows per statement.
 //!
+//! Stored events are also published to live subscribers ([`Auditor::subscribe`], behind
+//! `/api/v1/auditevents/stream`) through a broadcast channel of [`LIVE_BUFFER`] events: a
+//! subscriber that falls further behind loses the oldest and is told how many, so a slow reader
+//! never holds up auditing.
+//!
 //! # Caveats
 //! If the store is down or slower than the traffic for long enough to fill the queue (10,000
 //! events), new events are dropped and counted (`mcpctl_audit_dropped_total`), so auditing never
@@ -17,7 +22,8 @@ use std::time::Duration;
 
 use reconciler::audit::AuditEvent;
 use reconciler::Store;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 /// Longest tool, prompt or resource URI stored as an event's target (bytes).
@@ -30,6 +36,9 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows deleted per statement (short transactions; the writer is not held up).
 pub const PRUNE_BATCH: i64 = 1000;
+
+/// Events buffered for each live subscriber before its oldest are dropped (it is told how many).
+pub const LIVE_BUFFER: usize = 1024;
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
@@ -44,6 +53,8 @@ enum Msg {
 pub struct Auditor {
     tx: mpsc::Sender<Msg>,
     dropped: Arc<AtomicU64>,
+    live: broadcast::Sender<Arc<AuditEvent>>,
+    live_end: CancellationToken,
 }
 
 impl Auditor {
@@ -54,8 +65,9 @@ impl Auditor {
         if let Some(keep) = retention {
             tokio::spawn(prune_every(store.clone(), keep));
         }
-        tokio::spawn(write(store, rx));
-        Self { tx, dropped: Arc::new(AtomicU64::new(0)) }
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        tokio::spawn(write(store, rx, live.clone()));
+        Self { tx, dropped: Arc::new(AtomicU64::new(0)), live, live_end: CancellationToken::new() }
     }
 
     /// Queue one event (its fields truncated to the limits above); never waits.
@@ -84,6 +96,22 @@ impl Auditor {
     /// Events dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Follow the events as they are stored (every project's: the subscriber filters), and the
+    /// token that is cancelled when the gateway stops (live streams end then).
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<AuditEvent>>, CancellationToken) {
+        (self.live.subscribe(), self.live_end.clone())
+    }
+
+    /// Live subscribers now.
+    pub fn subscribers(&self) -> usize {
+        self.live.receiver_count()
+    }
+
+    /// End every live stream (on shutdown: they never complete on their own).
+    pub fn end_streams(&self) {
+        self.live_end.cancel();
     }
 
     /// Wait until everything queued so far is stored.
@@ -130,7 +158,7 @@ pub async fn prune(store: &Store, keep: Duration) -> Result<u64, reconciler::Sto
     store.prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), PRUNE_BATCH).await
 }
 
-async fn write(store: Store, mut rx: mpsc::Receiver<Msg>) {
+async fn write(store: Store, mut rx: mpsc::Receiver<Msg>, live: broadcast::Sender<Arc<AuditEvent>>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -151,6 +179,12 @@ async fn write(store: Store, mut rx: mpsc::Receiver<Msg>) {
                 warn!(error = %e, events = batch.len(), "audit write failed; retrying once");
                 if let Err(e) = store.insert_audit(&batch).await {
                     error!(error = %e, events = batch.len(), "audit events lost");
+                }
+            }
+            if live.receiver_count() > 0 {
+                for e in batch.drain(..) {
+                    // Never blocks: a lagging subscriber loses its oldest events instead.
+                    let _ = live.send(Arc::new(e));
                 }
             }
             batch.clear();

@@ -20,6 +20,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("unknown kind `{0}`")]
     UnknownKind(String),
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("store: {0}")]
     Store(#[from] reconciler::StoreError),
 }
@@ -30,7 +32,7 @@ impl IntoResponse for ApiError {
             ApiError::NoToken | ApiError::BadToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::ForbiddenHost(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownKind(_) => StatusCode::NOT_FOUND,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let ApiError::Store(e) = &self {
             tracing::error!(error = %e, "store error");

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod audit_stream;
 pub mod auth;
 pub mod catalog;
 pub mod error;
@@ -36,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api::router())
+        .merge(audit_stream::router())
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())
@@ -98,6 +100,7 @@ pub async fn serve(
     // End the MCP sessions (their SSE streams never complete on their own), then let in-flight
     // requests finish, for at most SHUTDOWN_DRAIN.
     state.endpoints.retain(&std::collections::HashMap::new());
+    state.auditor.end_streams();
     if tokio::time::timeout(SHUTDOWN_DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
     }

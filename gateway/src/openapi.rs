@@ -35,7 +35,7 @@ impl Modify for Bearer {
     info(title = "mcpctl gateway", description = "MCP per project, a read-only REST API over the deployed state (writes go through git), the git webhook, health and metrics."),
     paths(
         crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
-        crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events,
+        crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events, crate::audit_stream::stream,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
     components(schemas(ErrorBody)),

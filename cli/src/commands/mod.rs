@@ -1,6 +1,8 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod clone;
+mod console;
 mod logs;
 mod migrate;
 mod publish;
@@ -8,6 +10,7 @@ mod read;
 mod repo;
 mod secret;
 mod serve;
+mod watch;
 
 use std::io::Write;
 use std::path::Path;
@@ -37,9 +40,10 @@ pub async fn run(cli: Cli) -> Result {
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Gateway(a) => serve::gateway_only(g, a).await,
         Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
+        Command::Console(a) => console::console(a).await,
         Command::Logs(a) => logs::logs(a),
         Command::Status(a) => read::status(g, a).await,
-        Command::Create(a) => crate::authoring::create(g, a),
+        Command::Create(a) => clone::create(g, a),
         Command::Edit(a) => crate::authoring::edit(g, a),
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,

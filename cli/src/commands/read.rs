@@ -202,6 +202,9 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }),
     };
+    if a.watch {
+        return super::watch::audit(g, a, since).await;
+    }
     let store = open_existing_store(g).await?;
     let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
     let events = store.audit_events(&filter).await.context("reading the audit log")?;
