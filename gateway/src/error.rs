@@ -20,6 +20,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("unknown kind `{0}`")]
     UnknownKind(String),
+    #[error("bad query: {0}")]
+    BadQuery(String),
     #[error("store: {0}")]
     Store(#[from] reconciler::StoreError),
 }
@@ -30,6 +32,7 @@ impl IntoResponse for ApiError {
             ApiError::NoToken | ApiError::BadToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::ForbiddenHost(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownKind(_) => StatusCode::NOT_FOUND,
+            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let ApiError::Store(e) = &self {
@@ -44,6 +47,15 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
+    /// A copy of an authentication refusal (the extractor keeps the original); other errors
+    /// become [`ApiError::BadToken`], which never happens for what [`crate::auth`] produces.
+    pub fn clone_auth(&self) -> ApiError {
+        match self {
+            ApiError::NoToken => ApiError::NoToken,
+            _ => ApiError::BadToken,
+        }
+    }
+
     /// The response, with a 401's `WWW-Authenticate` naming the RFC 9728 metadata at `url` (MCP
     /// clients discover how to authenticate from it).
     pub fn with_resource_metadata(self, url: &str) -> Response {

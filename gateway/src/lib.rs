@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod health;
+pub mod identity;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
@@ -36,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api::router())
+        .merge(identity::router())
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())

@@ -16,6 +16,7 @@ pub mod rbac;
 pub mod resource;
 pub mod spec;
 pub mod template;
+pub mod token;
 pub mod validate;
 
 pub use desired::DesiredState;
