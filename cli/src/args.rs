@@ -32,6 +32,13 @@ pub struct Global {
     /// Color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto)]
     pub color: ColorMode,
+    /// Read through this gateway's REST API instead of the database (`get`, `describe`,
+    /// `status`, `history`); the token comes from $MCPCTL_TOKEN or the login context of that URL.
+    #[arg(long = "server", id = "remote_server", global = true, env = "MCPCTL_URL", value_name = "URL")]
+    pub server: Option<String>,
+    /// Use this login context (`mcpctl config get-contexts`) instead of the current one.
+    #[arg(long, global = true, env = "MCPCTL_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -101,6 +108,14 @@ pub enum Command {
     /// (`.mcpctl/recipients.txt`), reveal, rotate, manage recipients, scan for leaked credentials.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Log in to a gateway: check a token with `GET /api/v1/whoami` and keep it as the current
+    /// context in the config file (`$MCPCTL_CONFIG`, default ~/.config/mcpctl/config.yaml, mode
+    /// 0600). Read commands then go through that gateway. The token comes from --token,
+    /// $MCPCTL_TOKEN, or a prompt without echo on a terminal.
+    Login(LoginArgs),
+    /// Show and switch login contexts (kubectl-style).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -491,6 +506,9 @@ pub struct CreateArgs {
     /// Server: container image.
     #[arg(long)]
     pub image: Option<String>,
+    /// `usertoken` only: the User the login token is for.
+    #[arg(long = "user", id = "token_user", value_name = "USER")]
+    pub token_user: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -617,4 +635,36 @@ pub struct SecretScanArgs {
     /// Output format: one line per finding, or a JSON array (the advice is printed in both).
     #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
     pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Base URL of the gateway, e.g. `https://gw.example.com`.
+    #[arg(long)]
+    pub url: String,
+    /// The token (`mcpctl_usr_…` from `mcpctl create usertoken`, or an `mcpctl_pat_…`); visible
+    /// in shell history and `ps`: prefer $MCPCTL_TOKEN or the prompt.
+    #[arg(long, env = "MCPCTL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Name of the context to write (default `<who>@<host[:port]>`).
+    #[arg(long = "context-name", value_name = "NAME")]
+    pub name: Option<String>,
+    /// Output format of the confirmation.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the login contexts (`*` marks the current one; tokens show as their prefix).
+    GetContexts {
+        #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+        output: TextOrJson,
+    },
+    /// Make NAME the current context.
+    UseContext { name: String },
+    /// Print the current context's name (exit 1 when none is set).
+    CurrentContext,
+    /// Remove a context (and unset it if current).
+    DeleteContext { name: String },
 }

@@ -3,8 +3,9 @@
 mod args;
 mod authoring;
 mod commands;
+mod context;
+mod document_edit;
 mod probe;
-#[allow(dead_code)] // used by the remote commands (chat, login, console) landing now
 mod remote;
 mod render;
 

@@ -1,6 +1,9 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod config;
+mod gateway_reads;
+mod login;
 mod logs;
 mod migrate;
 mod publish;
@@ -32,7 +35,10 @@ pub async fn run(cli: Cli) -> Result {
         Command::Apply(a) => repo::apply(g, a).await,
         Command::Get(a) => read::get(g, a).await,
         Command::Describe(a) => read::describe(g, a).await,
-        Command::Reconcile(a) => serve::reconcile(g, a).await,
+        Command::Reconcile(a) => {
+            gateway_reads::gate(g, "reconcile", None).await?;
+            serve::reconcile(g, a).await
+        }
         Command::History(a) => read::history(g, a).await,
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Gateway(a) => serve::gateway_only(g, a).await,
@@ -44,8 +50,18 @@ pub async fn run(cli: Cli) -> Result {
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,
         Command::Rollback(a) => publish::rollback(g, a),
-        Command::Migrate(MigrateCommand::Secrets(a)) => migrate::secrets(g, a).await,
-        Command::Secret(c) => secret::run(g, c),
+        Command::Migrate(MigrateCommand::Secrets(a)) => {
+            gateway_reads::gate(g, "migrate-secrets", None).await?;
+            migrate::secrets(g, a).await
+        }
+        Command::Secret(c) => {
+            if let SecretCommand::Reveal(a) = &c {
+                gateway_reads::gate(g, "reveal-secrets", a.project.as_deref()).await?;
+            }
+            secret::run(g, c)
+        }
+        Command::Login(a) => login::login(a).await,
+        Command::Config(c) => config::config(c),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;
