@@ -3,8 +3,9 @@
 //! Desired state is changed through git only. Every request is authenticated and RBAC-checked
 //! against the deployed snapshot (no request reads the resources table) by schema's RBAC engine
 //! ([`crate::auth::Caller::can`]); a resource the caller may not view is reported as not found.
-//! A project's resource is judged in its project, a global one where the caller acts (an
-//! McpToken: its project; a user: the global grants). Status and audit events are scoped to the
+//! A project's resource is judged in its project, a global one (shared by every project) by any
+//! grant of the caller (an McpToken's all apply in its project; a user's global grants and those
+//! of each project it holds some in). Status and audit events are scoped to the
 //! projects the caller may see. `whoami` and `can-i` live in [`crate::identity`].
 
 use std::sync::Arc;
@@ -31,10 +32,14 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/{kind}/{name}", get(one))
 }
 
-/// Whether the caller may see `res`: a `view` grant in its project (or, for a global one, where
-/// the caller acts).
+/// Whether the caller may see `res`: a `view` grant in its project, or, for a global one, in
+/// any place the caller acts (an McpToken: its project).
 fn visible(caller: &Caller, res: &Resource) -> bool {
-    caller.can(res.metadata.project.as_deref(), Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) })
+    let req = Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) };
+    match res.metadata.project.as_deref() {
+        Some(p) => caller.can(Some(p), req),
+        None => caller.can_anywhere(req),
+    }
 }
 
 /// Query of the resource routes.

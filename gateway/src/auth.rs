@@ -105,6 +105,13 @@ impl Caller {
         self.grants.iter().any(|e| e.applies_in(at) && rbac::binding_allows(&e.binding, req))
     }
 
+    /// Whether the caller may make `req` in some place it acts in: for a global resource, which
+    /// every project shares (a user holding `view` on servers in one project may view a global
+    /// server, as that project's tokens may).
+    pub fn can_anywhere(&self, req: Request<'_>) -> bool {
+        self.grants.iter().any(|e| rbac::binding_allows(&e.binding, req))
+    }
+
     /// The bindings that apply in `project` (what the MCP handler filters lists and calls with).
     pub fn bindings_in(&self, project: &str) -> Arc<Vec<RoleBinding>> {
         match &self.principal {

@@ -15,6 +15,7 @@ const BOB: &str = "mcpctl_usr_bob_0123456789abcdef01";
 const CAROL: &str = "mcpctl_usr_carol_0123456789abcdef";
 const DAVE_REVOKED: &str = "mcpctl_usr_dave_revoked_01234567";
 const DAVE_EXPIRED: &str = "mcpctl_usr_dave_expired_01234567";
+const CARLA: &str = "mcpctl_usr_carla_0123456789abcdef";
 const BOT: &str = "mcpctl_pat_access_bot_0123456789";
 const V: (&str, &str) = ("mcp-protocol-version", "2025-06-18");
 
@@ -29,6 +30,7 @@ fn user(name: &str, extra: &str, tokens: &[(&str, &str, &str)]) -> String {
 
 /// Projects `lab` (servers `up` global, `ha` its own) and `work` (`up`, and `w` unreachable);
 /// alice (group admins: everything, globally), bob (lab only: run `ha`, chat; sees project lab),
+/// carla (views servers in work: work's own and the global ones),
 /// carol (disabled), dave (a revoked and an expired token), and the McpToken `lab/bot`.
 fn yaml() -> String {
     let upstream = env!("CARGO_BIN_EXE_conformance-upstream");
@@ -38,15 +40,17 @@ fn yaml() -> String {
          apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: w, project: work}}\nspec: {{url: \"http://127.0.0.1:9/mcp\"}}\n---\n\
          apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: lab}}\nspec: {{servers: [up, ha]}}\n---\n\
          apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: work}}\nspec: {{servers: [up, w]}}\n---\n\
-         {}{}{}{}\
+         {}{}{}{}{}\
          apiVersion: mcpctl.io/v1\nkind: Group\nmetadata: {{name: admins}}\nspec: {{members: [alice]}}\n---\n\
          apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {{name: admins}}\nspec:\n  subjects: [{{kind: Group, name: admins}}]\n  roleBindings:\n    - {{role: run, resource: \"*\"}}\n    - {{role: run, action: audit}}\n---\n\
          apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {{name: bob-sees-lab}}\nspec:\n  subjects: [{{kind: User, name: bob}}]\n  roleBindings:\n    - {{role: view, resource: projects, name: lab}}\n---\n\
+         apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {{name: carla-views-work, project: work}}\nspec:\n  subjects: [{{kind: User, name: carla}}]\n  roleBindings:\n    - {{role: view, resource: servers}}\n---\n\
          apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {{name: bob-runs-ha, project: lab}}\nspec:\n  subjects: [{{kind: User, name: bob}}, {{kind: User, name: carol}}]\n  roleBindings:\n    - {{role: run, resource: servers, name: ha}}\n    - {{role: run, action: chat}}\n---\n\
          {}",
         user("alice", "", &[("laptop", ALICE, "")]),
         user("bob", "", &[("laptop", BOB, ""), ("ci", "mcpctl_usr_bob_ci_unused_0123456", ", expiresAt: \"2099-01-01T00:00:00Z\"")]),
         user("carol", "  disabled: true\n", &[("laptop", CAROL, "")]),
+        user("carla", "", &[("laptop", CARLA, "")]),
         user("dave", "", &[("old", DAVE_REVOKED, ", revoked: true"), ("past", DAVE_EXPIRED, ", expiresAt: \"2020-01-01T00:00:00Z\"")]),
         token_doc("bot", "lab", BOT, "  bindings:\n    - {role: view, resource: servers}\n    - {role: run, resource: servers, name: up}\n"),
     )
@@ -115,7 +119,7 @@ async fn call_ok(url: &str, token: &str, tool: &str) -> bool {
 async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
     let gw = Gw::start(&yaml(), McpSettings::default()).await;
     let snapshot = gw.state.snapshot();
-    assert_eq!(snapshot.tokens.len(), 5, "alice, bob ×2, dave's expired one (checked per request), bot: carol is disabled, dave's other is revoked");
+    assert_eq!(snapshot.tokens.len(), 6, "alice, bob ×2, carla, dave's expired one (checked per request), bot: carol is disabled, dave's other is revoked");
 
     let (get, mcp_post) = (Method::GET, Method::POST);
     let none: Option<&str> = None;
@@ -141,6 +145,7 @@ async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
         (get.clone(), "/api/v1/servers/w?project=work", Some(BOT), 404),
         (get.clone(), "/api/v1/servers/up", Some(ALICE), 200),
         (get.clone(), "/api/v1/servers/up", Some(BOB), 404),
+        (get.clone(), "/api/v1/servers/up", Some(CARLA), 200),
         (get.clone(), "/api/v1/servers/up", Some(BOT), 200),
         (get.clone(), "/api/v1/projects/lab", Some(BOB), 200),
         (get.clone(), "/api/v1/projects/work", Some(BOB), 404),
@@ -179,6 +184,7 @@ async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
     assert_eq!(names(&get_json(&gw, "/api/v1/servers", ALICE).await), ["ha", "up", "w"]);
     assert_eq!(names(&get_json(&gw, "/api/v1/servers", BOB).await), ["ha"]);
     assert_eq!(names(&get_json(&gw, "/api/v1/servers", BOT).await), ["ha", "up"]);
+    assert_eq!(names(&get_json(&gw, "/api/v1/servers", CARLA).await), ["up", "w"], "work's own and the global servers, not lab's");
     assert_eq!(names(&get_json(&gw, "/api/v1/servers?project=work", ALICE).await), ["w"]);
     assert_eq!(names(&get_json(&gw, "/api/v1/projects", BOB).await), ["lab"], "bob sees only the project his grants allow");
     assert_eq!(names(&get_json(&gw, "/api/v1/projects", ALICE).await), ["lab", "work"]);
