@@ -13,7 +13,9 @@ pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod surface;
 pub mod upstream;
+pub mod usage;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api::router())
+        .merge(surface::router())
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())
@@ -102,6 +105,7 @@ pub async fn serve(
         tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
     }
     state.auditor.flush().await;
+    state.usage.flush().await;
     result
 }
 

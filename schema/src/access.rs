@@ -82,6 +82,8 @@ fn risky(b: &RoleBinding) -> Option<&'static str> {
         Some("`delete`")
     } else if b.action.as_deref() == Some("reveal-secrets") {
         Some("`reveal-secrets`")
+    } else if b.name.is_none() && matches!(b.role, Role::Edit | Role::Create) {
+        Some("write access to a whole kind (no `name`)")
     } else {
         None
     }
@@ -135,7 +137,10 @@ pub fn diff(base: &DesiredState, head: &DesiredState) -> AccessDiff {
         if let SubjectRef::McpToken { name, project } = subject {
             let (old, new) = (token(base, name, project), token(head, name, project));
             if let (None, Some((res, t))) = (old, new) {
-                let by = t.created_by.as_deref().map_or_else(|| "no `createdBy`: nothing bounds it".to_string(), |c| format!("created by User:{c}"));
+                let by = t
+                    .created_by
+                    .as_deref()
+                    .map_or_else(|| "no `createdBy`: nothing bounds it".to_string(), |c| format!("created by User:{c}"));
                 flags.push(format!("a new token ({by})"));
                 let over = crate::ceiling::escalations(head, res);
                 for (_, b) in over {
@@ -145,7 +150,9 @@ pub fn diff(base: &DesiredState, head: &DesiredState) -> AccessDiff {
             if let (Some((_, o)), Some((_, n))) = (old, new) {
                 let longer = match (o.expires_at, n.expires_at) {
                     (Some(_), None) => Some("no longer expires".to_string()),
-                    (Some(a), Some(b)) if b > a => Some(format!("expiry moved later ({} → {})", a.format("%Y-%m-%d"), b.format("%Y-%m-%d"))),
+                    (Some(a), Some(b)) if b > a => {
+                        Some(format!("expiry moved later ({} → {})", a.format("%Y-%m-%d"), b.format("%Y-%m-%d")))
+                    }
                     _ => None,
                 };
                 flags.extend(longer.filter(|_| !n.revoked));
@@ -222,7 +229,10 @@ mod tests {
         // bob's token lives in `work`: admins' global grants reach it there too.
         assert_eq!(names, ["User:bob", "McpToken:work/bobs"], "{d:#?}");
         let bob = &d.subjects[0];
-        assert_eq!(bob.gains.iter().map(ToString::to_string).collect::<Vec<_>>(), ["`action:logs` everywhere", "`role:edit,resource:*` everywhere"]);
+        assert_eq!(
+            bob.gains.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["`action:logs` everywhere", "`role:edit,resource:*` everywhere"]
+        );
         assert!(bob.losses.is_empty());
         assert_eq!(bob.escalations, ["joins Group:admins, gaining its permissions", "gains a wildcard (`resource: *`)"]);
         assert!(diff(&head, &head).is_empty());
@@ -246,13 +256,20 @@ spec:
         let d = diff(&base, &head);
         assert_eq!(d.subjects.len(), 1, "{d:#?}");
         assert_eq!(d.subjects[0].subject, "McpToken:lab/ci");
-        assert_eq!(d.subjects[0].escalations, ["a new token (created by User:bob)", "`role:edit,resource:servers` exceeds its creator's permissions"]);
-        let later = crate::rbac::tests::ACCESS_YAML.replace("  prefix: mcpctl_pat_b\n", "  prefix: mcpctl_pat_b\n  expiresAt: 2030-01-01T00:00:00Z\n");
-        let earlier = crate::rbac::tests::ACCESS_YAML.replace("  prefix: mcpctl_pat_b\n", "  prefix: mcpctl_pat_b\n  expiresAt: 2027-01-01T00:00:00Z\n");
-        let (e, l) = (
-            crate::check(&[SourceFile::new("a.yaml", earlier)]).unwrap(),
-            crate::check(&[SourceFile::new("a.yaml", later)]).unwrap(),
+        assert_eq!(
+            d.subjects[0].escalations,
+            [
+                "a new token (created by User:bob)",
+                "`role:edit,resource:servers` exceeds its creator's permissions",
+                "gains write access to a whole kind (no `name`)"
+            ]
         );
+        let later = crate::rbac::tests::ACCESS_YAML
+            .replace("  prefix: mcpctl_pat_b\n", "  prefix: mcpctl_pat_b\n  expiresAt: 2030-01-01T00:00:00Z\n");
+        let earlier = crate::rbac::tests::ACCESS_YAML
+            .replace("  prefix: mcpctl_pat_b\n", "  prefix: mcpctl_pat_b\n  expiresAt: 2027-01-01T00:00:00Z\n");
+        let (e, l) =
+            (crate::check(&[SourceFile::new("a.yaml", earlier)]).unwrap(), crate::check(&[SourceFile::new("a.yaml", later)]).unwrap());
         let d = diff(&e, &l);
         assert_eq!(d.subjects[0].escalations, ["expiry moved later (2027-01-01 → 2030-01-01)"]);
         assert!(diff(&l, &e).is_empty(), "a shorter expiry changes no permission and is no escalation");
@@ -263,7 +280,11 @@ spec:
     #[test]
     fn servers_leaving_a_project_are_listed() {
         let base = state("");
-        let head = crate::check(&[SourceFile::new("a.yaml", crate::rbac::tests::ACCESS_YAML.replace("spec: {servers: [time, ha]}", "spec: {servers: [time]}"))]).unwrap();
+        let head = crate::check(&[SourceFile::new(
+            "a.yaml",
+            crate::rbac::tests::ACCESS_YAML.replace("spec: {servers: [time, ha]}", "spec: {servers: [time]}"),
+        )])
+        .unwrap();
         let d = diff(&base, &head);
         assert_eq!(d.surfaces, [SurfaceChange { project: "lab".into(), added_servers: vec![], removed_servers: vec!["ha".into()] }]);
     }

@@ -66,7 +66,10 @@ pub fn check(state: &DesiredState) -> Result<(), Diagnostics> {
                 .map_or_else(Pos::default, |o| o.pos_segs(&[Seg::Key("spec".into()), Seg::Key("bindings".into()), Seg::Index(i)]));
             let file = token.origin.as_ref().map_or_else(|| "<store>".into(), |o| o.file.clone());
             let why = if disabled {
-                format!("User `{creator}` is disabled and holds nothing; revoke the token (`mcpctl revoke mcptoken {} -p {project}`)", token.name())
+                format!(
+                    "User `{creator}` is disabled and holds nothing; revoke the token (`mcpctl revoke mcptoken {} -p {project}`)",
+                    token.name()
+                )
             } else {
                 format!("User `{creator}` (spec.createdBy) does not hold it in project `{project}`")
             };

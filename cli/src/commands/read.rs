@@ -59,6 +59,9 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
         .into());
     }
     let mut out = anstream::stdout();
+    if kind == Some(Kind::McpToken) && a.output != GetFormat::Yaml {
+        return super::tokens::list(&mut out, &store, &items, a.output == GetFormat::Json).await;
+    }
     match a.output {
         GetFormat::Table => render::table(&mut out, kind, &items),
         GetFormat::Yaml => items.iter().try_for_each(|(_, r)| write!(out, "{}", schema::emit::yaml_document(&r.to_json()))),
