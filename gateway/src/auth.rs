@@ -266,6 +266,7 @@ impl FromRequestParts<Arc<AppState>> for Judged {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let snapshot = app.snapshot();
         let caller = snapshot.tokens.authenticate(bearer(&parts.headers));
+        caller.iter().for_each(|c| app.usage.touch(c));
         Ok(Self { snapshot, caller })
     }
 }

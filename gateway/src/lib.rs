@@ -14,7 +14,9 @@ pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod surface;
 pub mod upstream;
+pub mod usage;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::router())
         .merge(api::router())
         .merge(identity::router())
+        .merge(surface::router())
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())
@@ -104,6 +107,7 @@ pub async fn serve(
         tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
     }
     state.auditor.flush().await;
+    state.usage.flush().await;
     result
 }
 

@@ -4,6 +4,8 @@
 //! Pure: no I/O. Files come in as bytes ([`SourceFile`]); whoever reads them (a directory walk,
 //! a git tree) lives in the reconciler.
 
+pub mod access;
+pub mod ceiling;
 pub mod desired;
 pub mod diagnostic;
 pub mod document;

@@ -284,6 +284,33 @@ pub enum BindingSyntaxError {
     ActionRole,
     #[error("`name:` goes with `resource:`, not `action:`")]
     NameWithAction,
+    #[error("`{0}` is not a subject: write `User:NAME`, `Group:NAME`, `McpToken:NAME` or `McpToken:PROJECT/NAME`")]
+    BadSubject(String),
+}
+
+/// Read a subject written `User:alice`, `Group:admins`, `McpToken:NAME` or
+/// `McpToken:PROJECT/NAME` (the kind is case-insensitive).
+///
+/// # Errors
+/// [`BindingSyntaxError::BadSubject`] for anything else.
+pub fn parse_subject(s: &str) -> Result<crate::spec::Subject, BindingSyntaxError> {
+    let bad = || BindingSyntaxError::BadSubject(s.into());
+    let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+    let kind = match kind.trim().to_ascii_lowercase().as_str() {
+        "user" => SubjectKind::User,
+        "group" => SubjectKind::Group,
+        "mcptoken" | "token" => SubjectKind::McpToken,
+        _ => return Err(bad()),
+    };
+    let (project, name) = match rest.trim().split_once('/') {
+        Some((p, n)) if kind == SubjectKind::McpToken => (Some(p.to_string()), n.to_string()),
+        Some(_) => return Err(bad()),
+        None => (None, rest.trim().to_string()),
+    };
+    if name.is_empty() || project.as_deref() == Some("") {
+        return Err(bad());
+    }
+    Ok(crate::spec::Subject { kind, name, project })
 }
 
 fn parse_role(s: &str) -> Result<Role, BindingSyntaxError> {
@@ -373,7 +400,7 @@ pub fn binding_syntax(b: &RoleBinding) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::load::SourceFile;
 
@@ -671,6 +698,21 @@ spec:
             ("view", "`view` is not `key:value`"),
             ("role:,resource:servers", "`role:` is not `key:value`"),
         ];
+        let subjects = [
+            ("User:alice", Some((SubjectKind::User, "alice", None))),
+            ("group:admins", Some((SubjectKind::Group, "admins", None))),
+            ("McpToken:bot", Some((SubjectKind::McpToken, "bot", None))),
+            ("McpToken:lab/bot", Some((SubjectKind::McpToken, "bot", Some("lab")))),
+            ("User:lab/alice", None),
+            ("Robot:x", None),
+            ("User:", None),
+            ("alice", None),
+        ];
+        for (text, want) in subjects {
+            let got = parse_subject(text).ok();
+            let got = got.as_ref().map(|s| (s.kind, s.name.as_str(), s.project.as_deref()));
+            assert_eq!(got, want, "{text}");
+        }
         for (text, want) in bad {
             let err = parse_binding(text).expect_err(text).to_string();
             assert!(err.starts_with(want), "{text}: {err}");

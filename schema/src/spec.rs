@@ -628,4 +628,12 @@ pub struct McpTokenSpec {
     /// Grants of the token itself (besides `RbacDefinition`s naming it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bindings: Vec<RoleBinding>,
+    /// The `User` who minted the token (`mcpctl create mcptoken --as`). Its `bindings` must lie
+    /// within that user's effective permissions in the token's project (`mcpctl validate`
+    /// refuses an escalation; see docs/rbac.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// RFC 3339 time the token was minted (informational; shown by `get mcptokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }

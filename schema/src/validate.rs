@@ -384,6 +384,9 @@ impl<'a> Validator<'a> {
                 if let Some(u) = &t.user {
                     self.require(at, &[key("spec"), key("user")], Kind::User, u);
                 }
+                if let Some(u) = &t.created_by {
+                    self.require(at, &[key("spec"), key("createdBy")], Kind::User, u);
+                }
                 self.bindings(at, "bindings", &t.bindings);
             }
             Spec::RbacDefinition(r) => {

@@ -7,10 +7,13 @@ mod login;
 mod logs;
 mod migrate;
 mod publish;
+pub(crate) mod rbac;
 mod read;
 mod repo;
+pub(crate) mod review;
 mod secret;
 mod serve;
+pub(crate) mod tokens;
 
 use std::io::Write;
 use std::path::Path;
@@ -62,6 +65,9 @@ pub async fn run(cli: Cli) -> Result {
         }
         Command::Login(a) => login::login(a).await,
         Command::Config(c) => config::config(c),
+        Command::Revoke(a) => tokens::revoke(g, a),
+        Command::Rbac(RbacCommand::CanI(a)) => rbac::can_i(g, a),
+        Command::Rbac(RbacCommand::WhoCan(a)) => rbac::who_can(g, a),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

@@ -62,7 +62,11 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
         )
         .into());
     }
-    print_resources(&mut anstream::stdout(), kind, &items, a.output)
+    let mut out = anstream::stdout();
+    if kind == Some(Kind::McpToken) && a.output != GetFormat::Yaml {
+        return super::tokens::list(&mut out, &store, &items, a.output == GetFormat::Json).await;
+    }
+    print_resources(&mut out, kind, &items, a.output)
 }
 
 /// `get`'s output, local or remote.
