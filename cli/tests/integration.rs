@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 mod fake_openbao;
 #[path = "integration/layout.rs"]
 mod layout;
+#[path = "integration/login.rs"]
+mod login;
 #[path = "integration/safety.rs"]
 mod safety;
 #[path = "integration/secret.rs"]

@@ -3,7 +3,7 @@
 //! Desired state is changed through git only. Every request is authenticated and RBAC-checked
 //! against the deployed snapshot (no request reads the resources table) by schema's RBAC engine
 //! ([`crate::auth::Caller::can`]); a resource the caller may not view is reported as not found.
-//! A project's resource is judged in its project, a global one (shared by every project) by any
+//! A project's resource is judged in its project (a Project in itself), a global one (shared by every project) by any
 //! grant of the caller (an McpToken's all apply in its project; a user's global grants and those
 //! of each project it holds some in). Status and audit events are scoped to the
 //! projects the caller may see. `whoami` and `can-i` live in [`crate::identity`].
@@ -32,11 +32,13 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/{kind}/{name}", get(one))
 }
 
-/// Whether the caller may see `res`: a `view` grant in its project, or, for a global one, in
+/// Whether the caller may see `res`: a `view` grant in its project (a Project counts as inside
+/// itself, so a caller sees only the projects its grants reach), or, for another global one, in
 /// any place the caller acts (an McpToken: its project).
 fn visible(caller: &Caller, res: &Resource) -> bool {
     let req = Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) };
-    match res.metadata.project.as_deref() {
+    let at = if res.kind() == Kind::Project { Some(res.name()) } else { res.metadata.project.as_deref() };
+    match at {
         Some(p) => caller.can(Some(p), req),
         None => caller.can_anywhere(req),
     }

@@ -11,7 +11,7 @@ pub const USER_TOKEN_PREFIX: &str = "mcpctl_usr_";
 /// Longest `prefix` kept in git (the token's first characters, to recognise it in logs).
 pub const MAX_PREFIX_LEN: usize = 24;
 /// Characters of the random part kept in `prefix` after the `mcpctl_…_` marker.
-pub const PREFIX_RANDOM_CHARS: usize = 4;
+pub const PREFIX_RANDOM_CHARS: usize = 8;
 
 /// `sha256:<64 lower-case hex>` of a raw token, as `McpToken.spec.hash` and
 /// `User.spec.tokens[].hash` hold it.
@@ -41,7 +41,7 @@ mod tests {
         assert!(is_hash(&h), "{h}");
         assert_ne!(h, hash("mcpctl_usr_abcdeg"));
         assert!(!is_hash("sha256:ABC") && !is_hash(&h[7..]) && !is_hash(&h.to_uppercase()));
-        assert_eq!(prefix_of("mcpctl_usr_abcdefgh"), "mcpctl_usr_abcd");
+        assert_eq!(prefix_of("mcpctl_usr_abcdefghij"), "mcpctl_usr_abcdefgh");
         assert_eq!(prefix_of("mcpctl_pat_xy"), "mcpctl_pat_xy");
         assert!(prefix_of("mcpctl_usr_abcdefgh").len() <= MAX_PREFIX_LEN);
     }

@@ -14,6 +14,7 @@ pub(crate) mod review;
 mod secret;
 mod serve;
 pub(crate) mod tokens;
+mod usertoken;
 
 use std::io::Write;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
         Command::Logs(a) => logs::logs(a),
         Command::Status(a) => read::status(g, a).await,
+        Command::Create(a) if a.kind.eq_ignore_ascii_case("usertoken") => usertoken::create(g, a),
         Command::Create(a) => crate::authoring::create(g, a),
         Command::Edit(a) => crate::authoring::edit(g, a),
         Command::Delete(a) => crate::authoring::delete(g, a),

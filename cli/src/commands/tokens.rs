@@ -51,12 +51,13 @@ impl From<TokenCmdError> for CliError {
     }
 }
 
-/// A new raw token, its `sha256:` hash and its prefix.
-fn mint() -> std::result::Result<(String, String, String), TokenCmdError> {
+/// A new raw token starting with `marker` (`mcpctl_pat_`, or `mcpctl_usr_` for a user's login
+/// token), its `sha256:` hash and its prefix.
+pub(crate) fn mint(marker: &str) -> std::result::Result<(String, String, String), TokenCmdError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| TokenCmdError::Random(e.to_string()))?;
-    let raw = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
-    let prefix = raw[..TOKEN_PREFIX.len() + PREFIX_HEX].to_string();
+    let raw = format!("{marker}{}", hex::encode(bytes));
+    let prefix = raw[..marker.len() + PREFIX_HEX].to_string();
     Ok((raw.clone(), gateway::auth::token_hash(&raw), prefix))
 }
 
@@ -99,7 +100,7 @@ pub(crate) fn create(g: &Global, a: CreateArgs) -> Result {
     if t.as_user.is_none() {
         render::warn_line("no --as USER (or $MCPCTL_USER): nothing bounds this token's bindings; reviews flag it");
     }
-    let (raw, hash, prefix) = mint()?;
+    let (raw, hash, prefix) = mint(TOKEN_PREFIX)?;
     let mut spec =
         json!({"hash": hash, "prefix": prefix, "bindings": bindings, "createdAt": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
     let obj = spec.as_object_mut().expect("a mapping");
@@ -277,8 +278,8 @@ mod tests {
 
     #[test]
     fn minted_tokens_are_random_and_hash_as_the_gateway_does() {
-        let (a, ha, pa) = mint().unwrap();
-        let (b, _, _) = mint().unwrap();
+        let (a, ha, pa) = mint(TOKEN_PREFIX).unwrap();
+        let (b, _, _) = mint(TOKEN_PREFIX).unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), TOKEN_PREFIX.len() + 2 * TOKEN_BYTES);
         assert!(a.starts_with(&pa) && pa.len() == TOKEN_PREFIX.len() + PREFIX_HEX);

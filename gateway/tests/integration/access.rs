@@ -188,6 +188,9 @@ async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
     assert_eq!(names(&get_json(&gw, "/api/v1/servers?project=work", ALICE).await), ["w"]);
     assert_eq!(names(&get_json(&gw, "/api/v1/projects", BOB).await), ["lab"], "bob sees only the project his grants allow");
     assert_eq!(names(&get_json(&gw, "/api/v1/projects", ALICE).await), ["lab", "work"]);
+    for who in [BOT, CARLA] {
+        assert!(names(&get_json(&gw, "/api/v1/projects", who).await).is_empty(), "views servers, not projects");
+    }
 
     let who = get_json(&gw, "/api/v1/whoami", BOB).await;
     assert_eq!((who["kind"].as_str(), who["name"].as_str(), who["token"].as_str()), (Some("User"), Some("bob"), Some("laptop")));
