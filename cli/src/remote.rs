@@ -79,21 +79,20 @@ impl Remote {
         let url = t.url.map(str::to_owned).or_else(|| env("MCPCTL_URL"));
         let token = t.token.map(str::to_owned).or_else(|| env("MCPCTL_TOKEN"));
         // The config file is read only when it can matter.
-        let context = if named.is_some() || url.is_none() || token.is_none() {
-            let path = crate::context::config_path()?;
-            let config = crate::context::Config::load(&path)?;
-            match &named {
-                Some(n) => Some(
-                    config
-                        .get(n)
-                        .cloned()
-                        .ok_or_else(|| crate::context::ContextError::NoSuchContext { name: n.clone(), path: path.display().to_string() })?,
-                ),
-                None => config.current().cloned(),
-            }
-        } else {
-            None
-        };
+        let context =
+            if named.is_some() || url.is_none() || token.is_none() {
+                let path = crate::context::config_path()?;
+                let config = crate::context::Config::load(&path)?;
+                match &named {
+                    Some(n) => Some(config.get(n).cloned().ok_or_else(|| crate::context::ContextError::NoSuchContext {
+                        name: n.clone(),
+                        path: path.display().to_string(),
+                    })?),
+                    None => config.current().cloned(),
+                }
+            } else {
+                None
+            };
         let (url, token) = match (url, context) {
             // An explicit context beats $MCPCTL_URL; a URL flag beats both.
             (Some(_), Some(c)) if named.is_some() && t.url.is_none() => (c.url.clone(), token.or(Some(c.token))),

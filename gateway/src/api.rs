@@ -213,12 +213,7 @@ pub(crate) async fn audit_events(
 ) -> Result<Json<Value>, ApiError> {
     let project = c.project().map(str::to_owned).or(q.project);
     c.require(project.as_deref(), Request::Action("audit"))?;
-    let filter = reconciler::audit::AuditFilter {
-        project,
-        token: q.token,
-        since: q.since,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-    };
+    let filter = reconciler::audit::AuditFilter { project, token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
     let items: Vec<Value> = state
         .store
         .audit_events(&filter)

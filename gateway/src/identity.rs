@@ -46,14 +46,12 @@ pub(crate) async fn whoami(Authenticated { caller: c, snapshot }: Authenticated)
     };
     let user = match &c.principal {
         Principal::User { name, .. } => Some(name.clone()),
-        Principal::McpToken { name, project } => snapshot
-            .catalog
-            .state
-            .resolve(Kind::McpToken, name, Some(project))
-            .and_then(|r| match &r.spec {
+        Principal::McpToken { name, project } => {
+            snapshot.catalog.state.resolve(Kind::McpToken, name, Some(project)).and_then(|r| match &r.spec {
                 Spec::McpToken(t) => t.user.clone(),
                 _ => None,
-            }),
+            })
+        }
     };
     let groups: Vec<&str> = match &user {
         Some(u) => snapshot

@@ -456,7 +456,11 @@ impl<'a> Validator<'a> {
             if !t.prefix.starts_with(crate::token::USER_TOKEN_PREFIX) || t.prefix.len() > crate::token::MAX_PREFIX_LEN {
                 let pos = at.pos_segs(&field("prefix"));
                 let max = crate::token::MAX_PREFIX_LEN;
-                self.err_at(at, pos, format!("prefix must start with `mcpctl_usr_` and be at most {max} characters (the token's first characters)"));
+                self.err_at(
+                    at,
+                    pos,
+                    format!("prefix must start with `mcpctl_usr_` and be at most {max} characters (the token's first characters)"),
+                );
             }
         }
     }

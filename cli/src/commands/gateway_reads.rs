@@ -57,8 +57,7 @@ pub(super) fn remote(g: &Global) -> Result<Option<Remote>> {
 }
 
 fn query(pairs: &[(&str, Option<&str>)]) -> String {
-    let parts: Vec<String> =
-        pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_escape(v)))).collect();
+    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_escape(v)))).collect();
     if parts.is_empty() {
         String::new()
     } else {
@@ -191,7 +190,8 @@ pub(super) async fn history(r: &Remote, a: HistoryArgs) -> Result {
 
 pub(super) async fn audit_events(r: &Remote, a: GetArgs, since: Option<String>) -> Result {
     let limit = a.limit.to_string();
-    let q = query(&[("project", a.project.as_deref()), ("token", a.token.as_deref()), ("since", since.as_deref()), ("limit", Some(&limit))]);
+    let q =
+        query(&[("project", a.project.as_deref()), ("token", a.token.as_deref()), ("since", since.as_deref()), ("limit", Some(&limit))]);
     let v = r.get_json(&format!("/api/v1/auditevents{q}")).await?;
     let mut items: Vec<Value> = v["items"].as_array().cloned().unwrap_or_default();
     // The gateway never sends session ids (they are credentials of their sessions).
@@ -236,6 +236,9 @@ mod tests {
     #[test]
     fn queries_escape_values_and_skip_absent_ones() {
         assert_eq!(query(&[("project", None)]), "");
-        assert_eq!(query(&[("project", Some("lab")), ("token", None), ("since", Some("2026-01-01T00:00:00+01:00"))]), "?project=lab&since=2026-01-01T00%3A00%3A00%2B01%3A00");
+        assert_eq!(
+            query(&[("project", Some("lab")), ("token", None), ("since", Some("2026-01-01T00:00:00+01:00"))]),
+            "?project=lab&since=2026-01-01T00%3A00%3A00%2B01%3A00"
+        );
     }
 }

@@ -47,7 +47,10 @@ pub async fn run(cli: Cli) -> Result {
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Gateway(a) => serve::gateway_only(g, a).await,
         Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
-        Command::Logs(a) => logs::logs(a),
+        Command::Logs(a) => {
+            gateway_reads::gate(g, "logs", a.server.split_once('/').map(|(p, _)| p)).await?;
+            logs::logs(a)
+        }
         Command::Status(a) => read::status(g, a).await,
         Command::Create(a) if a.kind.eq_ignore_ascii_case("usertoken") => usertoken::create(g, a),
         Command::Create(a) => crate::authoring::create(g, a),

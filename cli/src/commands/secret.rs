@@ -133,7 +133,8 @@ fn rewrite_document(
     file: &str,
     edit: impl FnOnce(&mut Value),
 ) -> std::result::Result<String, SecretCmdError> {
-    crate::document_edit::rewrite_document(text, line, "Secret", edit).ok_or_else(|| SecretCmdError::Grouped { name: name.into(), file: file.into() })
+    crate::document_edit::rewrite_document(text, line, "Secret", edit)
+        .ok_or_else(|| SecretCmdError::Grouped { name: name.into(), file: file.into() })
 }
 
 /// Put each ciphertext of `data` under `spec.data`, and record the recipients in the annotation.

@@ -81,7 +81,8 @@ pub(super) fn create(g: &Global, a: CreateArgs) -> Result {
         .ok_or_else(|| UserTokenError::Grouped { user: user.clone(), file: file.clone() })?;
     crate::document_edit::write_checked(&g.repo, &BTreeMap::from([(file.clone(), new)]))?;
     writeln!(std::io::stdout(), "{raw}").context("writing the token")?;
-    let when = expires.map_or_else(|| "never expires".to_string(), |e| format!("expires {}", e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    let when = expires
+        .map_or_else(|| "never expires".to_string(), |e| format!("expires {}", e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     let _ = writeln!(
         anstream::stderr(),
         "User `{user}` token `{}` ({prefix}…, {when}) written to {file}: only its SHA-256. The token above is shown once; \

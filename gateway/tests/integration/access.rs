@@ -111,7 +111,8 @@ async fn tools(url: &str, token: &str) -> Vec<String> {
 
 async fn call_ok(url: &str, token: &str, tool: &str) -> bool {
     let sid = session(url, token).await;
-    let v = mcp(url, token, &sid, json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": tool, "arguments": {}}})).await;
+    let v =
+        mcp(url, token, &sid, json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": tool, "arguments": {}}})).await;
     v.get("error").is_none() && v["result"]["isError"] != true
 }
 
@@ -119,7 +120,11 @@ async fn call_ok(url: &str, token: &str, tool: &str) -> bool {
 async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
     let gw = Gw::start(&yaml(), McpSettings::default()).await;
     let snapshot = gw.state.snapshot();
-    assert_eq!(snapshot.tokens.len(), 6, "alice, bob ×2, carla, dave's expired one (checked per request), bot: carol is disabled, dave's other is revoked");
+    assert_eq!(
+        snapshot.tokens.len(),
+        6,
+        "alice, bob ×2, carla, dave's expired one (checked per request), bot: carol is disabled, dave's other is revoked"
+    );
 
     let (get, mcp_post) = (Method::GET, Method::POST);
     let none: Option<&str> = None;
