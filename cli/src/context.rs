@@ -207,3 +207,53 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(name: &str) -> Context {
+        Context {
+            name: name.into(),
+            url: "http://127.0.0.1:1".into(),
+            token: "mcpctl_usr_0123456789abcdef".into(),
+            user: Some("alice".into()),
+        }
+    }
+
+    #[test]
+    fn saves_private_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/dir/config.yaml");
+        assert_eq!(Config::load(&path).unwrap(), Config::empty(), "a missing file is an empty config");
+        let mut c = Config::empty();
+        c.upsert_current(ctx("a"));
+        c.upsert_current(ctx("b"));
+        c.upsert_current(Context { url: "http://other".into(), ..ctx("a") });
+        c.save(&path).unwrap();
+        let back = Config::load(&path).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.current().map(|c| c.url.as_str()), Some("http://other"));
+        assert_eq!(back.contexts.len(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        assert_eq!(ctx("a").token_prefix(), "mcpctl_usr_01234567");
+    }
+
+    #[test]
+    fn bad_files_are_errors_with_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "apiVersion: mcpctl.io/v1\nkind: Config\ncontexts:\n  - name: a\n    url: u\n    tokn: t\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("config.yaml:6:5") && e.contains("tokn"), "{e}");
+        std::fs::write(&path, "kind: Kubeconfig\n").unwrap();
+        assert!(Config::load(&path).unwrap_err().to_string().contains("expected `Config`"));
+        std::fs::write(&path, "contexts: [\n").unwrap();
+        assert!(matches!(Config::load(&path), Err(ContextError::Parse { .. })));
+    }
+}

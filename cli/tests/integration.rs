@@ -35,6 +35,9 @@ impl Env {
             .arg(repo)
             .args(args)
             .env("MCPCTL_DATABASE_URL", self.db_url())
+            // Hermetic: no login context of the person running the tests (see docs/login.md).
+            .env("MCPCTL_CONFIG", self.dir.path().join("mcpctl-config.yaml"))
+            .env_remove("MCPCTL_CONTEXT")
             .env("NO_COLOR", "1")
             .output()
             .unwrap()

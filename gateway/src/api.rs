@@ -113,27 +113,27 @@ pub(crate) async fn one(
     Ok(Json(public_json(res)))
 }
 
-/// Deployed revision, last attempt, drift, and the health of the servers the caller may view in
-/// the projects it acts in.
+/// Deployed revision, last attempt, drift, and the health of the caller's servers (an McpToken:
+/// every server of its project; a user: those it may view).
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of servers the caller may view (an McpToken: in its project), URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the caller's servers (an McpToken: its project's; a user: those it may view), URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
     Authenticated { caller: c, snapshot }: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let s = state.status();
+    // An McpToken: every server of its project (as before users existed); a user: the servers
+    // it may view, each judged in its project.
+    let shown = |p: &str, server: &str| match c.project() {
+        Some(own) => own == p,
+        None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
+    };
     let keys: Vec<&str> = snapshot
         .catalog
         .projects
         .iter()
-        .filter(|(p, _)| c.acts_in(p))
-        .flat_map(|(p, view)| {
-            view.servers
-                .iter()
-                .filter(|s| c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(&s.name) }))
-                .map(|s| s.key.as_str())
-        })
+        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()))
         .collect();
     let upstreams: Vec<Value> = state
         .upstreams

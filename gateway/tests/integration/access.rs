@@ -197,6 +197,17 @@ async fn every_route_judges_users_and_tokens_with_the_rbac_engine() {
         assert!(names(&get_json(&gw, "/api/v1/projects", who).await).is_empty(), "views servers, not projects");
     }
 
+    // Status shows a user the servers it may view: bob lab's `ha`, carla work's servers.
+    let upstreams = |v: Value| -> Vec<String> {
+        let mut s: Vec<String> = v["upstreams"].as_array().unwrap().iter().map(|u| u["server"].as_str().unwrap().to_string()).collect();
+        s.sort();
+        s
+    };
+    let bob_ups = upstreams(get_json(&gw, "/api/v1/status", BOB).await);
+    assert_eq!(bob_ups, ["lab/ha"]);
+    let carla_ups = upstreams(get_json(&gw, "/api/v1/status", CARLA).await);
+    assert_eq!(carla_ups, ["up", "work/w"]);
+
     let who = get_json(&gw, "/api/v1/whoami", BOB).await;
     assert_eq!((who["kind"].as_str(), who["name"].as_str(), who["token"].as_str()), (Some("User"), Some("bob"), Some("laptop")));
     assert_eq!(who["project"], Value::Null);
