@@ -163,13 +163,7 @@ pub(super) async fn status(r: &Remote, a: StatusArgs) -> Result {
         "servers": servers,
         "gateway": reconciler::redact::urls(&r.url),
     });
-    let mut out = anstream::stdout();
-    match a.output {
-        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status).expect("json")),
-        TextOrJson::Text => render::status(&mut out, &status),
-    }
-    .context("writing output")?;
-    Ok(())
+    super::read::print_status(&status, a.output)
 }
 
 pub(super) async fn history(r: &Remote, a: HistoryArgs) -> Result {

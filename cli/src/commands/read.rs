@@ -204,10 +204,15 @@ pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
         "drift": if drift.is_empty() { None } else { Some(&drift) },
         "servers": servers,
     });
+    print_status(&status, a.output)
+}
+
+/// `status`' output, local or remote.
+pub(super) fn print_status(status: &serde_json::Value, f: TextOrJson) -> Result {
     let mut out = anstream::stdout();
-    match a.output {
-        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status).expect("json")),
-        TextOrJson::Text => render::status(&mut out, &status),
+    match f {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(status).expect("json")),
+        TextOrJson::Text => render::status(&mut out, status),
     }
     .context("writing output")?;
     Ok(())

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::{homelab, http, listening, remote_and_work, text, Env};
+use super::{homelab, http, remote_and_work, serve_bare, text, Env};
 
 /// `mcpctl` as a person with no database: only a config file (and an empty HOME).
 fn person(env: &Env, config: &Path, args: &[&str], token: Option<&str>) -> Output {
@@ -64,16 +64,7 @@ fn login_then_read_through_the_gateway_without_a_database() {
     assert_eq!(std::fs::read_to_string(work.join("access/people.yaml")).unwrap(), people);
     assert!(env.run(&work, &["push", "-m", "people and their tokens"]).status.success());
 
-    let url = format!("file://{}", bare.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "none", "--cache-dir"])
-        .arg(env.dir.path().join("cache"))
-        .env("MCPCTL_DATABASE_URL", env.db_url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let (addr, _) = listening(&mut child);
+    let (mut child, addr) = serve_bare(&env, &bare, &[]);
     let served = (0..200).any(|_| {
         let ok = http(&addr, "GET", "/api/v1/whoami", &[("Authorization", &format!("Bearer {alice}"))], "").0 == 200;
         if !ok {
