@@ -11,6 +11,8 @@ mod harness;
 mod health;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/surface.rs"]
+mod surface;
 #[path = "integration/transports.rs"]
 mod transports;
 
