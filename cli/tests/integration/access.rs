@@ -243,3 +243,72 @@ fn can_i_and_who_can_agree_with_the_engine_table() {
     }
     assert!(n >= 25, "only {n} cases");
 }
+
+/// The blast radius: with a gateway named, the review lists the tools a project loses and which
+/// tokens called them in the last 30 days (a real `mcp-server-time` behind `mcpctl serve`).
+#[test]
+fn the_review_names_the_tools_a_project_loses_and_who_called_them() {
+    let Some(time) = std::env::var("MCPCTL_PEER_TIME").ok().filter(|v| !v.is_empty()) else {
+        if std::env::var_os("CI").is_some() {
+            panic!("MCPCTL_PEER_TIME is not set: CI must run the real peers (source .ci/peers.sh)");
+        }
+        return eprintln!("SKIPPED: MCPCTL_PEER_TIME is not set (source .ci/peers.sh)");
+    };
+    let env = Env::new();
+    let (bare, work) = remote_and_work(&env, None);
+    let raw = "mcpctl_pat_ops_0123456789abcdef";
+    let project = |servers: &str| {
+        format!(
+            "apiVersion: mcpctl.io/v1\nkind: Server\nmetadata: {{name: time}}\nspec: {{command: \"{time}\"}}\n---\napiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {{name: lab}}\nspec: {{servers: [{servers}]}}\n---\napiVersion: mcpctl.io/v1\nkind: McpToken\nmetadata: {{name: ops, project: lab}}\nspec:\n  hash: \"{}\"\n  prefix: mcpctl_pat_ops\n  bindings: [{{role: run, resource: servers}}, {{role: run, action: audit}}]\n",
+            gateway::auth::token_hash(raw)
+        )
+    };
+    std::fs::write(work.join("lab.yaml"), project("time")).unwrap();
+    assert!(env.run(&work, &["push", "-m", "lab"]).status.success());
+    let url = format!("file://{}", bare.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--cache-dir"])
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _) = listening(&mut child);
+    let endpoint = format!("http://{addr}/projects/lab/mcp");
+    let mut called = false;
+    for _ in 0..60 {
+        let o = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .args(["test", "mcp", &endpoint, "--token", raw, "--tool", "time__get_current_time", "--args", r#"{"timezone":"UTC"}"#])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            called = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // The audit writer stores events within a moment.
+    let auth = format!("Bearer {raw}");
+    for _ in 0..100 {
+        let (_, body) = http(&addr, "GET", "/api/v1/projects/lab/tools", &[("Authorization", &auth)], "");
+        if body.contains(r#""token":"ops""#) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    git(&work, &["checkout", "-q", "-b", "pr"]);
+    std::fs::write(work.join("lab.yaml"), project("")).unwrap();
+    git(&work, &["commit", "-q", "-am", "lab drops time"]);
+    let gw = format!("http://{addr}");
+    let o = env.run(&work, &["plan", "--base", "main", "--format", "markdown", "--url", &gw, "--token", raw]);
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+    assert!(called, "the time server never answered through serve");
+    assert!(o.status.success(), "{}", text(&o));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.contains("- removes server `time` from lab"), "{md}");
+    assert!(md.contains("- removes `time__get_current_time` from lab; used by ops 1 time in the last 30 days"), "{md}");
+    assert!(!md.contains(raw), "the token never appears in the comment");
+}
