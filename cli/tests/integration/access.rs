@@ -312,3 +312,56 @@ fn the_review_names_the_tools_a_project_loses_and_who_called_them() {
     assert!(md.contains("- removes `time__get_current_time` from lab; used by ops 1 time in the last 30 days"), "{md}");
     assert!(!md.contains(raw), "the token never appears in the comment");
 }
+
+/// The CI examples run as written: the `Validate` and `Plan` steps of both workflows, taken from
+/// the YAML, pass on a pull request branch and produce the markdown comment.
+#[test]
+fn the_ci_examples_validate_and_write_the_review_comment() {
+    let env = Env::new();
+    let (_bare, work) = remote_and_work(&env, Some(&super::homelab()));
+    assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
+    git(&work, &["checkout", "-q", "-b", "pr"]);
+    let o =
+        env.run(&work, &["create", "mcptoken", "ci", "-p", "homelab", "--bind", "role:run,resource:servers,name:time", "--as", "alice"]);
+    assert!(o.status.success(), "{}", text(&o));
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "a token for CI"]);
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mcpctl")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    for (file, ctx) in [("github/mcpctl.yml", "github"), ("gitea/mcpctl.yml", "gitea")] {
+        let text_of = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ci").join(file)).unwrap();
+        let doc = schema::document::parse(&text_of).unwrap().remove(0).to_json();
+        let steps = doc["jobs"]["review"]["steps"].as_array().unwrap().clone();
+        let run_of = |name: &str| {
+            steps
+                .iter()
+                .find(|s| s["name"] == name)
+                .and_then(|s| s["run"].as_str())
+                .unwrap_or_else(|| panic!("{file}: no step {name}"))
+                .to_string()
+        };
+        let _ = std::fs::remove_file(work.join("mcpctl-plan.md"));
+        for step in ["Validate", "Plan against the base branch"] {
+            let script = run_of(step).replace(&format!("${{{{ {ctx}.base_ref }}}}"), "main");
+            assert!(!script.contains("${{"), "{file}: unreplaced expression in {script}");
+            let o = Command::new("bash")
+                .args(["-e", "-c", &script])
+                .current_dir(&work)
+                .env("PATH", &path)
+                .env("MCPCTL_DIR", ".")
+                .env("GITHUB_STEP_SUMMARY", env.dir.path().join("summary.md"))
+                .env("MCPCTL_DATABASE_URL", env.db_url())
+                .env_remove("MCPCTL_URL")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{file} step {step}: {}", text(&o));
+        }
+        let md = std::fs::read_to_string(work.join("mcpctl-plan.md")).unwrap();
+        assert!(
+            md.contains("### Access changes")
+                && md.contains("⚠️ `McpToken:homelab/ci`")
+                && md.contains("a new token (created by User:alice)"),
+            "{file}: {md}"
+        );
+    }
+}
