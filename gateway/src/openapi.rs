@@ -36,6 +36,7 @@ impl Modify for Bearer {
     paths(
         crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events,
+        crate::surface::tools,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
     components(schemas(ErrorBody)),
