@@ -74,3 +74,57 @@ async fn tool_surface_counts_calls_per_token_and_usage_is_written_in_batches() {
     assert!(plain_use.uses >= 2 && plain_use.token == "plain" && plain_use.project == "lab", "{plain_use:?}");
     assert!(plain_use.last_used_at.starts_with("20"), "{plain_use:?}");
 }
+
+/// `token_usage` sums uses and keeps the later time, and `tool_calls` counts per token, on SQLite
+/// and (with `MCPCTL_TEST_DATABASE_URL`) Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_usage_and_tool_calls_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = vec![reconciler::Store::connect(&reconciler::store::sqlite_url(&dir.path().join("u.db"))).await.unwrap()];
+    match std::env::var("MCPCTL_TEST_DATABASE_URL") {
+        Ok(url) => stores.push(reconciler::Store::connect(&url).await.unwrap()),
+        Err(_) => eprintln!("MCPCTL_TEST_DATABASE_URL not set: skipping the Postgres half of this test"),
+    }
+    let run = std::process::id();
+    for store in stores {
+        let hash = format!("sha256:usage-test-{run}");
+        let project = format!("usage-{run}");
+        let at = |s: &str| format!("2026-12-03T10:00:{s}.000Z");
+        let u = |uses, t: &str| reconciler::store::TokenUse {
+            hash: hash.clone(),
+            project: project.clone(),
+            token: "t".into(),
+            last_used_at: at(t),
+            uses,
+        };
+        store.record_token_use(&[u(2, "05")]).await.unwrap();
+        store.record_token_use(&[u(3, "09")]).await.unwrap();
+        store.record_token_use(&[u(1, "07")]).await.unwrap();
+        let got = store.token_usage().await.unwrap().remove(&hash).expect("recorded");
+        assert_eq!((got.uses, got.last_used_at.as_str()), (6, at("09").as_str()), "{:?}", store.backend());
+
+        let event = |token: &str, method: &str| reconciler::audit::AuditEvent {
+            id: 0,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            project: project.clone(),
+            token: token.into(),
+            token_prefix: "-".into(),
+            session: "-".into(),
+            method: method.into(),
+            server: "time".into(),
+            target: "get_current_time".into(),
+            duration_us: 1,
+            outcome: "ok".into(),
+            error: None,
+            revision: "r".into(),
+        };
+        store
+            .insert_audit(&[event("a", "tools/call"), event("a", "tools/call"), event("b", "tools/call"), event("a", "initialize")])
+            .await
+            .unwrap();
+        let calls = store.tool_calls(&project, "2000-01-01T00:00:00.000Z").await.unwrap();
+        let counts: Vec<(&str, i64)> = calls.iter().map(|c| (c.token.as_str(), c.count)).collect();
+        assert_eq!(counts, [("a", 2), ("b", 1)], "{:?}", store.backend());
+        assert!(store.tool_calls(&project, "2999-01-01T00:00:00.000Z").await.unwrap().is_empty());
+    }
+}
