@@ -365,3 +365,45 @@ fn the_ci_examples_validate_and_write_the_review_comment() {
         );
     }
 }
+
+/// `create rbac --subject --roleBindings` writes the definition the engine then honours; a bad
+/// subject is an argument error.
+#[test]
+fn create_rbac_from_flags_grants_what_it_says() {
+    let env = Env::new();
+    let repo = env.copy(&super::homelab(), "lab");
+    let can = |args: &[&str]| {
+        let mut a = vec!["rbac", "can-i"];
+        a.extend_from_slice(args);
+        env.run(&repo, &a).status.code()
+    };
+    assert_eq!(can(&["run", "action", "logs", "--as", "User:alice", "-p", "homelab"]), Some(1));
+    let o = env.run(
+        &repo,
+        &[
+            "create",
+            "rbac",
+            "ops",
+            "-p",
+            "homelab",
+            "--subject",
+            "User:alice",
+            "--roleBindings",
+            "action:logs",
+            "--roleBindings",
+            "role:edit,resource:servers,name:time",
+            "--description",
+            "on call",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let yaml = std::fs::read_to_string(repo.join("projects/homelab/rbacdefinitions/ops.yaml")).unwrap();
+    assert!(yaml.contains("description: on call") && yaml.contains("kind: User") && yaml.contains("action: logs"), "{yaml}");
+    assert_eq!(can(&["run", "action", "logs", "--as", "User:alice", "-p", "homelab"]), Some(0));
+    assert_eq!(can(&["edit", "servers", "time", "--as", "User:alice", "-p", "homelab"]), Some(0));
+    assert_eq!(can(&["edit", "servers", "docs", "--as", "User:alice", "-p", "homelab"]), Some(1));
+    assert_eq!(can(&["run", "action", "logs", "--as", "User:alice", "-p", "research"]), Some(1), "confined to its project");
+    let bad = env.run(&repo, &["create", "rbac", "x", "--subject", "Robot:r2", "--roleBindings", "action:logs"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("`Robot:r2` is not a subject"), "{}", text(&bad));
+}
