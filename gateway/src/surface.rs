@@ -36,7 +36,7 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Window {
+pub(crate) struct Window {
     days: Option<u32>,
 }
 
