@@ -550,7 +550,7 @@ pub struct TokenCreateArgs {
     /// (`2027-01-31`).
     #[arg(long, default_value = "90d", value_name = "TTL")]
     pub ttl: String,
-    /// McpToken, RbacDefinition: free text (`spec.description`).
+    /// Free text (`spec.description`), for any kind that has one.
     #[arg(long)]
     pub description: Option<String>,
     /// McpToken: the User minting it (`spec.createdBy`); its permissions bound the token's.

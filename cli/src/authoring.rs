@@ -48,8 +48,8 @@ pub fn create(g: &Global, a: CreateArgs) -> Result {
     if kind == Kind::McpToken {
         return crate::commands::tokens::create(g, a);
     }
-    if !a.token.bind.is_empty() || a.token.as_user.is_some() {
-        bail!("--bind/--as/--rbac/--ttl are for mcptokens");
+    if !a.token.bind.is_empty() {
+        bail!("--bind is for mcptokens (RbacDefinitions take --roleBindings)");
     }
     let mut spec = match &a.spec {
         Some(text) => {
@@ -71,7 +71,10 @@ pub fn create(g: &Global, a: CreateArgs) -> Result {
     if kind != Kind::Server && flags.iter().any(|(_, v)| v.is_some()) {
         bail!("--command/--package/--runner/--url/--image are for servers; use --spec for a {kind}");
     }
-    crate::commands::rbac::definition_flags(kind, &a, obj)?;
+    if let Some(d) = &a.token.description {
+        obj.insert("description".into(), Value::String(d.clone()));
+    }
+    crate::commands::rbac::definition_flags(kind, &a.rbac, obj)?;
     let key = ResourceKey::new(kind, a.project.as_deref(), &a.name);
     let rel = write_new(g, &key, spec, "", |_| Ok(()))?;
     render::ok_line(&format!("{key} created in {rel}"));

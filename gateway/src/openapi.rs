@@ -37,6 +37,7 @@ impl Modify for Bearer {
         crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events,
         crate::identity::whoami, crate::identity::can_i,
+        crate::surface::tools,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
     components(schemas(ErrorBody)),

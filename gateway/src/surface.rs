@@ -36,11 +36,16 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Window {
+pub(crate) struct Window {
     days: Option<u32>,
 }
 
-async fn tools(
+/// The project's tools and who called them (the blast radius of a review).
+#[utoipa::path(get, path = "/api/v1/projects/{project}/tools", tag = "resources",
+    params(("project" = String, Path, description = "The caller's project"), ("days" = Option<u32>, Query, description = "Look-back of the call counts (default 30, at most 90)")),
+    responses((status = 200, description = "`{project, days, tools: [{name, server, tool, calls?: [{token, count}]}], unavailable: [{server, error}]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn tools(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
     Query(w): Query<Window>,

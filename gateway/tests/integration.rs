@@ -13,6 +13,8 @@ mod harness;
 mod health;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/surface.rs"]
+mod surface;
 #[path = "integration/transports.rs"]
 mod transports;
 
@@ -90,6 +92,7 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
         "/projects/{project}/mcp",
         "/api/v1/{kind}",
         "/api/v1/auditevents",
+        "/api/v1/projects/{project}/tools",
         "/api/v1/hooks/git",
         "/.well-known/oauth-protected-resource/projects/{project}/mcp",
     ] {

@@ -425,159 +425,43 @@ pub(crate) mod tests {
         assert!(!allows(&act, Request::Action("logs")));
     }
 
-    /// A small access model: two projects, a group, a disabled user, tokens, definitions global
-    /// and per project.
-    pub(crate) const ACCESS_YAML: &str = r#"
-apiVersion: mcpctl.io/v1
-kind: Project
-metadata: {name: lab}
-spec: {servers: [time, ha]}
----
-apiVersion: mcpctl.io/v1
-kind: Project
-metadata: {name: work}
-spec: {servers: [time]}
----
-apiVersion: mcpctl.io/v1
-kind: Server
-metadata: {name: time}
-spec: {command: mcp-server-time}
----
-apiVersion: mcpctl.io/v1
-kind: Server
-metadata: {name: ha}
-spec: {command: ha-mcp}
----
-apiVersion: mcpctl.io/v1
-kind: User
-metadata: {name: alice}
-spec: {}
----
-apiVersion: mcpctl.io/v1
-kind: User
-metadata: {name: bob}
-spec: {}
----
-apiVersion: mcpctl.io/v1
-kind: User
-metadata: {name: carol}
-spec: {disabled: true}
----
-apiVersion: mcpctl.io/v1
-kind: Group
-metadata: {name: admins}
-spec: {members: [alice, carol]}
----
-apiVersion: mcpctl.io/v1
-kind: RbacDefinition
-metadata: {name: admins-everywhere}
-spec:
-  subjects: [{kind: Group, name: admins}]
-  roleBindings:
-    - {role: edit, resource: "*"}
-    - {role: run, action: logs}
----
-apiVersion: mcpctl.io/v1
-kind: RbacDefinition
-metadata: {name: bob-lab, project: lab}
-spec:
-  subjects: [{kind: User, name: bob}, {kind: McpToken, name: bot}]
-  roleBindings:
-    - {role: run, resource: servers, name: ha}
-    - {role: run, action: chat}
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: bot, project: lab}
-spec:
-  hash: "sha256:0000000000000000000000000000000000000000000000000000000000000001"
-  prefix: mcpctl_pat_b
-  bindings: [{role: run, resource: servers, name: time}]
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: bobs, project: work}
-spec:
-  hash: "sha256:0000000000000000000000000000000000000000000000000000000000000002"
-  prefix: mcpctl_pat_c
-  user: bob
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: carols, project: lab}
-spec:
-  hash: "sha256:0000000000000000000000000000000000000000000000000000000000000003"
-  prefix: mcpctl_pat_d
-  user: carol
-  bindings: [{role: run, resource: servers}]
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: alices, project: lab}
-spec:
-  hash: "sha256:0000000000000000000000000000000000000000000000000000000000000004"
-  prefix: mcpctl_pat_e
-  user: alice
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: gone, project: lab}
-spec:
-  hash: "sha256:0000000000000000000000000000000000000000000000000000000000000005"
-  prefix: mcpctl_pat_f
-  revoked: true
-  bindings: [{role: view, resource: "*"}]
-"#;
+    /// The engine's table, shared with `mcpctl rbac can-i`/`who-can`'s test (every case must
+    /// agree): `schema/tests/fixtures/rbac/{access.yaml,cases.txt}`.
+    pub(crate) const ACCESS_YAML: &str = include_str!("../tests/fixtures/rbac/access.yaml");
+    const CASES: &str = include_str!("../tests/fixtures/rbac/cases.txt");
 
     pub(crate) fn access_state() -> DesiredState {
         crate::check(&[SourceFile::new("access.yaml", ACCESS_YAML)]).unwrap_or_else(|d| panic!("{d}"))
     }
 
-    fn res(role: Role, kind: Kind, name: Option<&'static str>) -> Request<'static> {
-        Request::Resource { role, kind, name }
-    }
-
-    /// (subject, project, request, expected). Shared with [`who_can`]'s test: every case must agree.
+    /// (subject, project, request, expected), read from cases.txt.
     pub(crate) fn cases() -> Vec<(SubjectRef<'static>, Option<&'static str>, Request<'static>, bool)> {
-        let tok = |name| SubjectRef::McpToken { name, project: "lab" };
-        vec![
-            // Name-scoped: bob runs `ha` in lab only, not `time`, not elsewhere.
-            (SubjectRef::User("bob"), Some("lab"), res(Role::Run, Kind::Server, Some("ha")), true),
-            (SubjectRef::User("bob"), Some("lab"), res(Role::View, Kind::Server, Some("ha")), true),
-            (SubjectRef::User("bob"), Some("lab"), res(Role::Run, Kind::Server, Some("time")), false),
-            (SubjectRef::User("bob"), Some("lab"), res(Role::View, Kind::Server, None), false),
-            (SubjectRef::User("bob"), Some("work"), res(Role::Run, Kind::Server, Some("ha")), false),
-            (SubjectRef::User("bob"), None, res(Role::Run, Kind::Server, Some("ha")), false),
-            // Operations.
-            (SubjectRef::User("bob"), Some("lab"), Request::Action("chat"), true),
-            (SubjectRef::User("bob"), Some("lab"), Request::Action("logs"), false),
-            // Wildcard through a group, global definition: everywhere.
-            (SubjectRef::User("alice"), Some("work"), res(Role::Edit, Kind::Agent, Some("x")), true),
-            (SubjectRef::User("alice"), None, res(Role::View, Kind::User, None), true),
-            (SubjectRef::User("alice"), Some("lab"), res(Role::Delete, Kind::Server, Some("ha")), false),
-            (SubjectRef::User("alice"), Some("lab"), res(Role::Run, Kind::Server, Some("ha")), false),
-            (SubjectRef::User("alice"), None, Request::Action("logs"), true),
-            (SubjectRef::User("alice"), None, Request::Action("reveal-secrets"), false),
-            (SubjectRef::Group("admins"), Some("lab"), res(Role::Edit, Kind::Server, None), true),
-            (SubjectRef::Group("admins"), Some("lab"), Request::Action("chat"), false),
-            // A disabled user holds nothing, its group notwithstanding, and neither do its tokens.
-            (SubjectRef::User("carol"), Some("lab"), res(Role::View, Kind::Server, None), false),
-            (tok("carols"), Some("lab"), res(Role::Run, Kind::Server, Some("time")), false),
-            // Tokens: own bindings, definitions naming them, their user's.
-            (tok("bot"), Some("lab"), res(Role::Run, Kind::Server, Some("time")), true),
-            (tok("bot"), Some("lab"), res(Role::Run, Kind::Server, Some("ha")), true),
-            (tok("bot"), None, Request::Action("chat"), true),
-            (tok("bot"), Some("work"), res(Role::Run, Kind::Server, Some("time")), false),
-            (tok("alices"), Some("lab"), res(Role::Edit, Kind::Server, Some("ha")), true),
-            (tok("alices"), None, res(Role::View, Kind::User, Some("bob")), true),
-            (SubjectRef::McpToken { name: "bobs", project: "work" }, Some("work"), res(Role::Run, Kind::Server, Some("ha")), false),
-            (SubjectRef::McpToken { name: "bobs", project: "work" }, Some("work"), Request::Action("chat"), false),
-            // Revoked and unknown tokens hold nothing.
-            (tok("gone"), Some("lab"), res(Role::View, Kind::Server, None), false),
-            (tok("nobody"), Some("lab"), res(Role::View, Kind::Server, None), false),
-            // Unknown users and groups hold nothing.
-            (SubjectRef::User("mallory"), Some("lab"), res(Role::View, Kind::Server, None), false),
-        ]
+        let opt = |s: &'static str| (s != "-").then_some(s);
+        CASES
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let f: Vec<&'static str> = l.split_whitespace().collect();
+                let [subject, project, verb, resource, name, want] = f[..] else { panic!("bad case line: {l}") };
+                let subject = match subject.split_once(':') {
+                    Some(("User", n)) => SubjectRef::User(n),
+                    Some(("Group", n)) => SubjectRef::Group(n),
+                    Some(("McpToken", pn)) => {
+                        let (project, name) = pn.split_once('/').expect("McpToken:project/name");
+                        SubjectRef::McpToken { name, project }
+                    }
+                    _ => panic!("bad subject in {l}"),
+                };
+                let req = if resource == "action" {
+                    Request::Action(name)
+                } else {
+                    let role = serde_json::from_value(serde_json::json!(verb)).expect("a role");
+                    let kind = Kind::ALL.iter().copied().find(|k| k.plural() == resource).expect("a plural kind");
+                    Request::Resource { role, kind, name: opt(name) }
+                };
+                (subject, opt(project), req, want == "yes")
+            })
+            .collect()
     }
 
     #[test]
@@ -599,7 +483,7 @@ spec:
             let listed = who_can(&state, project, req).contains(&(subject.kind(), name));
             assert_eq!(listed, want, "{subject} in {project:?}: {req:?}");
         }
-        let runs_ha = who_can(&state, Some("lab"), res(Role::Run, Kind::Server, Some("ha")));
+        let runs_ha = who_can(&state, Some("lab"), Request::Resource { role: Role::Run, kind: Kind::Server, name: Some("ha") });
         let names: Vec<String> = runs_ha.iter().map(|(k, n)| format!("{k:?}:{n}")).collect();
         assert_eq!(names, ["User:bob", "McpToken:lab/bot"]);
     }

@@ -38,9 +38,8 @@ impl From<AccessQueryError> for CliError {
 }
 
 /// `create rbac NAME --subject … --roleBindings …`: put them into the spec being written.
-pub(crate) fn definition_flags(kind: Kind, a: &CreateArgs, spec: &mut Map<String, Value>) -> Result {
-    let r = &a.rbac;
-    if r.subjects.is_empty() && r.role_bindings.is_empty() && a.token.description.is_none() {
+pub(crate) fn definition_flags(kind: Kind, r: &RbacCreateArgs, spec: &mut Map<String, Value>) -> Result {
+    if r.subjects.is_empty() && r.role_bindings.is_empty() {
         return Ok(());
     }
     if kind != Kind::RbacDefinition {
@@ -51,9 +50,6 @@ pub(crate) fn definition_flags(kind: Kind, a: &CreateArgs, spec: &mut Map<String
     }
     if !r.role_bindings.is_empty() {
         spec.insert("roleBindings".into(), serde_json::to_value(&r.role_bindings).context("roleBindings")?);
-    }
-    if let Some(d) = &a.token.description {
-        spec.insert("description".into(), json!(d));
     }
     Ok(())
 }
