@@ -328,7 +328,7 @@ fn the_ci_examples_validate_and_write_the_review_comment() {
     git(&work, &["commit", "-q", "-m", "a token for CI"]);
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_mcpctl")).parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    for (file, ctx) in [("github/mcpctl.yml", "github"), ("gitea/mcpctl.yml", "gitea")] {
+    for (file, ctx) in [(".github/workflows/mcpctl.yml", "github"), (".gitea/workflows/mcpctl.yml", "gitea")] {
         let text_of = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ci").join(file)).unwrap();
         let doc = schema::document::parse(&text_of).unwrap().remove(0).to_json();
         let steps = doc["jobs"]["review"]["steps"].as_array().unwrap().clone();
