@@ -32,6 +32,13 @@ pub struct Global {
     /// Color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto)]
     pub color: ColorMode,
+    /// Read through this gateway's REST API instead of the database (`get`, `describe`,
+    /// `status`, `history`); the token comes from $MCPCTL_TOKEN or the login context of that URL.
+    #[arg(long = "server", id = "remote_server", global = true, env = "MCPCTL_URL", value_name = "URL")]
+    pub server: Option<String>,
+    /// Use this login context (`mcpctl config get-contexts`) instead of the current one.
+    #[arg(long, global = true, env = "MCPCTL_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,6 +112,20 @@ pub enum Command {
     /// (`.mcpctl/recipients.txt`), reveal, rotate, manage recipients, scan for leaked credentials.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Log in to a gateway: check a token with `GET /api/v1/whoami` and keep it as the current
+    /// context in the config file (`$MCPCTL_CONFIG`, default ~/.config/mcpctl/config.yaml, mode
+    /// 0600). Read commands then go through that gateway. The token comes from --token,
+    /// $MCPCTL_TOKEN, or a prompt without echo on a terminal.
+    Login(LoginArgs),
+    /// Show and switch login contexts (kubectl-style).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Revoke a token in the repo (`spec.revoked: true`): refused (401) from the deploy of that
+    /// commit on.
+    Revoke(RevokeArgs),
+    /// Ask the RBAC engine about the repo's desired state: `can-i`, `who-can` (docs/rbac.md).
+    #[command(subcommand)]
+    Rbac(RbacCommand),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -400,6 +421,20 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Plan between two git refs, no database: the state of REF against --head (a PR review; the
+    /// markdown format adds an "Access changes" section). -C names the repository or a folder in it.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// With --base: the ref whose state is planned (default `HEAD`).
+    #[arg(long, value_name = "REF", requires = "base", default_value = "HEAD")]
+    pub head: String,
+    /// With --base: a gateway to ask for the blast radius (tool lists, 30 days of audit); else
+    /// $MCPCTL_URL.
+    #[arg(long, value_name = "URL", requires = "base")]
+    pub url: Option<String>,
+    /// Bearer token for --url (else $MCPCTL_TOKEN).
+    #[arg(long, value_name = "TOKEN", requires = "base", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -542,6 +577,113 @@ pub struct CreateArgs {
     /// parameters, and every required one without a default.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// `usertoken` only: the User the login token is for.
+    #[arg(long = "user", id = "token_user", value_name = "USER")]
+    pub token_user: Option<String>,
+    #[command(flatten)]
+    pub token: TokenCreateArgs,
+    #[command(flatten)]
+    pub rbac: RbacCreateArgs,
+}
+
+/// `create mcptoken` flags (docs/rbac.md).
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// McpToken: a grant, `role:view,resource:servers[,name:NAME]` or `action:logs` (repeatable).
+    /// Each must lie within the permissions of --as in the project.
+    #[arg(long = "bind", value_name = "BINDING", value_parser = parse_binding_arg)]
+    pub bind: Vec<schema::spec::RoleBinding>,
+    /// McpToken: start from no bindings (`empty`) or from a snapshot of --as's permissions in the
+    /// project (`clone`); --bind adds to either.
+    #[arg(long, value_enum, default_value_t = RbacStart::Empty)]
+    pub rbac: RbacStart,
+    /// McpToken: lifetime, `30d`, `12h`, `never`, or an expiry as an RFC 3339 time or a date
+    /// (`2027-01-31`).
+    #[arg(long, default_value = "90d", value_name = "TTL")]
+    pub ttl: String,
+    /// Free text (`spec.description`), for any kind that has one.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// McpToken: the User minting it (`spec.createdBy`); its permissions bound the token's.
+    #[arg(long = "as", value_name = "USER", env = "MCPCTL_USER")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RbacStart {
+    Empty,
+    Clone,
+}
+
+/// `create rbac` flags.
+#[derive(Debug, Args)]
+pub struct RbacCreateArgs {
+    /// RbacDefinition: who gets the grants, `User:alice`, `Group:admins`, `McpToken:NAME` or
+    /// `McpToken:PROJECT/NAME` (repeatable).
+    #[arg(long = "subject", value_name = "SUBJECT", value_parser = parse_subject_arg)]
+    pub subjects: Vec<schema::spec::Subject>,
+    /// RbacDefinition: a grant in the --bind syntax (repeatable).
+    #[arg(long = "roleBindings", value_name = "BINDING", value_parser = parse_binding_arg)]
+    pub role_bindings: Vec<schema::spec::RoleBinding>,
+}
+
+fn parse_binding_arg(s: &str) -> Result<schema::spec::RoleBinding, String> {
+    schema::rbac::parse_binding(s).map_err(|e| e.to_string())
+}
+
+fn parse_subject_arg(s: &str) -> Result<schema::spec::Subject, String> {
+    schema::rbac::parse_subject(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Kind: `mcptoken`.
+    pub kind: String,
+    pub name: String,
+    /// Project of the token.
+    #[arg(short, long)]
+    pub project: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RbacCommand {
+    /// Whether SUBJECT may VERB RESOURCE [NAME] in the repo's desired state (like `kubectl auth
+    /// can-i`): prints yes or no; exit 0 yes, 1 no. VERB is a role (`view`, `edit`, `create`,
+    /// `delete`, `run`), RESOURCE a plural kind; `run action NAME` asks for an action (`logs`).
+    CanI(CanIArgs),
+    /// Every user, group and token that may VERB RESOURCE [NAME] (-o json for a list).
+    WhoCan(WhoCanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessQuery {
+    /// `view`, `edit`, `create`, `delete` or `run`.
+    pub verb: String,
+    /// A plural kind (`servers`), or `action` (then NAME is the action).
+    pub resource: String,
+    /// One resource by name (none: the whole kind).
+    pub name: Option<String>,
+    /// The project the request is made in (none: global resources and actions).
+    #[arg(short, long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CanIArgs {
+    #[command(flatten)]
+    pub query: AccessQuery,
+    /// `User:alice`, `Group:admins`, `McpToken:NAME` (in -p PROJECT) or `McpToken:PROJECT/NAME`.
+    #[arg(long = "as", value_name = "SUBJECT", value_parser = parse_subject_arg)]
+    pub subject: schema::spec::Subject,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoCanArgs {
+    #[command(flatten)]
+    pub query: AccessQuery,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]
@@ -668,4 +810,36 @@ pub struct SecretScanArgs {
     /// Output format: one line per finding, or a JSON array (the advice is printed in both).
     #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
     pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Base URL of the gateway, e.g. `https://gw.example.com`.
+    #[arg(long)]
+    pub url: String,
+    /// The token (`mcpctl_usr_…` from `mcpctl create usertoken`, or an `mcpctl_pat_…`); visible
+    /// in shell history and `ps`: prefer $MCPCTL_TOKEN or the prompt.
+    #[arg(long, env = "MCPCTL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Name of the context to write (default `<who>@<host[:port]>`).
+    #[arg(long = "context-name", value_name = "NAME")]
+    pub name: Option<String>,
+    /// Output format of the confirmation.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the login contexts (`*` marks the current one; tokens show as their prefix).
+    GetContexts {
+        #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+        output: TextOrJson,
+    },
+    /// Make NAME the current context.
+    UseContext { name: String },
+    /// Print the current context's name (exit 1 when none is set).
+    CurrentContext,
+    /// Remove a context (and unset it if current).
+    DeleteContext { name: String },
 }

@@ -11,7 +11,7 @@ macro_rules! bail {
 }
 use serde_json::{json, Value};
 
-use schema::{Kind, ResourceKey, Scope, SourceFile};
+use schema::{DesiredState, Kind, ResourceKey, Scope, SourceFile};
 
 use crate::args::{CreateArgs, Global, TargetArgs};
 use crate::{render, CliError};
@@ -28,13 +28,13 @@ pub fn path_for(key: &ResourceKey) -> PathBuf {
 }
 
 /// Validate the repo with `path` replaced by `content` (or removed when `None`).
-fn check_with(repo: &Path, path: &str, content: Option<&str>) -> Result {
+fn check_with(repo: &Path, path: &str, content: Option<&str>) -> Result<DesiredState> {
     let mut files: Vec<SourceFile> = reconciler::read_dir(repo).with_context(|| format!("reading repo {}", repo.display()))?;
     files.retain(|f| f.path != path);
     if let Some(c) = content {
         files.push(SourceFile::new(path, c));
     }
-    schema::check(&files).map(drop).map_err(|d| {
+    schema::check(&files).map_err(|d| {
         render::diagnostics(&d);
         CliError::Invalid(d.len())
     })
@@ -44,6 +44,12 @@ pub fn create(g: &Global, a: CreateArgs) -> Result {
     let kind: Kind = a.kind.parse().map_err(anyhow::Error::from)?;
     if kind.scope() == Scope::Project && a.project.is_none() {
         return Err(anyhow::anyhow!("{kind} is project-scoped: pass -p PROJECT").into());
+    }
+    if kind == Kind::McpToken {
+        return crate::commands::tokens::create(g, a);
+    }
+    if !a.token.bind.is_empty() {
+        bail!("--bind is for mcptokens (RbacDefinitions take --roleBindings)");
     }
     let mut spec = match &a.spec {
         Some(text) => {
@@ -65,28 +71,52 @@ pub fn create(g: &Global, a: CreateArgs) -> Result {
     if kind != Kind::Server && flags.iter().any(|(_, v)| v.is_some()) {
         bail!("--command/--package/--runner/--url/--image are for servers; use --spec for a {kind}");
     }
-    let mut metadata = json!({"name": a.name});
-    if let Some(p) = &a.project {
+    if let Some(d) = &a.token.description {
+        obj.insert("description".into(), Value::String(d.clone()));
+    }
+    crate::commands::rbac::definition_flags(kind, &a.rbac, obj)?;
+    let key = ResourceKey::new(kind, a.project.as_deref(), &a.name);
+    let rel = write_new(g, &key, spec, "", |_| Ok(()))?;
+    render::ok_line(&format!("{key} created in {rel}"));
+    Ok(())
+}
+
+/// Write a new resource file for `key` with `spec` (after `header`, e.g. comments), once the repo
+/// with it is valid and `vet` accepts that state; nothing is written otherwise. Returns the
+/// repo-relative path.
+pub fn write_new(g: &Global, key: &ResourceKey, spec: Value, header: &str, vet: impl FnOnce(&DesiredState) -> Result) -> Result<String> {
+    let mut metadata = json!({"name": key.name});
+    if let Some(p) = key.project() {
         metadata["project"] = json!(p);
     }
-    let doc = json!({"apiVersion": schema::API_VERSION, "kind": kind.as_str(), "metadata": metadata, "spec": spec});
-    let key = ResourceKey::new(kind, a.project.as_deref(), &a.name);
-    let rel = path_for(&key);
+    let doc = json!({"apiVersion": schema::API_VERSION, "kind": key.kind.as_str(), "metadata": metadata, "spec": spec});
+    let rel = path_for(key);
     let rel_str = rel.to_string_lossy().replace('\\', "/");
     let full = g.repo.join(&rel);
     if full.exists() {
         bail!("{} already exists", full.display());
     }
-    let text = schema::emit::yaml_document(&doc);
-    check_with(&g.repo, &rel_str, Some(&text))?;
+    let text = format!("{header}{}", schema::emit::yaml_document(&doc));
+    let state = check_with(&g.repo, &rel_str, Some(&text))?;
+    vet(&state)?;
     std::fs::create_dir_all(full.parent().expect("path has a parent")).with_context(|| format!("creating {}", full.display()))?;
     std::fs::write(&full, &text).with_context(|| format!("writing {}", full.display()))?;
-    render::ok_line(&format!("{key} created in {rel_str}"));
+    Ok(rel_str)
+}
+
+/// Validate the repo with the file `rel` (repo-relative) holding `content`, then replace it (by
+/// rename).
+pub fn rewrite_checked(g: &Global, rel: &str, content: &str) -> Result {
+    check_with(&g.repo, rel, Some(content))?;
+    let full = g.repo.join(rel);
+    let tmp = full.with_extension("mcpctl-tmp");
+    std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &full).with_context(|| format!("replacing {}", full.display()))?;
     Ok(())
 }
 
 /// The file defining a resource, and how many resources that file holds.
-fn locate(g: &Global, a: &TargetArgs) -> Result<(String, usize)> {
+pub fn locate(g: &Global, a: &TargetArgs) -> Result<(String, usize)> {
     let kind: Kind = a.kind.parse().map_err(anyhow::Error::from)?;
     let files = reconciler::read_dir(&g.repo).with_context(|| format!("reading repo {}", g.repo.display()))?;
     let loaded = schema::load::load(&files);

@@ -4,8 +4,9 @@ mod args;
 mod authoring;
 mod commands;
 mod console;
+mod context;
+mod document_edit;
 mod probe;
-#[allow(dead_code)] // used by the remote commands (chat, login, console) landing now
 mod remote;
 mod render;
 

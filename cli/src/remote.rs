@@ -24,12 +24,25 @@ pub enum RemoteError {
     },
     #[error("the gateway at {url} answered {status}: {message}")]
     Status { url: String, status: u16, message: String },
+    #[error("the gateway at {url} refused the token ({status}): {message}")]
+    Unauthorized { url: String, status: u16, message: String },
     #[error("the gateway at {url} sent an answer that is not JSON: {source}")]
     Decode {
         url: String,
         #[source]
         source: reqwest::Error,
     },
+}
+
+/// Where a remote's URL and token were found, in the order they are looked for.
+#[derive(Debug, Clone, Default)]
+pub struct Target<'a> {
+    /// A URL flag (`--server`, or a command's own `--url`).
+    pub url: Option<&'a str>,
+    /// A token flag (`login --token`, `test mcp --token`).
+    pub token: Option<&'a str>,
+    /// `--context NAME` (else `$MCPCTL_CONTEXT`, else the config's current context).
+    pub context: Option<&'a str>,
 }
 
 /// A gateway to talk to.
@@ -42,14 +55,56 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// The gateway named by flags, else by `$MCPCTL_URL` / `$MCPCTL_TOKEN`; `None` when neither
-    /// names a URL (the command then works on the local database).
+    /// The gateway named by flags, else by `$MCPCTL_URL` / `$MCPCTL_TOKEN`, else by the current
+    /// login context; `None` when none names a URL (the command then works on the local
+    /// database). A config file that cannot be read is reported on stderr and ignored here; use
+    /// [`Remote::locate`] to refuse instead.
+    #[allow(dead_code)] // for the remote commands of chat and console (their own --url/--token)
     pub fn resolve(url: Option<&str>, token: Option<&str>) -> Option<Remote> {
-        let env_url = std::env::var("MCPCTL_URL").ok().filter(|s| !s.is_empty());
-        let env_token = std::env::var("MCPCTL_TOKEN").ok().filter(|s| !s.is_empty());
-        let url = url.map(str::to_owned).or(env_url)?;
-        let token = token.map(str::to_owned).or(env_token);
-        Some(Remote::new(&url, token))
+        Remote::locate(&Target { url, token, context: None }).unwrap_or_else(|e| {
+            crate::render::error_line(&format!("{e} (ignored)"));
+            None
+        })
+    }
+
+    /// [`Remote::resolve`], strictly: URL from the flag, `$MCPCTL_URL`, or the context
+    /// (`--context`, `$MCPCTL_CONTEXT`, the current one); token from the flag, `$MCPCTL_TOKEN`,
+    /// or the context when the URL is the context's.
+    ///
+    /// # Errors
+    /// When the config file cannot be read or parsed, or a named context does not exist.
+    pub fn locate(t: &Target<'_>) -> Result<Option<Remote>, crate::context::ContextError> {
+        let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        let named = t.context.map(str::to_owned).or_else(|| env("MCPCTL_CONTEXT"));
+        let url = t.url.map(str::to_owned).or_else(|| env("MCPCTL_URL"));
+        let token = t.token.map(str::to_owned).or_else(|| env("MCPCTL_TOKEN"));
+        // The config file is read only when it can matter.
+        let context =
+            if named.is_some() || url.is_none() || token.is_none() {
+                let path = crate::context::config_path()?;
+                let config = crate::context::Config::load(&path)?;
+                match &named {
+                    Some(n) => Some(config.get(n).cloned().ok_or_else(|| crate::context::ContextError::NoSuchContext {
+                        name: n.clone(),
+                        path: path.display().to_string(),
+                    })?),
+                    None => config.current().cloned(),
+                }
+            } else {
+                None
+            };
+        let (url, token) = match (url, context) {
+            // An explicit context beats $MCPCTL_URL; a URL flag beats both.
+            (Some(_), Some(c)) if named.is_some() && t.url.is_none() => (c.url.clone(), token.or(Some(c.token))),
+            (Some(u), Some(c)) => {
+                let same = u.trim_end_matches('/') == c.url.trim_end_matches('/');
+                (u, token.or(same.then_some(c.token)))
+            }
+            (Some(u), None) => (u, token),
+            (None, Some(c)) => (c.url.clone(), token.or(Some(c.token))),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Remote::new(&url, token)))
     }
 
     pub fn new(url: &str, token: Option<String>) -> Remote {
@@ -84,6 +139,9 @@ impl Remote {
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_owned)))
             .unwrap_or_else(|| body.chars().take(300).collect());
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(RemoteError::Unauthorized { url, status: status.as_u16(), message });
+        }
         Err(RemoteError::Status { url, status: status.as_u16(), message })
     }
 

@@ -25,6 +25,11 @@ pub fn error_line(msg: &str) {
     let _ = writeln!(anstream::stderr(), "{} {msg}", paint(RED.bold(), "error:"));
 }
 
+/// A warning on stderr.
+pub fn warn_line(msg: &str) {
+    let _ = writeln!(anstream::stderr(), "{} {msg}", paint(YELLOW.bold(), "warning:"));
+}
+
 pub fn ok_line(msg: &str) {
     let _ = writeln!(anstream::stdout(), "{} {msg}", paint(GREEN, "✓"));
 }
@@ -269,6 +274,20 @@ pub fn table(out: &mut impl Write, kind: Option<Kind>, items: &[(StoredResource,
         ]);
         rows.push(r);
     }
+    print_rows(out, &rows)
+}
+
+/// A table with a bold header row, columns padded to their widest cell.
+pub fn columns(out: &mut impl Write, header: &[&str], body: &[Vec<String>]) -> io::Result<()> {
+    if body.is_empty() {
+        return writeln!(out, "No resources found.");
+    }
+    let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    rows.extend(body.iter().cloned());
+    print_rows(out, &rows)
+}
+
+fn print_rows(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for (i, r) in rows.iter().enumerate() {
         let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -463,6 +482,83 @@ pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
         for line in e.lines() {
             writeln!(out, "  {}", paint(RED, line))?;
         }
+    }
+    Ok(())
+}
+
+/// The "Access changes" section of a PR review (`plan --base --format markdown`): a table of
+/// each subject's gains and losses, escalations flagged ⚠️, the servers projects gain or lose,
+/// and the blast radius when a gateway was asked.
+pub fn access_markdown(
+    out: &mut impl Write,
+    a: &schema::access::AccessDiff,
+    blast: Option<&crate::commands::review::Blast>,
+) -> io::Result<()> {
+    writeln!(out, "\n### Access changes\n")?;
+    if a.is_empty() {
+        return writeln!(out, "No subject gains or loses a permission.");
+    }
+    let flagged = a.subjects.iter().filter(|s| !s.escalations.is_empty()).count();
+    if flagged > 0 {
+        writeln!(out, "> [!WARNING]\n> ⚠️ **{flagged} escalation(s)** need a reviewer's eye.\n")?;
+    }
+    if !a.subjects.is_empty() {
+        writeln!(out, "| Subject | Gains | Losses | Flags |\n|---|---|---|---|")?;
+        let cell = |g: &[schema::access::Grant]| g.iter().map(ToString::to_string).collect::<Vec<_>>().join("<br>");
+        for s in &a.subjects {
+            let mark = if s.escalations.is_empty() { "" } else { "⚠️ " };
+            let flags = s.escalations.iter().map(|e| format!("⚠️ {e}")).collect::<Vec<_>>().join("<br>");
+            writeln!(out, "| {mark}`{}` | {} | {} | {flags} |", s.subject, cell(&s.gains), cell(&s.losses))?;
+        }
+    }
+    if !a.surfaces.is_empty() {
+        writeln!(out, "\n**Tool surface**\n")?;
+        for s in &a.surfaces {
+            for srv in &s.added_servers {
+                writeln!(out, "- adds server `{srv}` to {}", s.project)?;
+            }
+            for srv in &s.removed_servers {
+                writeln!(out, "- removes server `{srv}` from {}", s.project)?;
+            }
+        }
+    }
+    if let Some(b) = blast {
+        writeln!(out, "\n**Blast radius** (from the gateway)\n")?;
+        for line in b.lines() {
+            writeln!(out, "- {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The access changes as text, after the text plan.
+pub fn access_text(out: &mut impl Write, a: &schema::access::AccessDiff, blast: Option<&crate::commands::review::Blast>) -> io::Result<()> {
+    if a.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{}", paint(BOLD, "Access changes:"))?;
+    for s in &a.subjects {
+        writeln!(out, "  {}", paint(BOLD, &s.subject))?;
+        for g in &s.gains {
+            writeln!(out, "      {}", paint(GREEN, &format!("+ {g}")))?;
+        }
+        for g in &s.losses {
+            writeln!(out, "      {}", paint(RED, &format!("- {g}")))?;
+        }
+        for e in &s.escalations {
+            writeln!(out, "      {}", paint(YELLOW, &format!("! {e}")))?;
+        }
+    }
+    for s in &a.surfaces {
+        for srv in &s.added_servers {
+            writeln!(out, "  {} adds server {srv}", s.project)?;
+        }
+        for srv in &s.removed_servers {
+            writeln!(out, "  {} removes server {srv}", s.project)?;
+        }
+    }
+    for line in blast.map(crate::commands::review::Blast::lines).unwrap_or_default() {
+        writeln!(out, "  {line}")?;
     }
     Ok(())
 }

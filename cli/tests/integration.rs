@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "integration/access.rs"]
+mod access;
 #[path = "integration/clone.rs"]
 mod clone;
 #[path = "integration/console.rs"]
@@ -11,6 +13,8 @@ mod console;
 mod fake_openbao;
 #[path = "integration/layout.rs"]
 mod layout;
+#[path = "integration/login.rs"]
+mod login;
 #[path = "integration/safety.rs"]
 mod safety;
 #[path = "integration/secret.rs"]
@@ -37,6 +41,9 @@ impl Env {
             .arg(repo)
             .args(args)
             .env("MCPCTL_DATABASE_URL", self.db_url())
+            // Hermetic: no login context of the person running the tests (see docs/login.md).
+            .env("MCPCTL_CONFIG", self.dir.path().join("mcpctl-config.yaml"))
+            .env_remove("MCPCTL_CONTEXT")
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
@@ -359,6 +366,25 @@ fn listening(child: &mut std::process::Child) -> (String, Vec<String>) {
     panic!("the server exited without printing its address: {printed:?}");
 }
 
+/// `mcpctl -C file://<bare> serve` on a free loopback port, runtime `none`, polling hourly, with
+/// `extra` flags: the child and the address it listens on.
+fn serve_bare(env: &Env, bare: &Path, extra: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    let url = format!("file://{}", bare.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "none"])
+        .args(extra)
+        .arg("--cache-dir")
+        .arg(env.dir.path().join("cache"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_CONFIG", env.dir.path().join("mcpctl-config.yaml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _) = listening(&mut child);
+    (child, addr)
+}
+
 fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -383,18 +409,7 @@ fn serve_runs_reconciler_and_gateway_and_the_webhook_pokes() {
     let secret = env.dir.path().join("hook-secret");
     std::fs::write(&secret, "hook-s3cret\n").unwrap();
 
-    let url = format!("file://{}", bare.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .args(["-C", &url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "none", "--webhook-secret-file"])
-        .arg(&secret)
-        .arg("--cache-dir")
-        .arg(env.dir.path().join("cache"))
-        .env("MCPCTL_DATABASE_URL", env.db_url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let (addr, _) = listening(&mut child);
+    let (mut child, addr) = serve_bare(&env, &bare, &[std::ffi::OsStr::new("--webhook-secret-file"), secret.as_os_str()]);
     let auth = ("Authorization", "Bearer mcpctl_pat_demo_homelab_0123456789abcdef");
     let wait_for = |path: &str| {
         for _ in 0..100 {

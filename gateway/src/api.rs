@@ -1,9 +1,12 @@
 //! The read-only REST API: `/api/v1/<kind>[/<name>]`, `/api/v1/status`, `/api/v1/deploys`,
 //! `/api/v1/auditevents`; described by the OpenAPI document at `/api/openapi.json`.
 //! Desired state is changed through git only. Every request is authenticated and RBAC-checked
-//! against the deployed snapshot (no request reads the resources table); a resource the caller
-//! may not view is reported as not found. Status, deploys and audit events are scoped to the
-//! token's project.
+//! against the deployed snapshot (no request reads the resources table) by schema's RBAC engine
+//! ([`crate::auth::Caller::can`]); a resource the caller may not view is reported as not found.
+//! A project's resource is judged in its project (a Project in itself), a global one (shared by every project) by any
+//! grant of the caller (an McpToken's all apply in its project; a user's global grants and those
+//! of each project it holds some in). Status and audit events are scoped to the
+//! projects the caller may see. `whoami` and `can-i` live in [`crate::identity`].
 
 use std::sync::Arc;
 
@@ -29,13 +32,24 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/{kind}/{name}", get(one))
 }
 
-/// Whether the caller may see `res`: its project (or none) and a `view` grant.
+/// Whether the caller may see `res`: a `view` grant in its project (a Project counts as inside
+/// itself, so a caller sees only the projects its grants reach), or, for another global one, in
+/// any place the caller acts (an McpToken: its project).
 fn visible(caller: &Caller, res: &Resource) -> bool {
-    let in_scope = match res.metadata.project.as_deref() {
-        None => true,
-        Some(p) => p == caller.project,
-    };
-    in_scope && rbac::allows(&caller.bindings, Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) })
+    let req = Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) };
+    let at = if res.kind() == Kind::Project { Some(res.name()) } else { res.metadata.project.as_deref() };
+    match at {
+        Some(p) => caller.can(Some(p), req),
+        None => caller.can_anywhere(req),
+    }
+}
+
+/// Query of the resource routes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(crate) struct ResourceQuery {
+    /// Only resources of this project (as `mcpctl get -p`); for one resource, the project to
+    /// look in first (default: the McpToken's project; for a user, global resources only).
+    project: Option<String>,
 }
 
 /// JSON of a resource for API answers: secret values never leave, not even as ciphertext.
@@ -58,26 +72,38 @@ fn parse_kind(s: &str) -> Result<Kind, ApiError> {
 
 /// Resources of one kind the token may view.
 #[utoipa::path(get, path = "/api/v1/{kind}", tag = "resources",
-    params(("kind" = String, Path, description = "Plural kind: servers, projects, agents, secrets (values redacted), …")),
+    params(("kind" = String, Path, description = "Plural kind: servers, projects, agents, secrets (values redacted), …"), ResourceQuery),
     responses((status = 200, description = "`{kind, items: [resource]}`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list(Authenticated { caller: c, snapshot }: Authenticated, Path(kind): Path<String>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(
+    Authenticated { caller: c, snapshot }: Authenticated,
+    Path(kind): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ResourceQuery>,
+) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(&kind)?;
-    let items: Vec<Value> = snapshot.catalog.state.of_kind(kind).filter(|r| visible(&c, r)).map(public_json).collect();
+    let items: Vec<Value> = snapshot
+        .catalog
+        .state
+        .of_kind(kind)
+        .filter(|r| q.project.is_none() || r.metadata.project == q.project)
+        .filter(|r| visible(&c, r))
+        .map(public_json)
+        .collect();
     Ok(Json(json!({"kind": kind.as_str(), "items": items})))
 }
 
-/// One resource, resolved in the token's project first, then globally.
+/// One resource, resolved in `?project=` (default: the McpToken's project) first, then globally.
 #[utoipa::path(get, path = "/api/v1/{kind}/{name}", tag = "resources",
-    params(("kind" = String, Path, description = "Plural kind"), ("name" = String, Path, description = "Resource name")),
+    params(("kind" = String, Path, description = "Plural kind"), ("name" = String, Path, description = "Resource name"), ResourceQuery),
     responses((status = 200, description = "The resource document (JSON)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn one(
     Authenticated { caller: c, snapshot }: Authenticated,
     Path((kind, name)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<ResourceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(&kind)?;
-    let project = (kind.scope() != Scope::Cluster).then_some(c.project.as_str());
+    let project = (kind.scope() != Scope::Cluster).then(|| q.project.as_deref().or(c.project())).flatten();
     let res = snapshot
         .catalog
         .state
@@ -87,17 +113,28 @@ pub(crate) async fn one(
     Ok(Json(public_json(res)))
 }
 
-/// Deployed revision, last attempt, drift, and the health of the token's project's servers.
+/// Deployed revision, last attempt, drift, and the health of the caller's servers (an McpToken:
+/// every server of its project; a user: those it may view).
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the token's project only, URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the caller's servers (an McpToken: its project's; a user: those it may view), URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
     Authenticated { caller: c, snapshot }: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let s = state.status();
-    let keys: Vec<&str> =
-        snapshot.catalog.projects.get(&c.project).map(|p| p.servers.iter().map(|s| s.key.as_str()).collect()).unwrap_or_default();
+    // An McpToken: every server of its project (as before users existed); a user: the servers
+    // it may view, each judged in its project.
+    let shown = |p: &str, server: &str| match c.project() {
+        Some(own) => own == p,
+        None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
+    };
+    let keys: Vec<&str> = snapshot
+        .catalog
+        .projects
+        .iter()
+        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()))
+        .collect();
     let upstreams: Vec<Value> = state
         .upstreams
         .health()
@@ -117,17 +154,10 @@ pub(crate) async fn status(
     })))
 }
 
-/// The caller, if it holds `{role: run, action: audit}`.
-fn auditor(c: &Caller, what: &str) -> Result<(), ApiError> {
-    if !rbac::allows(&c.bindings, Request::Action("audit")) {
-        return Err(ApiError::Forbidden(format!("read {what} (needs `{{role: run, action: audit}}`)")));
-    }
-    Ok(())
-}
-
-/// The deploy history, newest first (needs action `audit`). Deploys are of the whole repo, so a
-/// project's token sees each row without its `error` text (which may concern other projects):
-/// `errorHidden: true` marks the rows that had one; `mcpctl history` shows it to operators.
+/// The deploy history, newest first (needs action `audit` where the caller acts). Deploys are of
+/// the whole repo, so a caller whose `audit` grant is confined to a project (every McpToken)
+/// sees each row without its `error` text (which may concern other projects): `errorHidden:
+/// true` marks the rows that had one. A user holding `audit` globally sees the errors.
 #[utoipa::path(get, path = "/api/v1/deploys", tag = "audit",
     responses((status = 200, description = "`{items: [deploy]}`; `error` replaced by `errorHidden: true`", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -135,14 +165,17 @@ pub(crate) async fn deploys(
     State(state): State<Arc<AppState>>,
     Authenticated { caller: c, .. }: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    auditor(&c, "deploys")?;
+    let global = c.project().is_none() && c.can(None, Request::Action("audit"));
+    if !global && !c.grants.iter().any(|e| rbac::binding_allows(&e.binding, Request::Action("audit"))) {
+        c.require(None, Request::Action("audit"))?;
+    }
     let items: Vec<Value> = state
         .store
         .deploys(100)
         .await?
         .into_iter()
         .map(|mut d| {
-            let hidden = d.error.take().is_some();
+            let hidden = !global && d.error.take().is_some();
             let mut v = json!(d);
             if hidden {
                 v["errorHidden"] = json!(true);
@@ -158,14 +191,18 @@ pub(crate) async fn deploys(
 pub(crate) struct AuditQuery {
     /// Only events of this token (its resource name).
     token: Option<String>,
+    /// Only events of this project (an McpToken: always its own; a user without a global
+    /// `audit` grant must name a project it holds `audit` in).
+    project: Option<String>,
     /// RFC 3339 lower bound.
     since: Option<String>,
     /// At most this many events (default 100, max 1000).
     limit: Option<i64>,
 }
 
-/// MCP audit events of the token's project, newest first (needs action `audit`). Session ids are
-/// not shown: a session id is a bearer credential of its session.
+/// MCP audit events, newest first, of the project asked (an McpToken: its own), which needs
+/// action `audit` there; without a project, a user needs `audit` globally. Session ids are not
+/// shown: a session id is a bearer credential of its session.
 #[utoipa::path(get, path = "/api/v1/auditevents", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "`{items: [auditEvent]}` (without `session`)", body = Object), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -174,13 +211,9 @@ pub(crate) async fn audit_events(
     Authenticated { caller: c, .. }: Authenticated,
     axum::extract::Query(q): axum::extract::Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    auditor(&c, "audit events")?;
-    let filter = reconciler::audit::AuditFilter {
-        project: Some(c.project.clone()),
-        token: q.token,
-        since: q.since,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-    };
+    let project = c.project().map(str::to_owned).or(q.project);
+    c.require(project.as_deref(), Request::Action("audit"))?;
+    let filter = reconciler::audit::AuditFilter { project, token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
     let items: Vec<Value> = state
         .store
         .audit_events(&filter)

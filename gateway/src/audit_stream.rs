@@ -25,7 +25,7 @@ use futures::Stream;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use schema::rbac::{self, Request};
+use schema::rbac::Request;
 
 use crate::auth::{bearer, Authenticated, Caller};
 use crate::error::ApiError;
@@ -40,8 +40,14 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/auditevents/stream", get(stream))
 }
 
-fn may_audit(c: &Caller) -> bool {
-    rbac::allows(&c.bindings, Request::Action("audit"))
+fn may_audit(c: &Caller, project: Option<&str>) -> bool {
+    c.can(project, Request::Action("audit"))
+}
+
+/// `?project=`: a user's choice of project (an McpToken always follows its own).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct StreamQuery {
+    project: Option<String>,
 }
 
 /// The JSON of an event as the API shows it.
@@ -61,9 +67,13 @@ fn public(e: &reconciler::audit::AuditEvent) -> Value {
 pub(crate) async fn stream(
     State(app): State<Arc<AppState>>,
     Authenticated { caller, .. }: Authenticated,
+    axum::extract::Query(q): axum::extract::Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    if !may_audit(&caller) {
+    // An McpToken follows its own project; a user the project it names (all of them only with a
+    // global `audit` grant).
+    let project = caller.project().map(str::to_owned).or(q.project);
+    if !may_audit(&caller, project.as_deref()) {
         return Err(ApiError::Forbidden("follow audit events (needs `{role: run, action: audit}`)".into()));
     }
     let (mut rx, end) = app.auditor.subscribe();
@@ -71,7 +81,7 @@ pub(crate) async fn stream(
         return Err(ApiError::Busy(format!("{MAX_SUBSCRIBERS} audit streams are open already")));
     }
     let raw = bearer(&headers).unwrap_or_default().to_owned();
-    let project = caller.project.clone();
+    let subject = caller.display_name();
     let events = async_stream(move |tx| async move {
         loop {
             let next = tokio::select! {
@@ -84,14 +94,14 @@ pub(crate) async fn stream(
             };
             // Judged again for every event: a revoked or expired token, or a lost grant, ends it.
             match app.snapshot().tokens.authenticate(Some(&raw)) {
-                Ok(c) if may_audit(&c) && c.project == project => {}
+                Ok(c) if may_audit(&c, project.as_deref()) && c.display_name() == subject => {}
                 _ => {
                     let _ = tx.send(end_event("the token is no longer valid for this stream")).await;
                     return;
                 }
             }
             let event = match next {
-                Ok(e) if e.project == project => Event::default().event("audit").data(public(&e).to_string()),
+                Ok(e) if project.as_ref().is_none_or(|p| *p == e.project) => Event::default().event("audit").data(public(&e).to_string()),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => Event::default().event("dropped").data(json!({"dropped": n}).to_string()),
                 Err(RecvError::Closed) => return,

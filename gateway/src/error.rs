@@ -22,6 +22,8 @@ pub enum ApiError {
     UnknownKind(String),
     #[error("busy: {0}")]
     Busy(String),
+    #[error("bad query: {0}")]
+    BadQuery(String),
     #[error("store: {0}")]
     Store(#[from] reconciler::StoreError),
 }
@@ -33,6 +35,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) | ApiError::ForbiddenHost(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownKind(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
         };
         if let ApiError::Store(e) = &self {
             tracing::error!(error = %e, "store error");
@@ -46,6 +49,15 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
+    /// A copy of an authentication refusal (the extractor keeps the original); other errors
+    /// become [`ApiError::BadToken`], which never happens for what [`crate::auth`] produces.
+    pub fn clone_auth(&self) -> ApiError {
+        match self {
+            ApiError::NoToken => ApiError::NoToken,
+            _ => ApiError::BadToken,
+        }
+    }
+
     /// The response, with a 401's `WWW-Authenticate` naming the RFC 9728 metadata at `url` (MCP
     /// clients discover how to authenticate from it).
     pub fn with_resource_metadata(self, url: &str) -> Response {

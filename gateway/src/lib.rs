@@ -10,11 +10,14 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod health;
+pub mod identity;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod surface;
 pub mod upstream;
+pub mod usage;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -38,6 +41,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::router())
         .merge(api::router())
         .merge(audit_stream::router())
+        .merge(identity::router())
+        .merge(surface::router())
         .merge(webhook::router())
         .merge(metrics::router())
         .merge(mcp::router())
@@ -105,6 +110,7 @@ pub async fn serve(
         tracing::warn!("connections still open after {SHUTDOWN_DRAIN:?}; stopping anyway");
     }
     state.auditor.flush().await;
+    state.usage.flush().await;
     result
 }
 

@@ -25,7 +25,7 @@ impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         let mut http = Http::new(HttpAuthScheme::Bearer);
-        http.description = Some("An MCP token (`mcpctl_pat_…`); only its SHA-256 is stored (McpToken.spec.hash).".into());
+        http.description = Some("An MCP token (`mcpctl_pat_…`, one project) or a user's login token (`mcpctl_usr_…`); only their SHA-256 is stored (McpToken.spec.hash, User.spec.tokens[].hash).".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }
@@ -36,6 +36,8 @@ impl Modify for Bearer {
     paths(
         crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events, crate::audit_stream::stream,
+        crate::identity::whoami, crate::identity::can_i,
+        crate::surface::tools,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
     components(schemas(ErrorBody)),

@@ -17,7 +17,7 @@ use crate::auth::TokenIndex;
 use crate::catalog::{Catalog, Reach};
 use crate::mcp::limits::RateLimiter;
 use crate::mcp::{self, McpSettings};
-use crate::{audit, metrics, upstream};
+use crate::{audit, metrics, upstream, usage};
 
 /// How long a client may take to send a request's head (request line and headers).
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,6 +84,8 @@ pub struct AppState {
     pub upstreams: Arc<upstream::Upstreams>,
     pub endpoints: mcp::Endpoints,
     pub auditor: audit::Auditor,
+    /// When each token was last used (`gateway::usage`).
+    pub usage: Arc<usage::UsageRecorder>,
     pub mcp_settings: McpSettings,
     pub(crate) metrics_token: Option<String>,
     pub(crate) request_head_timeout: Duration,
@@ -105,6 +107,7 @@ impl AppState {
         let upstreams = Arc::new(upstream::Upstreams::default());
         let state = Arc::new(Self {
             auditor: audit::Auditor::start(store.clone(), o.audit_retention),
+            usage: usage::UsageRecorder::start(store.clone()),
             store,
             poke: o.poke,
             webhook_secret: o.webhook_secret,

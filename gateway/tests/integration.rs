@@ -1,6 +1,8 @@
 //! The gateway over real HTTP (reqwest → axum on 127.0.0.1) against a real SQLite store holding
 //! examples/homelab; MCP end to end with real peers in `integration/mcp.rs`.
 
+#[path = "integration/access.rs"]
+mod access;
 #[path = "integration/audit_stream.rs"]
 mod audit_stream;
 #[path = "integration/crossing.rs"]
@@ -13,6 +15,8 @@ mod harness;
 mod health;
 #[path = "integration/mcp.rs"]
 mod mcp;
+#[path = "integration/surface.rs"]
+mod surface;
 #[path = "integration/transports.rs"]
 mod transports;
 
@@ -90,6 +94,7 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
         "/projects/{project}/mcp",
         "/api/v1/{kind}",
         "/api/v1/auditevents",
+        "/api/v1/projects/{project}/tools",
         "/api/v1/hooks/git",
         "/.well-known/oauth-protected-resource/projects/{project}/mcp",
     ] {

@@ -1,5 +1,5 @@
 //! Leaked-credential scan (`mcpctl secret scan`): provider key patterns, private keys, raw
-//! `mcpctl_pat_` tokens and high-entropy literal `env` values, in the work tree, in every commit
+//! `mcpctl_pat_` / `mcpctl_usr_` tokens and high-entropy literal `env` values, in the work tree, in every commit
 //! of the history, or in what is staged (a pre-commit hook).
 //!
 //! # Guarantees
@@ -92,6 +92,7 @@ const RULES: &[Rule] = &[
     Rule { name: "Google API key", prefix: "AIza", min: 35, chars: token },
     Rule { name: "Hugging Face token", prefix: "hf_", min: 30, chars: alnum },
     Rule { name: "mcpctl token", prefix: "mcpctl_pat_", min: 8, chars: token },
+    Rule { name: "mcpctl login token", prefix: "mcpctl_usr_", min: 8, chars: token },
     Rule { name: "age identity", prefix: "AGE-SECRET-KEY-1", min: 50, chars: upper_digit },
 ];
 

@@ -4,6 +4,8 @@
 //! Pure: no I/O. Files come in as bytes ([`SourceFile`]); whoever reads them (a directory walk,
 //! a git tree) lives in the reconciler.
 
+pub mod access;
+pub mod ceiling;
 pub mod desired;
 pub mod diagnostic;
 pub mod document;
@@ -16,6 +18,7 @@ pub mod rbac;
 pub mod resource;
 pub mod spec;
 pub mod template;
+pub mod token;
 pub mod validate;
 
 pub use desired::DesiredState;

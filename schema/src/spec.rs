@@ -560,9 +560,37 @@ pub struct UserSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Full name for display.
     pub display_name: Option<String>,
-    /// A disabled user's grants and tokens stop working.
+    /// A disabled user's grants and tokens stop working (401 from the deploy that disables it).
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
+    /// Login tokens (`mcpctl_usr_…`) of this user, for `mcpctl login` and the REST API: only
+    /// their SHA-256 is stored. Minted by `mcpctl create usertoken NAME --user USER`; revoked by
+    /// `revoked: true` or by removing the entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<UserToken>,
+}
+
+/// One login token of a `User`. Unlike an `McpToken` it belongs to no project and carries no
+/// grants of its own: it acts as the user, with the user's and their groups' grants (a
+/// project-scoped `RbacDefinition` applies in its project only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserToken {
+    /// Names the token within its user (DNS-1123 label, unique per user), e.g. `laptop`.
+    pub name: String,
+    /// `sha256:<64 hex>` of the raw token (unique across every user and McpToken).
+    pub hash: String,
+    /// The token's first characters (`mcpctl_usr_` + a few), to recognise it in logs.
+    pub prefix: String,
+    /// Free text, shown by `describe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// RFC 3339 expiry; none = does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A revoked token is refused (401) from the deploy that revokes it on.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub revoked: bool,
 }
 
 /// A set of users.
@@ -600,4 +628,12 @@ pub struct McpTokenSpec {
     /// Grants of the token itself (besides `RbacDefinition`s naming it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bindings: Vec<RoleBinding>,
+    /// The `User` who minted the token (`mcpctl create mcptoken --as`). Its `bindings` must lie
+    /// within that user's effective permissions in the token's project (`mcpctl validate`
+    /// refuses an escalation; see docs/rbac.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// RFC 3339 time the token was minted (informational; shown by `get mcptokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }

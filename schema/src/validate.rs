@@ -82,6 +82,22 @@ impl At<'_> {
     }
 }
 
+/// `spec.tokens[0].hash` for messages.
+fn seg_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 fn segs(parts: &[Seg]) -> Vec<Seg> {
     parts.to_vec()
 }
@@ -130,23 +146,38 @@ impl<'a> Validator<'a> {
 
     /// Two McpTokens with one hash would be one secret with two identities (and the gateway
     /// indexes tokens by hash): refused across the whole repo, every project included.
+    /// User login tokens (`User.spec.tokens[].hash`) share the one index: a hash is unique
+    /// across every McpToken and every user token.
     fn unique_token_hashes(&mut self) {
-        let mut seen: HashMap<&str, &Resource> = HashMap::new();
+        let mut seen: HashMap<&str, (&Resource, Vec<Seg>)> = HashMap::new();
         for res in self.resources {
-            let Spec::McpToken(t) = &res.spec else { continue };
-            match seen.get(t.hash.as_str()) {
-                None => {
-                    seen.insert(&t.hash, res);
-                }
-                Some(first) => {
-                    let first_at = At { res: first };
-                    let first_pos = first_at.pos(&["spec", "hash"]);
-                    let first_file = first.origin.as_ref().map_or_else(|| "<store>".into(), |o| o.file.clone());
-                    let msg = format!(
-                        "spec.hash: the same hash as {} (at {first_file}:{first_pos}); every McpToken needs its own token",
-                        first.key()
-                    );
-                    self.err(&At { res }, &["spec", "hash"], msg);
+            let hashes: Vec<(&str, Vec<Seg>)> = match &res.spec {
+                Spec::McpToken(t) => vec![(t.hash.as_str(), vec![key("spec"), key("hash")])],
+                Spec::User(u) => u
+                    .tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.hash.as_str(), vec![key("spec"), key("tokens"), Seg::Index(i), key("hash")]))
+                    .collect(),
+                _ => continue,
+            };
+            for (hash, path) in hashes {
+                match seen.get(hash) {
+                    None => {
+                        seen.insert(hash, (res, path));
+                    }
+                    Some((first, first_path)) => {
+                        let first_pos = At { res: first }.pos_segs(first_path);
+                        let first_file = first.origin.as_ref().map_or_else(|| "<store>".into(), |o| o.file.clone());
+                        let what = if matches!(res.spec, Spec::McpToken(_)) { "McpToken" } else { "user token" };
+                        let msg = format!(
+                            "{}: the same hash as {} (at {first_file}:{first_pos}); every {what} needs its own token",
+                            seg_path(&path),
+                            first.key()
+                        );
+                        let pos = At { res }.pos_segs(&path);
+                        self.err_at(&At { res }, pos, msg);
+                    }
                 }
             }
         }
@@ -280,6 +311,7 @@ impl<'a> Validator<'a> {
                         self.err(at, &["spec", "email"], format!("`{e}` is not an email address"));
                     }
                 }
+                self.user_tokens(at, &u.tokens);
             }
             Spec::Group(g) => {
                 for (i, m) in g.members.iter().enumerate() {
@@ -352,6 +384,9 @@ impl<'a> Validator<'a> {
                 if let Some(u) = &t.user {
                     self.require(at, &[key("spec"), key("user")], Kind::User, u);
                 }
+                if let Some(u) = &t.created_by {
+                    self.require(at, &[key("spec"), key("createdBy")], Kind::User, u);
+                }
                 self.bindings(at, "bindings", &t.bindings);
             }
             Spec::RbacDefinition(r) => {
@@ -397,6 +432,35 @@ impl<'a> Validator<'a> {
                 if !(lo..=hi).contains(&v) {
                     self.err(at, &["spec", field, name], format!("{name} {v} is outside {lo} to {hi}"));
                 }
+            }
+        }
+    }
+
+    /// `User.spec.tokens`: names unique DNS labels, digests well formed, prefixes short and of
+    /// the user-token kind (an `mcpctl_pat_` token here would be a project token acting as a user).
+    fn user_tokens(&mut self, at: &At<'_>, tokens: &[UserToken]) {
+        let mut names = HashSet::new();
+        for (i, t) in tokens.iter().enumerate() {
+            let field = |leaf: &str| [key("spec"), key("tokens"), Seg::Index(i), key(leaf)];
+            if !is_dns_label(&t.name) {
+                let pos = at.pos_segs(&field("name"));
+                self.err_at(at, pos, format!("token name `{}` is not a DNS-1123 label", t.name));
+            } else if !names.insert(t.name.as_str()) {
+                let pos = at.pos_segs(&field("name"));
+                self.err_at(at, pos, format!("token `{}` listed twice in this user", t.name));
+            }
+            if !crate::token::is_hash(&t.hash) {
+                let pos = at.pos_segs(&field("hash"));
+                self.err_at(at, pos, "hash must be `sha256:` followed by 64 lower-case hex digits (the token itself never goes in git)");
+            }
+            if !t.prefix.starts_with(crate::token::USER_TOKEN_PREFIX) || t.prefix.len() > crate::token::MAX_PREFIX_LEN {
+                let pos = at.pos_segs(&field("prefix"));
+                let max = crate::token::MAX_PREFIX_LEN;
+                self.err_at(
+                    at,
+                    pos,
+                    format!("prefix must start with `mcpctl_usr_` and be at most {max} characters (the token's first characters)"),
+                );
             }
         }
     }

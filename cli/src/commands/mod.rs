@@ -2,14 +2,21 @@
 //! what they share (loading the repo, opening the store, who is acting).
 
 mod clone;
+mod config;
 mod console;
+mod gateway_reads;
+mod login;
 mod logs;
 mod migrate;
 mod publish;
+pub(crate) mod rbac;
 mod read;
 mod repo;
+pub(crate) mod review;
 mod secret;
 mod serve;
+pub(crate) mod tokens;
+mod usertoken;
 mod watch;
 
 use std::io::Write;
@@ -35,21 +42,41 @@ pub async fn run(cli: Cli) -> Result {
         Command::Apply(a) => repo::apply(g, a).await,
         Command::Get(a) => read::get(g, a).await,
         Command::Describe(a) => read::describe(g, a).await,
-        Command::Reconcile(a) => serve::reconcile(g, a).await,
+        Command::Reconcile(a) => {
+            gateway_reads::gate(g, "reconcile", None).await?;
+            serve::reconcile(g, a).await
+        }
         Command::History(a) => read::history(g, a).await,
         Command::Serve(a) => serve::serve(g, a).await,
         Command::Gateway(a) => serve::gateway_only(g, a).await,
         Command::Test(TestCommand::Mcp(a)) => crate::probe::run(a).await,
         Command::Console(a) => console::console(a).await,
-        Command::Logs(a) => logs::logs(a),
+        Command::Logs(a) => {
+            gateway_reads::gate(g, "logs", a.server.split_once('/').map(|(p, _)| p)).await?;
+            logs::logs(a)
+        }
         Command::Status(a) => read::status(g, a).await,
+        Command::Create(a) if a.kind.eq_ignore_ascii_case("usertoken") => usertoken::create(g, a),
         Command::Create(a) => clone::create(g, a),
         Command::Edit(a) => crate::authoring::edit(g, a),
         Command::Delete(a) => crate::authoring::delete(g, a),
         Command::Push(a) => publish::push(g, a).await,
         Command::Rollback(a) => publish::rollback(g, a),
-        Command::Migrate(MigrateCommand::Secrets(a)) => migrate::secrets(g, a).await,
-        Command::Secret(c) => secret::run(g, c),
+        Command::Migrate(MigrateCommand::Secrets(a)) => {
+            gateway_reads::gate(g, "migrate-secrets", None).await?;
+            migrate::secrets(g, a).await
+        }
+        Command::Secret(c) => {
+            if let SecretCommand::Reveal(a) = &c {
+                gateway_reads::gate(g, "reveal-secrets", a.project.as_deref()).await?;
+            }
+            secret::run(g, c)
+        }
+        Command::Login(a) => login::login(a).await,
+        Command::Config(c) => config::config(c),
+        Command::Revoke(a) => tokens::revoke(g, a),
+        Command::Rbac(RbacCommand::CanI(a)) => rbac::can_i(g, a),
+        Command::Rbac(RbacCommand::WhoCan(a)) => rbac::who_can(g, a),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

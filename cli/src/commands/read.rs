@@ -1,4 +1,5 @@
-//! Read commands: `get` (resources and `auditevents`), `describe`, `history` and `status`.
+//! Read commands: `get` (resources and `auditevents`), `describe`, `history` and `status`, from
+//! the database, or through a gateway when one is named (`super::gateway_reads`).
 
 use std::io::Write;
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use reconciler::{plan::StoredResource, Store};
 use schema::{Kind, Resource};
 
-use super::{open_existing_store, Result};
+use super::{gateway_reads, open_existing_store, Result};
 use crate::args::*;
 use crate::render;
 
@@ -47,6 +48,9 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
     if matches!(a.kind.to_ascii_lowercase().as_str(), "auditevents" | "auditevent" | "audit") {
         return audit_events(g, a).await;
     }
+    if let Some(r) = gateway_reads::remote(g)? {
+        return gateway_reads::get(&r, a).await;
+    }
     let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
     let store = open_existing_store(g).await?;
     let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
@@ -59,8 +63,16 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
         .into());
     }
     let mut out = anstream::stdout();
-    match a.output {
-        GetFormat::Table => render::table(&mut out, kind, &items),
+    if kind == Some(Kind::McpToken) && a.output != GetFormat::Yaml {
+        return super::tokens::list(&mut out, &store, &items, a.output == GetFormat::Json).await;
+    }
+    print_resources(&mut out, kind, &items, a.output)
+}
+
+/// `get`'s output, local or remote.
+pub(super) fn print_resources(out: &mut impl Write, kind: Option<Kind>, items: &[(StoredResource, Resource)], f: GetFormat) -> Result {
+    match f {
+        GetFormat::Table => render::table(out, kind, items),
         GetFormat::Yaml => items.iter().try_for_each(|(_, r)| write!(out, "{}", schema::emit::yaml_document(&r.to_json()))),
         GetFormat::Json => {
             let list: Vec<serde_json::Value> = items.iter().map(|(_, r)| r.to_json()).collect();
@@ -72,6 +84,11 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
 }
 
 pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
+    if a.show_values {
+        gateway_reads::gate(g, "reveal-secrets", a.project.as_deref()).await?;
+    } else if let Some(r) = gateway_reads::remote(g)? {
+        return gateway_reads::describe(&r, a).await;
+    }
     let kind = parse_kind(&a.kind)?;
     let store = open_existing_store(g).await?;
     let items = select(&store, Some(kind), Some(&a.name), a.project.as_deref()).await?;
@@ -92,9 +109,9 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
 }
 
 /// Where a Secret's values live and, with `--show-values`, the values themselves, read from
-/// that backend. No logged-in user exists in the CLI yet: the gate is the age identity (whoever
-/// can read it can decrypt the repo anyway); the RBAC action `reveal-secrets` is documented for
-/// the REST API and checked once the CLI knows its user.
+/// that backend. The gate is the age identity (whoever can read it can decrypt the repo anyway)
+/// and, when a login context is set, the gateway's `can-i reveal-secrets` (checked by
+/// [`describe`]).
 async fn secret_values(
     store: &Store,
     res: &Resource,
@@ -149,6 +166,9 @@ async fn secret_values(
 }
 
 pub(super) async fn history(g: &Global, a: HistoryArgs) -> Result {
+    if let Some(r) = gateway_reads::remote(g)? {
+        return gateway_reads::history(&r, a).await;
+    }
     let store = open_existing_store(g).await?;
     let deploys = store.deploys(a.limit).await.context("reading deploys")?;
     let mut out = anstream::stdout();
@@ -161,6 +181,9 @@ pub(super) async fn history(g: &Global, a: HistoryArgs) -> Result {
 }
 
 pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
+    if let Some(r) = gateway_reads::remote(g)? {
+        return gateway_reads::status(&r, a).await;
+    }
     let store = open_existing_store(g).await?;
     let last = store.deploys(1).await.context("reading deploys")?.into_iter().next();
     let good = store.last_good_deploy().await.context("reading deploys")?;
@@ -181,10 +204,15 @@ pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
         "drift": if drift.is_empty() { None } else { Some(&drift) },
         "servers": servers,
     });
+    print_status(&status, a.output)
+}
+
+/// `status`' output, local or remote.
+pub(super) fn print_status(status: &serde_json::Value, f: TextOrJson) -> Result {
     let mut out = anstream::stdout();
-    match a.output {
-        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status).expect("json")),
-        TextOrJson::Text => render::status(&mut out, &status),
+    match f {
+        TextOrJson::Json => writeln!(out, "{}", serde_json::to_string_pretty(status).expect("json")),
+        TextOrJson::Text => render::status(&mut out, status),
     }
     .context("writing output")?;
     Ok(())
@@ -205,14 +233,21 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
     if a.watch {
         return super::watch::audit(g, a, since).await;
     }
+    if let Some(r) = gateway_reads::remote(g)? {
+        return gateway_reads::audit_events(&r, a, since).await;
+    }
     let store = open_existing_store(g).await?;
     let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
     let events = store.audit_events(&filter).await.context("reading the audit log")?;
-    let mut out = anstream::stdout();
-    match a.output {
+    print_audit(&mut anstream::stdout(), &events, a.output)
+}
+
+/// `get auditevents`' output, local or remote.
+pub(super) fn print_audit(out: &mut impl Write, events: &[reconciler::audit::AuditEvent], f: GetFormat) -> Result {
+    match f {
         GetFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events).expect("json")),
-        GetFormat::Yaml => write!(out, "{}", schema::emit::yaml_document(&serde_json::to_value(&events).expect("json"))),
-        GetFormat::Table => render::audit(&mut out, &events),
+        GetFormat::Yaml => write!(out, "{}", schema::emit::yaml_document(&serde_json::to_value(events).expect("json"))),
+        GetFormat::Table => render::audit(out, events),
     }
     .context("writing output")?;
     Ok(())

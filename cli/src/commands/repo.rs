@@ -15,7 +15,7 @@ use crate::CliError;
 
 pub(super) fn validate(g: &Global, a: ValidateArgs) -> Result {
     let files = reconciler::read_dir(&g.repo).with_context(|| format!("reading repo {}", g.repo.display()))?;
-    match schema::check(&files) {
+    match schema::check(&files).and_then(|state| schema::ceiling::check(&state).map(|()| state)) {
         Ok(state) => {
             let mut out = anstream::stdout();
             if let Some(f) = &a.age_identity {
@@ -88,6 +88,9 @@ pub(super) async fn make_plan(g: &Global) -> Result<(Plan, Store)> {
 }
 
 pub(super) async fn plan(g: &Global, a: PlanArgs) -> Result {
+    if a.base.is_some() {
+        return super::review::plan(g, a).await;
+    }
     let (plan, _) = make_plan(g).await?;
     if let Some(path) = &a.out {
         let json = serde_json::to_string_pretty(&plan).context("serializing the plan")?;

@@ -30,7 +30,13 @@ pub(super) async fn audit(g: &Global, a: GetArgs, since: Option<String>) -> Resu
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let limit = a.limit.clamp(1, 1000);
-    match Remote::resolve(a.url.as_deref(), None) {
+    // `--url` names the gateway for this command alone; otherwise `--server`, `$MCPCTL_URL` or
+    // the login context, as every remote read (`gateway_reads::remote`).
+    let remote = match a.url.as_deref() {
+        Some(u) => Remote::resolve(Some(u), None),
+        None => super::gateway_reads::remote(g)?,
+    };
+    match remote {
         Some(remote) => {
             let mut path = format!("/api/v1/auditevents?limit={limit}");
             if let Some(s) = &since {

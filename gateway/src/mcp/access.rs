@@ -57,15 +57,12 @@ impl Access {
     }
 
     pub fn token_name(&self) -> String {
-        self.caller.as_ref().map_or_else(|| "-".to_string(), |c| c.token.name().to_string())
+        self.caller.as_ref().map_or_else(|| "-".to_string(), Caller::display_name)
     }
 
     /// The gate subject: the token's hash (not secret), or `anonymous`.
     pub fn subject(&self) -> String {
-        match self.caller.as_ref().map(|c| &c.token.spec) {
-            Some(schema::Spec::McpToken(t)) => t.hash.clone(),
-            _ => "anonymous".to_string(),
-        }
+        self.caller.as_ref().map_or_else(|| "anonymous".to_string(), |c| c.hash.clone())
     }
 
     pub fn hash_prefix(&self) -> String {

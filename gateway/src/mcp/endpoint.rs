@@ -76,7 +76,7 @@ pub(crate) async fn endpoint(
     let caller = match (caller, view.spec.public) {
         (Err(ApiError::NoToken), true) => None,
         (caller, _) => match caller {
-            Ok(c) if c.project == project => Some(c),
+            Ok(c) if c.acts_in(&project) => Some(c),
             Ok(_) => return ApiError::Forbidden(format!("use project `{project}` (the token belongs to another project)")).into_response(),
             Err(e) => {
                 let url = format!("{}/.well-known/oauth-protected-resource/projects/{project}/mcp", base_url(&app, req.headers()));
@@ -121,7 +121,7 @@ pub(crate) async fn endpoint(
         req = Request::from_parts(parts, Body::from(bytes));
     }
     let delete = req.method() == Method::DELETE;
-    let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings.clone());
+    let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings_in(&project));
     req.extensions_mut().insert(Access { caller, bindings, session: session.clone() });
     let service = app.endpoints.service(&app, &project);
     let resp = service.handle(req).await.map(Body::new);

@@ -17,8 +17,8 @@ pub struct DeployMeta {
     pub commit: Option<crate::source::CommitInfo>,
 }
 
-/// One row of the deploy history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One row of the deploy history (deserialized by `mcpctl history` from the REST API).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deploy {
     pub id: i64,

@@ -14,6 +14,7 @@ mod deploys;
 mod gateway;
 mod secrets;
 mod status;
+mod usage;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub use deploys::{Deploy, DeployMeta};
+pub use usage::{TokenUse, ToolCalls};
 
 /// Error from the store.
 #[derive(Debug, thiserror::Error)]
