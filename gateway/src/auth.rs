@@ -29,8 +29,8 @@ use crate::AppState;
 /// Who is calling: a deployed, unrevoked token of an enabled user.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The McpToken resource.
-    pub token: Resource,
+    /// The McpToken resource (shared: a caller is copied for every request).
+    pub token: Arc<Resource>,
     pub project: String,
     /// `sha256:<hex>` of the raw token (McpToken.spec.hash).
     pub hash: String,
@@ -76,7 +76,7 @@ impl TokenIndex {
             }
             let bindings = Arc::new(schema::rbac::token_bindings(state, res));
             let caller = Caller {
-                token: res.clone(),
+                token: Arc::new(res.clone()),
                 project: res.metadata.project.clone().unwrap_or_default(),
                 hash: t.hash.clone(),
                 bindings,
