@@ -20,8 +20,8 @@ pub fn acceptable(bytes: &[u8]) -> bool {
         return false;
     }
     let Ok(m) = serde_json::from_slice::<Message>(bytes) else { return false };
-    let valid = matches!(m.jsonrpc, Shape::Str { version_2_0: true, .. })
-        && (matches!(m.method, Shape::Str { .. }) || m.result.0 || m.error.0);
+    let valid =
+        matches!(m.jsonrpc, Shape::Str { version_2_0: true, .. }) && (matches!(m.method, Shape::Str { .. }) || m.result.0 || m.error.0);
     if !valid {
         return false;
     }
