@@ -6,6 +6,7 @@
 #   source .ci/peers.sh && cargo build --release -p mcpctl && gateway/benches/replicas.sh
 #
 # Env: MCPCTL (binary, default target/release/mcpctl), CONNS (64), SECS (10), ROUNDS (2).
+# `--rate-limit off`: the default per-token limit (50/s) would answer most calls with 429.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 mcpctl="${MCPCTL:-${CARGO_TARGET_DIR:-$here/../../target}/release/mcpctl}"
@@ -48,7 +49,8 @@ spec: {hash: "$hash_two", prefix: mcpctl_pat_b, bindings: [{role: run, resource:
 YAML
 git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A && git -C "$work/repo" -c user.name=b -c user.email=b@b commit -qm bench
 port=$((20000 + RANDOM % 20000))
-MCPCTL_LOG_DIR="$work/logs" "$mcpctl" serve -C "$work/repo" --database-url "sqlite://$work/s.db" --listen "127.0.0.1:$port" --cache-dir "$work/cache" > "$work/serve.log" 2>&1 &
+MCPCTL_LOG_DIR="$work/logs" "$mcpctl" serve -C "$work/repo" --database-url "sqlite://$work/s.db" --listen "127.0.0.1:$port" --cache-dir "$work/cache" \
+  --rate-limit off > "$work/serve.log" 2>&1 &
 serve=$!
 trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$work"' EXIT
 tok() { if [ "$1" = one ]; then echo "$token_one"; else echo "$token_two"; fi; }

@@ -115,14 +115,16 @@ pub(crate) async fn endpoint(
                 return resp;
             }
         };
-        if let Err(resp) = check_jsonrpc(&bytes) {
-            return resp;
+        if !super::shape::acceptable(&bytes) {
+            if let Err(resp) = check_jsonrpc(&bytes) {
+                return resp;
+            }
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
     let delete = req.method() == Method::DELETE;
     let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings_in(&project));
-    req.extensions_mut().insert(Access { caller, bindings, session: session.clone() });
+    req.extensions_mut().insert(Arc::new(Access { caller, bindings, session: session.clone() }));
     let service = app.endpoints.service(&app, &project);
     let resp = service.handle(req).await.map(Body::new);
     match &session {
@@ -147,8 +149,10 @@ fn jsonrpc_error(status: StatusCode, id: serde_json::Value, code: i64, message: 
 
 /// A POST body must be one JSON-RPC message: 400 with -32700 (not JSON) or -32600 (not JSON-RPC);
 /// names and URIs over [`super::limits`]' bounds get -32602 (invalid params).
+/// The fast path of well-formed bodies is [`super::shape::acceptable`]; this check runs for the
+/// others.
 #[allow(clippy::result_large_err)] // built once, on the refusal path only
-fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
+pub(super) fn check_jsonrpc(bytes: &[u8]) -> Result<(), Response> {
     let v: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| jsonrpc_error(StatusCode::BAD_REQUEST, serde_json::Value::Null, -32700, &format!("parse error: {e}")))?;
     let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);

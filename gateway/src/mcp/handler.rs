@@ -39,9 +39,10 @@ pub struct ProjectHandler {
     pub(crate) opened: Arc<AtomicBool>,
 }
 
-fn access_of(ext: &rmcp::model::Extensions) -> Result<Access, McpError> {
+/// The caller of this request (shared, not copied: it holds the token's bindings).
+fn access_of(ext: &rmcp::model::Extensions) -> Result<Arc<Access>, McpError> {
     ext.get::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<Access>())
+        .and_then(|p| p.extensions.get::<Arc<Access>>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("request without gateway access context", None))
 }

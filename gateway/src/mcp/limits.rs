@@ -95,7 +95,11 @@ impl RateLimiter {
         let Some(limit) = limit else { return Ok(()) };
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("buckets lock");
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: limit.burst, at: now });
+        // Looked up before inserting: the key is copied only for a token's first request.
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_string(), Bucket { tokens: limit.burst, at: now });
+        }
+        let b = buckets.get_mut(key).expect("inserted above");
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * limit.per_second).min(limit.burst);
         b.at = now;
         if b.tokens >= 1.0 {

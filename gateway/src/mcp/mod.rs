@@ -15,6 +15,7 @@
 //! | `access` | who is calling one request, and what their bindings let them see |
 //! | `handler` | the MCP server of one project: lists, calls, gating, audit |
 //! | `sessions` | per-project protocol services, open sessions and their owners, change notifications |
+//! | `shape` | a fast, tree-free look at a POST body's JSON-RPC shape and bounded fields |
 //!
 //! # Gated projects
 //! A session of a gated project sees `begin_session` and the project's own prompts; calling
@@ -28,6 +29,7 @@ pub(crate) mod endpoint;
 mod handler;
 pub mod limits;
 mod sessions;
+mod shape;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,9 @@ use crate::catalog::ProjectView;
 use crate::upstream::Change;
 use crate::AppState;
 
-type ProjectService = StreamableHttpService<ProjectHandler, LocalSessionManager>;
+/// Shared, not cloned per request: a clone copies the service's whole configuration (host and
+/// origin allowlists).
+type ProjectService = Arc<StreamableHttpService<ProjectHandler, LocalSessionManager>>;
 /// A project's protocol service, its session manager, and what stops them.
 type ServiceEntry = (ProjectService, Arc<LocalSessionManager>, CancellationToken);
 
@@ -72,7 +74,7 @@ impl Endpoints {
         let mut manager = LocalSessionManager::default();
         manager.session_config.keep_alive = Some(s.session_idle_timeout);
         let manager = Arc::new(manager);
-        let service = StreamableHttpService::new(factory, manager.clone(), config);
+        let service = Arc::new(StreamableHttpService::new(factory, manager.clone(), config));
         services.insert(project.to_string(), (service.clone(), manager.clone(), ct));
         (service, manager)
     }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Gateway throughput as a share of the upstream's own capacity, in the same run (tracker issue 9):
+# server-everything (`echo`, stdio) alone — one stdio session with CONNS calls pipelined
+# (gateway/benches/stdio_pipelined.mjs) — then through one `mcpctl serve` (release build, SQLite,
+# local runtime), driven by wrk with CONNS connections sending stateless 2026-07-28 tools/call
+# (gateway/benches/throughput.lua, every answer checked). Alternating, ROUNDS times; prints each
+# figure, p50/p99, and gateway ÷ upstream-alone per round.
+#
+#   source .ci/peers.sh && cargo build --release -p mcpctl && gateway/benches/throughput.sh
+#
+# Env: MCPCTL (binary, default $CARGO_TARGET_DIR/release/mcpctl), CONNS (space-separated list,
+# default "16 64"), SECS (10), ROUNDS (2), THREADS (wrk threads, 2), RATE_LIMIT (off).
+# PROFILE=1 keeps serve running after the rounds and prints its pid (for perf/callgrind).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+mcpctl="${MCPCTL:-${CARGO_TARGET_DIR:-$here/../../target}/release/mcpctl}"
+conns_list="${CONNS:-16 64}" secs="${SECS:-10}" rounds="${ROUNDS:-2}" threads="${THREADS:-2}"
+: "${MCPCTL_PEER_EVERYTHING:?run source .ci/peers.sh first}"
+work="$(mktemp -d)"
+token="mcpctl_pat_bench_echo_0123456789abcdef"
+hash="sha256:$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+mkdir -p "$work/repo"
+cat > "$work/repo/bench.yaml" <<YAML
+apiVersion: mcpctl.io/v1
+kind: Server
+metadata: {name: everything}
+spec: {command: node, args: ["$MCPCTL_PEER_EVERYTHING", stdio]}
+---
+apiVersion: mcpctl.io/v1
+kind: Project
+metadata: {name: bench}
+spec: {servers: [everything], prefixTools: false}
+---
+apiVersion: mcpctl.io/v1
+kind: McpToken
+metadata: {name: bench, project: bench}
+spec: {hash: "$hash", prefix: mcpctl_pat_b, bindings: [{role: run, resource: servers}]}
+YAML
+git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A && git -C "$work/repo" -c user.name=b -c user.email=b@b commit -qm bench
+port=$((20000 + RANDOM % 20000))
+MCPCTL_LOG_DIR="$work/logs" "$mcpctl" serve -C "$work/repo" --database-url "sqlite://$work/s.db" --listen "127.0.0.1:$port" \
+  --cache-dir "$work/cache" --rate-limit "${RATE_LIMIT:-off}" > "$work/serve.log" 2>&1 &
+serve=$!
+trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$work"' EXIT
+url="http://127.0.0.1:$port/projects/bench/mcp"
+call() {
+  curl -s -X POST "$url" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/call' -H 'mcp-name: echo' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"curl","version":"1"}}}}'
+}
+for _ in $(seq 120); do call | grep -q 'Echo: hi' && break; sleep 0.5; done
+call | grep -q 'Echo: hi' || { echo "the gateway does not answer echo:"; call; cat "$work/serve.log"; exit 1; }
+echo "date: $(date -u +%FT%TZ)  duration: ${secs}s  rounds: $rounds  wrk threads: $threads  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for conns in $conns_list; do
+  for r in $(seq "$rounds"); do
+    alone="$(node "$here/stdio_pipelined.mjs" "$conns" "$secs" echo '{"message":"hi"}' -- node "$MCPCTL_PEER_EVERYTHING" stdio)"
+    out="$(MCPCTL_BENCH_TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/throughput.lua" "$url")"
+    up="$(awk '{print $2}' <<<"$alone")"
+    gw="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")" p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    ratio="$(awk -v g="$gw" -v u="$up" 'BEGIN {printf "%.0f", 100 * g / u}')"
+    echo "c=$conns round $r: upstream alone $alone | gateway $gw calls/s p50 $p50 p99 $p99 $(grep mcp_ok <<<"$out") | gateway/alone $ratio %"
+  done
+done
+if [ -n "${PROFILE:-}" ]; then
+  echo "serve pid $serve, url $url, token $token; Ctrl-C ends"
+  wait $serve
+fi
