@@ -101,6 +101,11 @@ pub enum Command {
     /// (`.mcpctl/recipients.txt`), reveal, rotate, manage recipients, scan for leaked credentials.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Chat with an agent through the gateway: one message (-m), streamed to stdout, or an
+    /// interactive session (line editing, history; `/help` lists its commands). The thread id is
+    /// printed on stderr as `(thread: ID)`; `--thread ID` continues it. Exit 1 on any error
+    /// (unknown agent or personality, the model failing, no gateway).
+    Chat(ChatArgs),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
     /// Print a shell completion script.
@@ -443,6 +448,13 @@ pub struct GetArgs {
     /// `auditevents` only: at most this many events, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
+    /// `threads` only: threads of this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// `threads` only: the gateway (default: $MCPCTL_URL, else http://127.0.0.1:8080); the
+    /// bearer token comes from $MCPCTL_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -460,6 +472,17 @@ pub struct DescribeArgs {
     /// age identity file for --show-values.
     #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
     pub age_identity: Option<PathBuf>,
+    /// Agents only: preview the system blocks as this personality (default: the agent's
+    /// `defaultPersonality`).
+    #[arg(long, value_name = "NAME")]
+    pub personality: Option<String>,
+    /// `thread` only: the gateway (default: $MCPCTL_URL, else http://127.0.0.1:8080); the bearer
+    /// token comes from $MCPCTL_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]
@@ -617,4 +640,59 @@ pub struct SecretScanArgs {
     /// Output format: one line per finding, or a JSON array (the advice is printed in both).
     #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
     pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The agent to talk to.
+    pub agent: String,
+    /// Project of the agent (needed when several projects have an agent of that name).
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Send this one message and exit; without it, an interactive session.
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Wait for the whole answer instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Speak to this personality of the agent (default: its `defaultPersonality`).
+    #[arg(long, value_name = "NAME")]
+    pub personality: Option<String>,
+    /// Continue this thread (default: a new one).
+    #[arg(long, value_name = "ID")]
+    pub thread: Option<String>,
+    /// Extra system text for this call, appended after every other system block.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// The gateway (default: $MCPCTL_URL, else http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token for the gateway (default: $MCPCTL_TOKEN).
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format: streamed text, or (implies --no-stream) the gateway's JSON answer.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// Sampling overrides of one chat call (they win over the personality's and the agent's).
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// 0 to 2.
+    #[arg(long, value_parser = clap::value_parser!(f64))]
+    pub temperature: Option<f64>,
+    /// 0 to 1.
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Upper bound on generated tokens.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Stop sequence (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Sampling seed, where the provider supports one.
+    #[arg(long)]
+    pub seed: Option<i64>,
 }

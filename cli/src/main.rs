@@ -6,6 +6,7 @@ mod commands;
 mod probe;
 #[allow(dead_code)] // used by the remote commands (chat, login, console) landing now
 mod remote;
+mod remote_sse;
 mod render;
 
 use std::process::ExitCode;

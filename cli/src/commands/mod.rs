@@ -1,6 +1,8 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod blocks;
+mod chat;
 mod logs;
 mod migrate;
 mod publish;
@@ -46,6 +48,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Rollback(a) => publish::rollback(g, a),
         Command::Migrate(MigrateCommand::Secrets(a)) => migrate::secrets(g, a).await,
         Command::Secret(c) => secret::run(g, c),
+        Command::Chat(a) => chat::chat(a).await,
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

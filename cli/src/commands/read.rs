@@ -47,6 +47,9 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
     if matches!(a.kind.to_ascii_lowercase().as_str(), "auditevents" | "auditevent" | "audit") {
         return audit_events(g, a).await;
     }
+    if matches!(a.kind.to_ascii_lowercase().as_str(), "threads" | "thread") {
+        return super::chat::get_threads(&a).await;
+    }
     let kind = if a.kind.eq_ignore_ascii_case("all") { None } else { Some(parse_kind(&a.kind)?) };
     let store = open_existing_store(g).await?;
     let items = select(&store, kind, a.name.as_deref(), a.project.as_deref()).await?;
@@ -72,6 +75,9 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
 }
 
 pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
+    if a.kind.eq_ignore_ascii_case("thread") {
+        return super::chat::describe_thread(&a.name, a.url.as_deref(), a.output).await;
+    }
     let kind = parse_kind(&a.kind)?;
     let store = open_existing_store(g).await?;
     let items = select(&store, Some(kind), Some(&a.name), a.project.as_deref()).await?;
@@ -81,8 +87,32 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
         _ => return Err(anyhow::anyhow!("{kind} `{}` exists in several projects; pass -p PROJECT", a.name).into()),
     };
     let related = select(&store, None, None, None).await?;
+    if a.personality.is_some() && kind != Kind::Agent {
+        return Err(anyhow::anyhow!("--personality is for agents only").into());
+    }
+    let preview = match kind {
+        Kind::Agent => {
+            let state = schema::DesiredState::new(related.iter().map(|(_, r)| r.clone()).collect());
+            Some(super::blocks::preview(&state, &res, a.personality.as_deref()).map_err(anyhow::Error::from)?)
+        }
+        _ => None,
+    };
     let mut out = anstream::stdout();
+    if a.output == TextOrJson::Json {
+        if a.show_values {
+            return Err(anyhow::anyhow!("--show-values prints text only; drop -o json").into());
+        }
+        let mut doc = res.to_json();
+        if let Some(p) = &preview {
+            doc["preview"] = p.to_json();
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json")).context("writing output")?;
+        return Ok(());
+    }
     render::describe(&mut out, &row, &res, &related).context("writing output")?;
+    if let Some(p) = &preview {
+        p.write(&mut out).context("writing output")?;
+    }
     if kind == Kind::Secret {
         secret_values(&store, &res, &related, &a, &mut out).await?;
     } else if a.show_values {
