@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "integration/chat.rs"]
+mod chat;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
 #[path = "integration/layout.rs"]
