@@ -4,6 +4,7 @@
 //! Pure: no I/O. Files come in as bytes ([`SourceFile`]); whoever reads them (a directory walk,
 //! a git tree) lives in the reconciler.
 
+pub mod agent;
 pub mod desired;
 pub mod diagnostic;
 pub mod document;
