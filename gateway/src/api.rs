@@ -160,6 +160,8 @@ pub(crate) struct AuditQuery {
     token: Option<String>,
     /// RFC 3339 lower bound.
     since: Option<String>,
+    /// Only the tool calls of this chat thread.
+    thread: Option<String>,
     /// At most this many events (default 100, max 1000).
     limit: Option<i64>,
 }
@@ -179,6 +181,7 @@ pub(crate) async fn audit_events(
         project: Some(c.project.clone()),
         token: q.token,
         since: q.since,
+        thread: q.thread,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let items: Vec<Value> = state

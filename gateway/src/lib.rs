@@ -1,12 +1,13 @@
 //! The gateway: what users and MCP clients talk to. MCP Streamable HTTP per project
 //! (`gateway::mcp`) proxying to upstream servers (`gateway::upstream`), token auth, audit, the
-//! read-only REST API, the git webhook, health and metrics, all judged against one deployed
+//! read-only REST API, chat with agents (`gateway::chat`), the git webhook, health and metrics, all judged against one deployed
 //! snapshot (`gateway::state`).
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod health;
 pub mod mcp;
@@ -35,6 +36,7 @@ pub fn install_crypto() {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(chat::router())
         .merge(api::router())
         .merge(webhook::router())
         .merge(metrics::router())

@@ -36,9 +36,11 @@ impl Modify for Bearer {
     paths(
         crate::mcp::endpoint::endpoint, crate::mcp::endpoint::resource_metadata,
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events,
+        crate::chat::chat, crate::chat::threads::list, crate::chat::threads::one,
+        crate::chat::openai_compat::models, crate::chat::openai_compat::completions,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::chat::ChatBody, crate::chat::openai_compat::CompletionBody)),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

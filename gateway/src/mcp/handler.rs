@@ -42,6 +42,8 @@ pub struct ProjectHandler {
 fn access_of(ext: &rmcp::model::Extensions) -> Result<Access, McpError> {
     ext.get::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<Access>())
+        // In-process sessions (an agent's tools, `chat::tools`) carry it on the message itself.
+        .or_else(|| ext.get::<Access>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("request without gateway access context", None))
 }
@@ -111,6 +113,7 @@ impl ProjectHandler {
             outcome: outcome.to_string(),
             error: result.as_ref().err().map(|e| e.message.to_string()),
             revision: self.app.catalog().revision.clone(),
+            thread: access.thread.clone(),
         });
     }
 
