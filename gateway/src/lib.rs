@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod chat;
 pub mod error;
+pub mod gate;
 pub mod health;
 pub mod mcp;
 pub mod metrics;

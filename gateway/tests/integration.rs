@@ -5,10 +5,14 @@
 mod crossing;
 #[path = "integration/front.rs"]
 mod front;
+#[path = "integration/gate.rs"]
+mod gate;
 #[path = "integration/harness.rs"]
 mod harness;
 #[path = "integration/health.rs"]
 mod health;
+#[path = "common/litellm.rs"]
+mod litellm;
 #[path = "integration/mcp.rs"]
 mod mcp;
 #[path = "integration/transports.rs"]

@@ -13,6 +13,7 @@ mod hint;
 pub mod json_schema;
 pub mod kind;
 pub mod load;
+pub mod rank;
 pub mod rbac;
 pub mod resource;
 pub mod spec;
