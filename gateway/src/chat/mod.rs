@@ -137,7 +137,10 @@ pub async fn recover(store: reconciler::Store, grace: Duration) {
 
 /// Every chat route.
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/agents/{agent}/chat", post(chat)).merge(threads::router()).merge(openai_compat::router())
+    Router::new()
+        .route("/api/v1/agents/{agent}/chat", post(chat))
+        .merge(threads::router())
+        .merge(openai_compat::router())
 }
 
 /// Body of `POST /api/v1/agents/{agent}/chat`.
