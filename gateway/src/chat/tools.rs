@@ -103,23 +103,25 @@ impl ToolSession {
     /// Run one call. A refusal (RBAC), an unknown tool, bad arguments or an upstream failure
     /// come back as an error result for the model, never as a failure of the turn.
     pub async fn call(&self, call: &ToolCall) -> Outcome {
-        let arguments = match serde_json::from_str::<serde_json::Value>(if call.arguments.trim().is_empty() { "{}" } else { &call.arguments }) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) | Err(_) => {
-                return Outcome { is_error: true, content: format!("the arguments of `{}` are not a JSON object", call.name) };
-            }
-        };
+        let arguments =
+            match serde_json::from_str::<serde_json::Value>(if call.arguments.trim().is_empty() { "{}" } else { &call.arguments }) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) | Err(_) => {
+                    return Outcome { is_error: true, content: format!("the arguments of `{}` are not a JSON object", call.name) };
+                }
+            };
         let params = CallToolRequestParams::new(call.name.clone()).with_arguments(arguments);
         match self.client.peer().call_tool(params).await {
             Ok(r) => {
-                let mut texts: Vec<String> = r
-                    .content
-                    .iter()
-                    .map(|c| match c {
-                        ContentBlock::Text(t) => t.text.clone(),
-                        other => serde_json::to_string(other).map_or_else(|_| "(content)".into(), |j| format!("(non-text content: {j:.200})")),
-                    })
-                    .collect();
+                let mut texts: Vec<String> =
+                    r.content
+                        .iter()
+                        .map(|c| match c {
+                            ContentBlock::Text(t) => t.text.clone(),
+                            other => serde_json::to_string(other)
+                                .map_or_else(|_| "(content)".into(), |j| format!("(non-text content: {j:.200})")),
+                        })
+                        .collect();
                 if texts.is_empty() {
                     if let Some(s) = &r.structured_content {
                         texts.push(s.to_string());

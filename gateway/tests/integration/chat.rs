@@ -23,6 +23,7 @@ struct LiteLlm {
     base: String,
     /// Its stdin: when the test binary exits the pipe closes and the wrapper stops the proxy.
     _stdin: std::process::ChildStdin,
+    _child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
@@ -78,10 +79,14 @@ general_settings:
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "LiteLLM did not start: {}", std::fs::read_to_string(dir.path().join("litellm.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "LiteLLM did not start: {}",
+            std::fs::read_to_string(dir.path().join("litellm.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    Some(LiteLlm { base, _stdin: stdin, _dir: dir })
+    Some(LiteLlm { base, _stdin: stdin, _child: child, _dir: dir })
 }
 
 fn demo_identity() -> std::path::PathBuf {
@@ -156,8 +161,18 @@ spec: {{}}
 ---
 {alice}{bob}{carol}"#,
         key = sealed(MASTER_KEY),
-        alice = token_doc("alice", "lab", ALICE, "  user: alice\n  bindings:\n    - {role: run, action: chat}\n    - {role: run, resource: servers}\n"),
-        bob = token_doc("bob", "lab", BOB, "  bindings:\n    - {role: run, resource: agents, name: assistant}\n    - {role: view, resource: servers}\n"),
+        alice = token_doc(
+            "alice",
+            "lab",
+            ALICE,
+            "  user: alice\n  bindings:\n    - {role: run, action: chat}\n    - {role: run, resource: servers}\n"
+        ),
+        bob = token_doc(
+            "bob",
+            "lab",
+            BOB,
+            "  bindings:\n    - {role: run, resource: agents, name: assistant}\n    - {role: view, resource: servers}\n"
+        ),
         carol = token_doc("carol", "lab", CAROL, "  bindings:\n    - {role: run, action: chat}\n"),
     )
 }
@@ -240,7 +255,8 @@ async fn chat_streams_tool_calls_through_the_mcp_path_and_keeps_the_thread() {
     assert!(content.contains("AGENT-PROMPT") && content.contains("temperature: 0.7"), "{content}");
     assert_eq!(answer["personality"], "teacher");
     // A per-call sampling override wins over the personality.
-    let r: Value = chat(&gw, ALICE, json!({"message": "x", "threadId": thread, "sampling": {"temperature": 1.5}})).await.json().await.unwrap();
+    let r: Value =
+        chat(&gw, ALICE, json!({"message": "x", "threadId": thread, "sampling": {"temperature": 1.5}})).await.json().await.unwrap();
     assert!(r["content"].as_str().unwrap().contains("temperature: 1.5"), "{r}");
     assert_eq!(r["personality"], "teacher", "the thread keeps its personality");
 
@@ -351,8 +367,11 @@ async fn litellm_mock_models_and_the_openai_python_client() {
     gw.stop().await;
 }
 
+/// One scripted provider answer: status, headers, body.
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
 /// A provider that answers each request with the next of `script` (status, headers, SSE body).
-async fn scripted_provider(script: Vec<(u16, Vec<(&'static str, String)>, String)>) -> (String, Arc<AtomicUsize>) {
+async fn scripted_provider(script: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
     use axum::response::IntoResponse;
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
@@ -414,7 +433,13 @@ async fn provider_429_is_retried_after_retry_after_and_401_is_not() {
     let t: Value = get(&gw, ALICE, &format!("/api/v1/threads/{}", list[0]["id"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(t["messages"][1]["status"], "failed", "{t}");
     // Refusals before anything runs: unknown agent, unknown personality, no grant.
-    let r = reqwest::Client::new().post(format!("{}/api/v1/agents/nobody/chat", gw.base)).bearer_auth(ALICE).json(&json!({"message": "x"})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/agents/nobody/chat", gw.base))
+        .bearer_auth(ALICE)
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(chat(&gw, ALICE, json!({"message": "x", "personality": "pirate"})).await.status(), 404);
     assert_eq!(chat(&gw, ALICE, json!({"message": "x", "project": "other"})).await.status(), 403);
