@@ -1,6 +1,8 @@
 //! The gateway over real HTTP (reqwest → axum on 127.0.0.1) against a real SQLite store holding
 //! examples/homelab; MCP end to end with real peers in `integration/mcp.rs`.
 
+#[path = "integration/chat.rs"]
+mod chat;
 #[path = "integration/crossing.rs"]
 mod crossing;
 #[path = "integration/front.rs"]

@@ -130,7 +130,12 @@ impl Store {
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
         let mut sql = String::from("SELECT id, at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision, thread_id FROM audit_events WHERE 1 = 1");
         let mut args: Vec<&str> = Vec::new();
-        for (col, op, val) in [("project", "=", &filter.project), ("token", "=", &filter.token), ("at", ">=", &filter.since), ("thread_id", "=", &filter.thread)] {
+        for (col, op, val) in [
+            ("project", "=", &filter.project),
+            ("token", "=", &filter.token),
+            ("at", ">=", &filter.since),
+            ("thread_id", "=", &filter.thread),
+        ] {
             if let Some(v) = val {
                 args.push(v);
                 sql.push_str(&format!(" AND {col} {op} ${}", args.len()));

@@ -233,7 +233,8 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
         }),
     };
     let store = open_existing_store(g).await?;
-    let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit, ..Default::default() };
+    let filter =
+        reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit, ..Default::default() };
     let events = store.audit_events(&filter).await.context("reading the audit log")?;
     let mut out = anstream::stdout();
     match a.output {

@@ -229,7 +229,8 @@ pub async fn prepare(app: &Arc<AppState>, caller: &Caller, input: Input) -> Resu
     };
     // A thread keeps its personality unless the call switches it.
     let asked = input.personality.clone().or_else(|| stored.as_ref().and_then(|(t, _)| t.personality.clone()));
-    let persona = schema::agent::personality(state, &project, &input.agent, asked.as_deref()).map_err(|e| ChatError::NotFound(e.to_string()))?;
+    let persona =
+        schema::agent::personality(state, &project, &input.agent, asked.as_deref()).map_err(|e| ChatError::NotFound(e.to_string()))?;
     let blocks = schema::agent::system_blocks(state, &project, &input.agent, persona.map(|(n, _)| n), input.system.as_deref())
         .map_err(|e| ChatError::NotFound(e.to_string()))?;
     let sampling = schema::agent::effective_sampling(agent, persona.map(|(_, p)| p), &input.sampling);
@@ -268,10 +269,18 @@ pub fn history_of(messages: &[Message]) -> Vec<Turn> {
         let m = kept[i];
         i += 1;
         match m.role.as_str() {
-            "user" => out.push(Turn { role: Role::User, content: m.content.clone(), tool_calls: vec![], tool_call_id: None, is_error: false }),
+            "user" => {
+                out.push(Turn { role: Role::User, content: m.content.clone(), tool_calls: vec![], tool_call_id: None, is_error: false })
+            }
             "assistant" => {
                 let calls: Vec<ToolCall> = m.tool_calls.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
-                out.push(Turn { role: Role::Assistant, content: m.content.clone(), tool_calls: calls.clone(), tool_call_id: None, is_error: false });
+                out.push(Turn {
+                    role: Role::Assistant,
+                    content: m.content.clone(),
+                    tool_calls: calls.clone(),
+                    tool_call_id: None,
+                    is_error: false,
+                });
                 let mut answered = std::collections::HashSet::new();
                 while i < kept.len() && kept[i].role == "tool" {
                     let t = kept[i];
@@ -357,7 +366,13 @@ impl Prepared {
             Some((s, t)) => (Some(s), t),
             None => (None, Vec::new()),
         };
-        self.history.push(Turn { role: Role::User, content: self.message.clone(), tool_calls: vec![], tool_call_id: None, is_error: false });
+        self.history.push(Turn {
+            role: Role::User,
+            content: self.message.clone(),
+            tool_calls: vec![],
+            tool_call_id: None,
+            is_error: false,
+        });
         let mut total = Usage::default();
         let mut content = String::new();
         let mut calls_done: Vec<serde_json::Value> = Vec::new();

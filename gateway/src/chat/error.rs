@@ -26,7 +26,7 @@ pub enum ChatError {
     Key {
         llm: String,
         #[source]
-        source: reconciler::secrets::SecretError,
+        source: Box<reconciler::secrets::SecretError>,
     },
     #[error(transparent)]
     Llm(#[from] LlmError),

@@ -68,12 +68,15 @@ impl Default for ChatSettings {
     }
 }
 
+/// API keys by `Llm` resource key, for the deployed revision named first.
+type KeyCache = (String, HashMap<String, Option<Arc<str>>>);
+
 /// Chat's share of the gateway state: the providers' HTTP client and the keys resolved.
 pub struct Chat {
     http: reqwest::Client,
     secrets: reconciler::secrets::SecretResolver,
     /// API keys by `Llm` (resource key), for one deployed revision.
-    keys: Mutex<(String, HashMap<String, Option<Arc<str>>>)>,
+    keys: Mutex<KeyCache>,
 }
 
 impl Chat {
@@ -106,7 +109,7 @@ impl Chat {
                     Some(src) => Some(Arc::<str>::from(
                         self.secrets
                             .resolve(state, res.metadata.project.as_deref(), &src.secret_ref)
-                            .map_err(|source| ChatError::Key { llm: llm_name.clone(), source })?
+                            .map_err(|source| ChatError::Key { llm: llm_name.clone(), source: Box::new(source) })?
                             .trim(),
                     )),
                     None => None,
@@ -137,10 +140,7 @@ pub async fn recover(store: reconciler::Store, grace: Duration) {
 
 /// Every chat route.
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/agents/{agent}/chat", post(chat))
-        .merge(threads::router())
-        .merge(openai_compat::router())
+    Router::new().route("/api/v1/agents/{agent}/chat", post(chat)).merge(threads::router()).merge(openai_compat::router())
 }
 
 /// Body of `POST /api/v1/agents/{agent}/chat`.

@@ -220,7 +220,10 @@ pub(crate) async fn completions(
         }
         let Some(d) = done else {
             let message = failed.unwrap_or_else(|| "the reply ended without an answer".into());
-            return Ok((axum::http::StatusCode::BAD_GATEWAY, Json(json!({"error": {"message": message, "type": "api_error", "code": 502}})))
+            return Ok((
+                axum::http::StatusCode::BAD_GATEWAY,
+                Json(json!({"error": {"message": message, "type": "api_error", "code": 502}})),
+            )
                 .into_response());
         };
         Json(json!({

@@ -23,6 +23,9 @@ use crate::AppState;
 
 /// Messages buffered each way on the in-process session.
 const CHANNEL: usize = 64;
+/// How long a turn waits for the project's servers that are still starting before it lists
+/// the tools (a server not up by then is left out of this turn).
+pub const TOOLS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest tool result handed to the model (bytes); the rest is cut with a note.
 pub const MAX_TOOL_RESULT_BYTES: usize = 64 * 1024;
 
@@ -53,12 +56,18 @@ impl ToolSession {
     pub(crate) async fn open(app: Arc<AppState>, project: &str, access: Access) -> Result<ToolSession, ToolsError> {
         let (to_server, from_client) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(CHANNEL);
         let (to_client, from_server) = futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL);
+        let tagged = access.clone();
         let from_client = from_client.map(move |mut m| {
             if let JsonRpcMessage::Request(r) = &mut m {
-                r.request.extensions_mut().insert(access.clone());
+                r.request.extensions_mut().insert(tagged.clone());
             }
             m
         });
+        // Servers still starting are waited for (bounded), so the first turn after a deploy sees them.
+        if let Some(view) = app.catalog().projects.get(project).cloned() {
+            let ups = view.servers.iter().filter(|s| access.sees_server(&s.name)).filter_map(|s| app.upstreams.get(&s.key));
+            futures::future::join_all(ups.map(|u| async move { tokio::time::timeout(TOOLS_WAIT, u.tools()).await })).await;
+        }
         let handler = ProjectHandler { app, project: project.to_string(), opened: Arc::new(AtomicBool::new(true)) };
         let fail = |e: String| ToolsError::Open { project: project.to_string(), message: e };
         let server = tokio::spawn(async move { handler.serve((to_client, from_client)).await.map(|running| running.waiting()) });
@@ -94,23 +103,25 @@ impl ToolSession {
     /// Run one call. A refusal (RBAC), an unknown tool, bad arguments or an upstream failure
     /// come back as an error result for the model, never as a failure of the turn.
     pub async fn call(&self, call: &ToolCall) -> Outcome {
-        let arguments = match serde_json::from_str::<serde_json::Value>(if call.arguments.trim().is_empty() { "{}" } else { &call.arguments }) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) | Err(_) => {
-                return Outcome { is_error: true, content: format!("the arguments of `{}` are not a JSON object", call.name) };
-            }
-        };
+        let arguments =
+            match serde_json::from_str::<serde_json::Value>(if call.arguments.trim().is_empty() { "{}" } else { &call.arguments }) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) | Err(_) => {
+                    return Outcome { is_error: true, content: format!("the arguments of `{}` are not a JSON object", call.name) };
+                }
+            };
         let params = CallToolRequestParams::new(call.name.clone()).with_arguments(arguments);
         match self.client.peer().call_tool(params).await {
             Ok(r) => {
-                let mut texts: Vec<String> = r
-                    .content
-                    .iter()
-                    .map(|c| match c {
-                        ContentBlock::Text(t) => t.text.clone(),
-                        other => serde_json::to_string(other).map_or_else(|_| "(content)".into(), |j| format!("(non-text content: {j:.200})")),
-                    })
-                    .collect();
+                let mut texts: Vec<String> =
+                    r.content
+                        .iter()
+                        .map(|c| match c {
+                            ContentBlock::Text(t) => t.text.clone(),
+                            other => serde_json::to_string(other)
+                                .map_or_else(|_| "(content)".into(), |j| format!("(non-text content: {j:.200})")),
+                        })
+                        .collect();
                 if texts.is_empty() {
                     if let Some(s) = &r.structured_content {
                         texts.push(s.to_string());

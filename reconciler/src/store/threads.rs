@@ -136,7 +136,9 @@ fn thread_of(r: &AnyRow) -> Result<Thread, StoreError> {
 fn message_of(r: &AnyRow) -> Result<Message, StoreError> {
     let id: i64 = r.try_get("id")?;
     let tool_calls = match r.try_get::<Option<String>, _>("tool_calls")? {
-        Some(t) => Some(serde_json::from_str(&t).map_err(|e| StoreError::Corrupt { key: format!("chat message {id}"), message: e.to_string() })?),
+        Some(t) => {
+            Some(serde_json::from_str(&t).map_err(|e| StoreError::Corrupt { key: format!("chat message {id}"), message: e.to_string() })?)
+        }
         None => None,
     };
     let (p, c): (Option<i64>, Option<i64>) = (r.try_get("prompt_tokens")?, r.try_get("completion_tokens")?);
@@ -302,12 +304,14 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn fail_stale_pending(&self, before: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE chat_messages SET status = 'failed', error = $2, updated_at = $3 WHERE status = 'pending' AND updated_at < $1")
-            .bind(before)
-            .bind("interrupted: the gateway stopped before the reply finished (the content is what was received)")
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE chat_messages SET status = 'failed', error = $2, updated_at = $3 WHERE status = 'pending' AND updated_at < $1",
+        )
+        .bind(before)
+        .bind("interrupted: the gateway stopped before the reply finished (the content is what was received)")
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -17,10 +17,9 @@ pub fn body(model: &str, req: &Request<'_>) -> Value {
     for t in req.messages {
         let (role, blocks) = match t.role {
             Role::User => ("user", vec![json!({"type": "text", "text": t.content})]),
-            Role::Tool => (
-                "user",
-                vec![json!({"type": "tool_result", "tool_use_id": t.tool_call_id, "content": t.content, "is_error": t.is_error})],
-            ),
+            Role::Tool => {
+                ("user", vec![json!({"type": "tool_result", "tool_use_id": t.tool_call_id, "content": t.content, "is_error": t.is_error})])
+            }
             Role::Assistant => {
                 let mut b = Vec::new();
                 if !t.content.is_empty() {

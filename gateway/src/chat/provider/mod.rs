@@ -149,7 +149,15 @@ pub struct Llm {
 
 impl std::fmt::Debug for Llm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Llm({} {:?} {} at {}, key {})", self.name, self.provider, self.model, self.url, if self.key.is_some() { "set" } else { "none" })
+        write!(
+            f,
+            "Llm({} {:?} {} at {}, key {})",
+            self.name,
+            self.provider,
+            self.model,
+            self.url,
+            if self.key.is_some() { "set" } else { "none" }
+        )
     }
 }
 
@@ -159,12 +167,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 impl Llm {
-    pub fn new(
-        name: String,
-        spec: &schema::spec::LlmSpec,
-        key: Option<std::sync::Arc<str>>,
-        http: reqwest::Client,
-    ) -> Llm {
+    pub fn new(name: String, spec: &schema::spec::LlmSpec, key: Option<std::sync::Arc<str>>, http: reqwest::Client) -> Llm {
         let url = spec.url.clone().unwrap_or_else(|| match spec.provider {
             Provider::Openai => "https://api.openai.com/v1".to_string(),
             Provider::Anthropic => "https://api.anthropic.com".to_string(),

@@ -96,7 +96,8 @@ impl Decoder {
         }
         for c in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(self.calls.len() as u64);
-            let call = self.calls.entry(index).or_insert_with(|| ToolCall { id: String::new(), name: String::new(), arguments: String::new() });
+            let call =
+                self.calls.entry(index).or_insert_with(|| ToolCall { id: String::new(), name: String::new(), arguments: String::new() });
             if let Some(id) = c.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 call.id = id.to_string();
             }
