@@ -429,7 +429,8 @@ pub enum GetFormat {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Kind (`servers`, `server`, `srv`, …), `all`, or `auditevents` (the gateway's audit log).
+    /// Kind (`servers`, `server`, `srv`, …), `all`, `auditevents` (the gateway's audit log), or
+    /// `threads` (chat threads, read from the gateway).
     pub kind: String,
     /// One resource by name.
     pub name: Option<String>,

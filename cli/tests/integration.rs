@@ -7,10 +7,10 @@ use std::process::{Command, Output};
 mod chat;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
-#[path = "../../gateway/tests/common/litellm.rs"]
-mod litellm;
 #[path = "integration/layout.rs"]
 mod layout;
+#[path = "../../gateway/tests/common/litellm.rs"]
+mod litellm;
 #[path = "integration/safety.rs"]
 mod safety;
 #[path = "integration/secret.rs"]

@@ -236,7 +236,9 @@ fn the_interactive_session_keeps_its_thread_and_obeys_its_commands() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(err(&o).contains("unknown command `/bogus`"), "{}", err(&o));
     let bodies: Vec<Value> = st.lock().unwrap().calls.iter().map(|c| c.2.clone()).collect();
-    let seen: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = bodies
+    /// message, threadId, personality, system of one request
+    type Sent<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let seen: Vec<Sent> = bodies
         .iter()
         .map(|b| (b["message"].as_str().unwrap(), b["threadId"].as_str(), b["personality"].as_str(), b["system"].as_str()))
         .collect();
