@@ -406,3 +406,59 @@ fn chat_against_serve_and_litellm() {
     assert_eq!(out(&again), "Hello from the lab model.\n");
     assert!(err(&again).contains(&format!("(thread: {thread})")), "{}", err(&again));
 }
+
+/// On a terminal (tmux) the session uses the line editor: a prompt naming the agent, history
+/// recalled with the Up arrow, Ctrl-D to end.
+#[test]
+fn the_interactive_session_on_a_terminal_edits_lines_and_recalls_history() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is missing: CI must run the terminal test (apt-get install tmux)");
+        }
+        return eprintln!("SKIPPED: tmux is not installed");
+    }
+    let (url, st) = fake_gateway();
+    let home = tempfile::tempdir().unwrap();
+    let socket = format!("mcpctl-chat-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &socket]).args(args).output().unwrap();
+    let cmd = format!("{} chat helper --url {url}; sleep 30", env!("CARGO_BIN_EXE_mcpctl"));
+    let o = Command::new("tmux")
+        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", "-e"])
+        .arg(format!("XDG_DATA_HOME={}", home.path().display()))
+        .args(["-e", "NO_COLOR=1", &cmd])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait_for = |what: &str| {
+        for _ in 0..100 {
+            if screen().contains(what) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    let prompt = wait_for("helper>"); // tmux trims the space after it
+    tmux(&["send-keys", "hello wrld", "Left", "Left", "Left", "o", "Enter"]);
+    let first = wait_for("(thread: th-1)");
+    tmux(&["send-keys", "Up", "Enter"]);
+    let mut second = false;
+    for _ in 0..100 {
+        second = st.lock().unwrap().calls.len() == 2 && screen().matches("(thread: th-1)").count() == 2;
+        if second {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux(&["send-keys", "C-d"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let last = screen();
+    tmux(&["kill-server"]);
+    assert!(prompt && first && second, "screen:\n{last}");
+    let sent: Vec<String> = st.lock().unwrap().calls.iter().map(|c| c.2["message"].as_str().unwrap().to_string()).collect();
+    assert_eq!(sent, ["hello world", "hello world"], "edited line, then the same line from history:\n{last}");
+    assert!(st.lock().unwrap().calls[1].2["threadId"] == "th-1");
+    let history = std::fs::read_to_string(home.path().join("mcpctl/chat-history")).unwrap_or_default();
+    assert!(history.contains("hello world"), "history file: {history:?}");
+}
