@@ -74,7 +74,10 @@ type Result<T = ()> = std::result::Result<T, ChatError>;
 
 /// The gateway a remote command talks to.
 pub(super) fn remote(url: Option<&str>, token: Option<&str>) -> Remote {
-    Remote::resolve(url, token).unwrap_or_else(|| Remote::new(DEFAULT_URL, std::env::var("MCPCTL_TOKEN").ok().filter(|t| !t.is_empty())))
+    Remote::resolve(url, token).unwrap_or_else(|| {
+        let token = token.map(str::to_owned).or_else(|| std::env::var("MCPCTL_TOKEN").ok().filter(|t| !t.is_empty()));
+        Remote::new(DEFAULT_URL, token)
+    })
 }
 
 /// `mcpctl chat`.
