@@ -14,6 +14,8 @@ mod layout;
 mod runtime;
 #[path = "integration/secrets.rs"]
 mod secrets;
+#[path = "integration/threads.rs"]
+mod threads;
 #[path = "integration/sources.rs"]
 mod sources;
 

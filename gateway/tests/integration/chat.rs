@@ -37,56 +37,32 @@ fn litellm() -> Option<&'static LiteLlm> {
 fn start_litellm() -> Option<LiteLlm> {
     let bin = peer("MCPCTL_PEER_LITELLM")?;
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/litellm");
-    std::fs::copy(fixtures.join("mock_llm.py"), dir.path().join("mock_llm.py")).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/litellm/run.sh");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config = format!(
-        r#"model_list:
-  - model_name: mock-plain
-    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-none, api_base: "http://127.0.0.1:9/v1", mock_response: "hello from mock"}}
-  - model_name: scripted
-    litellm_params: {{model: mockllm/scripted}}
-litellm_settings:
-  custom_provider_map:
-    - {{provider: mockllm, custom_handler: mock_llm.handler}}
-general_settings:
-  master_key: {MASTER_KEY}
-"#
-    );
-    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
     let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#""$@" >"$LOG" 2>&1 & p=$!; read _; kill $p"#)
-        .arg("sh")
-        .arg(&bin)
-        .args(["--config", "config.yaml", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .current_dir(dir.path())
-        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        .env("LOG", dir.path().join("litellm.log"))
+        .arg(script)
+        .args([bin.as_str(), &port.to_string(), &dir.path().display().to_string(), MASTER_KEY])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("litellm starts");
     let stdin = child.stdin.take().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = s.write_all(b"GET /health/liveliness HTTP/1.0\r\nHost: x\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200") {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "LiteLLM did not start: {}",
-            std::fs::read_to_string(dir.path().join("litellm.log")).unwrap_or_default()
-        );
+    while !alive(port) {
+        let log = || std::fs::read_to_string(dir.path().join("litellm.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "LiteLLM did not start: {}", log());
         std::thread::sleep(Duration::from_millis(200));
     }
-    Some(LiteLlm { base, _stdin: stdin, _child: child, _dir: dir })
+    Some(LiteLlm { base: format!("http://127.0.0.1:{port}"), _stdin: stdin, _child: child, _dir: dir })
+}
+
+/// Whether LiteLLM answers its liveness probe on `port`.
+fn alive(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.write_all(b"GET /health/liveliness HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200")
 }
 
 fn demo_identity() -> std::path::PathBuf {
@@ -443,6 +419,12 @@ async fn provider_429_is_retried_after_retry_after_and_401_is_not() {
     assert_eq!(r.status(), 404);
     assert_eq!(chat(&gw, ALICE, json!({"message": "x", "personality": "pirate"})).await.status(), 404);
     assert_eq!(chat(&gw, ALICE, json!({"message": "x", "project": "other"})).await.status(), 403);
+    assert_eq!(chat(&gw, ALICE, json!({"message": "x", "bogus": 1})).await.status(), 400);
+    // The chat routes are in the OpenAPI document.
+    let doc: Value = reqwest::get(format!("{}/api/openapi.json", gw.base)).await.unwrap().json().await.unwrap();
+    for path in ["/api/v1/agents/{agent}/chat", "/api/v1/threads", "/api/v1/threads/{id}", "/v1/chat/completions", "/v1/models"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
     gw.stop().await;
 }
 
