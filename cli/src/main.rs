@@ -8,6 +8,7 @@ mod context;
 mod document_edit;
 mod probe;
 mod remote;
+mod remote_sse;
 mod render;
 
 use std::process::ExitCode;

@@ -112,6 +112,12 @@ impl Remote {
         Remote { url: url.trim_end_matches('/').to_owned(), token, client }
     }
 
+    /// The bearer token, for a client of another protocol on the same gateway (the MCP endpoint
+    /// `mcpctl chat`'s `/tools` lists); never print it.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The URL of an API path (`/api/v1/...`).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.url, path)

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 #[path = "integration/access.rs"]
 mod access;
+#[path = "integration/chat.rs"]
+mod chat;
 #[path = "integration/clone.rs"]
 mod clone;
 #[path = "integration/console.rs"]
@@ -13,6 +15,8 @@ mod console;
 mod fake_openbao;
 #[path = "integration/layout.rs"]
 mod layout;
+#[path = "../../gateway/tests/common/litellm.rs"]
+mod litellm;
 #[path = "integration/login.rs"]
 mod login;
 #[path = "integration/safety.rs"]

@@ -196,6 +196,8 @@ pub(crate) struct AuditQuery {
     project: Option<String>,
     /// RFC 3339 lower bound.
     since: Option<String>,
+    /// Only the tool calls of this chat thread.
+    thread: Option<String>,
     /// At most this many events (default 100, max 1000).
     limit: Option<i64>,
 }
@@ -213,7 +215,13 @@ pub(crate) async fn audit_events(
 ) -> Result<Json<Value>, ApiError> {
     let project = c.project().map(str::to_owned).or(q.project);
     c.require(project.as_deref(), Request::Action("audit"))?;
-    let filter = reconciler::audit::AuditFilter { project, token: q.token, since: q.since, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = reconciler::audit::AuditFilter {
+        project,
+        token: q.token,
+        since: q.since,
+        thread: q.thread,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
     let items: Vec<Value> = state
         .store
         .audit_events(&filter)

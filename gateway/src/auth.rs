@@ -37,7 +37,7 @@ use crate::AppState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// An McpToken: acts in `project` only.
-    McpToken { name: String, project: String },
+    McpToken { name: String, project: String, user: Option<String> },
     /// A user's login token `token` (its name in `User.spec.tokens`): acts in every project.
     User { name: String, token: String },
 }
@@ -70,7 +70,7 @@ impl Caller {
     /// The subject the engine judges.
     pub fn subject(&self) -> SubjectRef<'_> {
         match &self.principal {
-            Principal::McpToken { name, project } => SubjectRef::McpToken { name, project },
+            Principal::McpToken { name, project, .. } => SubjectRef::McpToken { name, project },
             Principal::User { name, .. } => SubjectRef::User(name),
         }
     }
@@ -192,7 +192,7 @@ impl TokenIndex {
             let caller = Caller {
                 token_bindings: Arc::new(grants.iter().map(|e| e.binding.clone()).collect()),
                 grants: Arc::new(grants),
-                principal: Principal::McpToken { name: res.name().to_string(), project },
+                principal: Principal::McpToken { name: res.name().to_string(), project, user: t.user.clone() },
                 hash: t.hash.clone(),
                 prefix: t.prefix.clone(),
                 expires_at: t.expires_at,

@@ -41,12 +41,12 @@ pub(crate) async fn whoami(Authenticated { caller: c, snapshot }: Authenticated)
         })
         .collect();
     let (kind, name, project, token) = match &c.principal {
-        Principal::McpToken { name, project } => ("McpToken", name.clone(), Some(project.clone()), name.clone()),
+        Principal::McpToken { name, project, .. } => ("McpToken", name.clone(), Some(project.clone()), name.clone()),
         Principal::User { name, token } => ("User", name.clone(), None, token.clone()),
     };
     let user = match &c.principal {
         Principal::User { name, .. } => Some(name.clone()),
-        Principal::McpToken { name, project } => {
+        Principal::McpToken { name, project, .. } => {
             snapshot.catalog.state.resolve(Kind::McpToken, name, Some(project)).and_then(|r| match &r.spec {
                 Spec::McpToken(t) => t.user.clone(),
                 _ => None,

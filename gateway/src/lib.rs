@@ -1,6 +1,6 @@
 //! The gateway: what users and MCP clients talk to. MCP Streamable HTTP per project
 //! (`gateway::mcp`) proxying to upstream servers (`gateway::upstream`), token auth, audit, the
-//! read-only REST API, the git webhook, health and metrics, all judged against one deployed
+//! read-only REST API, chat with agents (`gateway::chat`), the git webhook, health and metrics, all judged against one deployed
 //! snapshot (`gateway::state`).
 
 pub mod api;
@@ -8,7 +8,9 @@ pub mod audit;
 pub mod audit_stream;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod error;
+pub mod gate;
 pub mod health;
 pub mod identity;
 pub mod mcp;
@@ -39,6 +41,7 @@ pub fn install_crypto() {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(chat::router())
         .merge(api::router())
         .merge(audit_stream::router())
         .merge(identity::router())

@@ -161,6 +161,10 @@ impl Metrics {
         let catalog = self.catalog.read().expect("catalog lock").clone();
         let Some(view) = catalog.projects.get(project) else { return (UNKNOWN.into(), UNKNOWN.into(), UNKNOWN.into()) };
         if server == "-" {
+            // `begin_session [bm25: a, b]` (a task's prompts, see `gate`) counts as `begin_session`.
+            if target.starts_with(crate::mcp::BEGIN_SESSION) {
+                return (project.into(), server.into(), crate::mcp::BEGIN_SESSION.into());
+            }
             let own = target == "-" || target == crate::mcp::BEGIN_SESSION || view.prompts.iter().any(|(n, _)| n == target);
             return (project.into(), server.into(), if own { target.into() } else { UNKNOWN.into() });
         }

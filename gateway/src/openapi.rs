@@ -38,9 +38,11 @@ impl Modify for Bearer {
         crate::api::status, crate::api::list, crate::api::one, crate::api::deploys, crate::api::audit_events, crate::audit_stream::stream,
         crate::identity::whoami, crate::identity::can_i,
         crate::surface::tools,
+        crate::chat::chat, crate::chat::threads::list, crate::chat::threads::one,
+        crate::chat::openai_compat::models, crate::chat::openai_compat::completions,
         crate::webhook::hook, crate::health::live, crate::health::ready, crate::metrics::scrape,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::chat::ChatBody, crate::chat::openai_compat::CompletionBody)),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

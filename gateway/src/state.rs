@@ -39,6 +39,7 @@ pub struct Options {
     pub audit_retention: Option<Duration>,
     /// See [`REQUEST_HEAD_TIMEOUT`].
     pub request_head_timeout: Duration,
+    pub chat: crate::chat::ChatSettings,
 }
 
 impl Default for Options {
@@ -51,6 +52,7 @@ impl Default for Options {
             metrics_token: None,
             audit_retention: Some(DEFAULT_AUDIT_RETENTION),
             request_head_timeout: REQUEST_HEAD_TIMEOUT,
+            chat: crate::chat::ChatSettings::default(),
         }
     }
 }
@@ -87,6 +89,7 @@ pub struct AppState {
     /// When each token was last used (`gateway::usage`).
     pub usage: Arc<usage::UsageRecorder>,
     pub mcp_settings: McpSettings,
+    pub chat: crate::chat::Chat,
     pub(crate) metrics_token: Option<String>,
     pub(crate) request_head_timeout: Duration,
     pub(crate) limiter: RateLimiter,
@@ -105,6 +108,7 @@ impl AppState {
     pub fn with_options(store: reconciler::Store, o: Options) -> Arc<Self> {
         crate::install_crypto();
         let upstreams = Arc::new(upstream::Upstreams::default());
+        tokio::spawn(crate::chat::recover(store.clone(), o.chat.pending_grace));
         let state = Arc::new(Self {
             auditor: audit::Auditor::start(store.clone(), o.audit_retention),
             usage: usage::UsageRecorder::start(store.clone()),
@@ -116,6 +120,7 @@ impl AppState {
             endpoints: mcp::Endpoints::default(),
             limiter: RateLimiter::new(o.mcp.rate_limit, o.mcp.anonymous_rate_limit),
             mcp_settings: o.mcp,
+            chat: crate::chat::Chat::new(&o.chat),
             metrics_token: o.metrics_token,
             request_head_timeout: o.request_head_timeout,
             reach: o.reach,

@@ -52,7 +52,7 @@ impl UsageRecorder {
     /// Count one use of `caller`'s token, now.
     pub fn touch(&self, caller: &Caller) {
         // Users' login tokens are not McpTokens: their use is not recorded (yet).
-        let crate::auth::Principal::McpToken { name, project } = &caller.principal else { return };
+        let crate::auth::Principal::McpToken { name, project, .. } = &caller.principal else { return };
         let now = chrono::Utc::now();
         let mut pending = self.pending.lock().expect("usage lock");
         match pending.get_mut(&caller.hash) {

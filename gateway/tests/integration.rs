@@ -5,14 +5,20 @@
 mod access;
 #[path = "integration/audit_stream.rs"]
 mod audit_stream;
+#[path = "integration/chat.rs"]
+mod chat;
 #[path = "integration/crossing.rs"]
 mod crossing;
 #[path = "integration/front.rs"]
 mod front;
+#[path = "integration/gate.rs"]
+mod gate;
 #[path = "integration/harness.rs"]
 mod harness;
 #[path = "integration/health.rs"]
 mod health;
+#[path = "common/litellm.rs"]
+mod litellm;
 #[path = "integration/mcp.rs"]
 mod mcp;
 #[path = "integration/surface.rs"]

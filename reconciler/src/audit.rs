@@ -41,6 +41,9 @@ pub struct AuditEvent {
     pub error: Option<String>,
     /// The deployed commit (revision) in force when the request was served.
     pub revision: String,
+    /// The chat thread, for a tool an agent called during a chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 /// Which events to read.
@@ -50,10 +53,12 @@ pub struct AuditFilter {
     pub token: Option<String>,
     /// RFC 3339 lower bound on `at`.
     pub since: Option<String>,
+    /// Only events of this chat thread.
+    pub thread: Option<String>,
     pub limit: i64,
 }
 
-/// Rows per multi-row INSERT (12 parameters each).
+/// Rows per multi-row INSERT (13 parameters each).
 const BATCH: usize = 50;
 
 impl Store {
@@ -64,14 +69,14 @@ impl Store {
     pub async fn insert_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for chunk in events.chunks(BATCH) {
-            let mut sql = String::from("INSERT INTO audit_events (at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision) VALUES ");
+            let mut sql = String::from("INSERT INTO audit_events (at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision, thread_id) VALUES ");
             for i in 0..chunk.len() {
-                let b = i * 12;
+                let b = i * 13;
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&(1..=12).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
+                sql.push_str(&(1..=13).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
                 sql.push(')');
             }
             let mut q = sqlx::query(&sql);
@@ -88,7 +93,8 @@ impl Store {
                     .bind(e.duration_us)
                     .bind(&e.outcome)
                     .bind(e.error.clone())
-                    .bind(&e.revision);
+                    .bind(&e.revision)
+                    .bind(e.thread.clone());
             }
             q.execute(&mut *tx).await?;
         }
@@ -122,9 +128,14 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut sql = String::from("SELECT id, at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision FROM audit_events WHERE 1 = 1");
+        let mut sql = String::from("SELECT id, at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision, thread_id FROM audit_events WHERE 1 = 1");
         let mut args: Vec<&str> = Vec::new();
-        for (col, op, val) in [("project", "=", &filter.project), ("token", "=", &filter.token), ("at", ">=", &filter.since)] {
+        for (col, op, val) in [
+            ("project", "=", &filter.project),
+            ("token", "=", &filter.token),
+            ("at", ">=", &filter.since),
+            ("thread_id", "=", &filter.thread),
+        ] {
             if let Some(v) = val {
                 args.push(v);
                 sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
@@ -152,6 +163,7 @@ impl Store {
                     outcome: r.try_get("outcome")?,
                     error: r.try_get("error")?,
                     revision: r.try_get("revision")?,
+                    thread: r.try_get("thread_id")?,
                 })
             })
             .collect()

@@ -16,6 +16,8 @@ mod runtime;
 mod secrets;
 #[path = "integration/sources.rs"]
 mod sources;
+#[path = "integration/threads.rs"]
+mod threads;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};
@@ -255,6 +257,7 @@ async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
             outcome: if i == 7 { "error".into() } else { "ok".into() },
             error: (i == 7).then(|| "upstream exited".to_string()),
             revision: "abc123".into(),
+            thread: None,
         };
         // 120 events: three multi-row INSERTs in one transaction.
         let events: Vec<AuditEvent> = (0..120).map(event).collect();

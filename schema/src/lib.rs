@@ -5,6 +5,7 @@
 //! a git tree) lives in the reconciler.
 
 pub mod access;
+pub mod agent;
 pub mod ceiling;
 pub mod desired;
 pub mod diagnostic;
@@ -14,6 +15,7 @@ mod hint;
 pub mod json_schema;
 pub mod kind;
 pub mod load;
+pub mod rank;
 pub mod rbac;
 pub mod resource;
 pub mod spec;

@@ -57,6 +57,33 @@ pub struct ProjectSpec {
     /// project's tools under their own names; only allowed with exactly one server.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub prefix_tools: bool,
+    /// How `begin_session` chooses the project prompts relevant to the `task` a session names
+    /// (gated projects). Without it: local BM25 ranking, at most 3 prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateSpec>,
+}
+
+/// Prompt selection of `begin_session` (see docs/personalities.md, "Prompt intelligence").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GateSpec {
+    /// An `Llm` that picks the prompts for the task; when it fails (unreachable, timeout, an
+    /// answer naming no prompt) the local BM25 ranking is used. Without it: BM25 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<String>,
+    /// Most prompts returned with the instructions (default 3, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompts: Option<u32>,
+}
+
+impl GateSpec {
+    /// Prompts returned when `maxPrompts` is not set.
+    pub const DEFAULT_MAX_PROMPTS: u32 = 3;
+
+    /// `maxPrompts` once the default applies.
+    pub fn max_prompts(&self) -> usize {
+        self.max_prompts.unwrap_or(Self::DEFAULT_MAX_PROMPTS) as usize
+    }
 }
 
 /// How the gateway talks to a server.

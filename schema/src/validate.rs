@@ -321,6 +321,13 @@ impl<'a> Validator<'a> {
             Spec::Template(t) => self.template(at, t),
             Spec::Server(s) => self.server(at, s, &[key("spec")]),
             Spec::Project(p) => {
+                if let Some(llm) = p.gate.as_ref().and_then(|g| g.llm.as_ref()) {
+                    self.require(at, &[key("spec"), key("gate"), key("llm")], Kind::Llm, llm);
+                }
+                if let Some(0) = p.gate.as_ref().and_then(|g| g.max_prompts) {
+                    let pos = at.pos_segs(&[key("spec"), key("gate"), key("maxPrompts")]);
+                    self.err_at(at, pos, "`maxPrompts` must be at least 1".to_string());
+                }
                 if !p.prefix_tools && p.servers.len() != 1 {
                     let pos = at.pos_segs(&[key("spec"), key("prefixTools")]);
                     self.err_at(at, pos, format!("`prefixTools: false` needs exactly one server (this project has {})", p.servers.len()));

@@ -1,6 +1,8 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod blocks;
+mod chat;
 mod clone;
 mod config;
 mod console;
@@ -77,6 +79,7 @@ pub async fn run(cli: Cli) -> Result {
         Command::Revoke(a) => tokens::revoke(g, a),
         Command::Rbac(RbacCommand::CanI(a)) => rbac::can_i(g, a),
         Command::Rbac(RbacCommand::WhoCan(a)) => rbac::who_can(g, a),
+        Command::Chat(a) => chat::chat(a).await,
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

@@ -48,6 +48,9 @@ pub(super) async fn get(g: &Global, a: GetArgs) -> Result {
     if matches!(a.kind.to_ascii_lowercase().as_str(), "auditevents" | "auditevent" | "audit") {
         return audit_events(g, a).await;
     }
+    if matches!(a.kind.to_ascii_lowercase().as_str(), "threads" | "thread") {
+        return super::chat::get_threads(&a).await;
+    }
     if let Some(r) = gateway_reads::remote(g)? {
         return gateway_reads::get(&r, a).await;
     }
@@ -84,6 +87,9 @@ pub(super) fn print_resources(out: &mut impl Write, kind: Option<Kind>, items: &
 }
 
 pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
+    if a.kind.eq_ignore_ascii_case("thread") {
+        return super::chat::describe_thread(&a.name, a.url.as_deref(), a.output).await;
+    }
     if a.show_values {
         gateway_reads::gate(g, "reveal-secrets", a.project.as_deref()).await?;
     } else if let Some(r) = gateway_reads::remote(g)? {
@@ -98,8 +104,32 @@ pub(super) async fn describe(g: &Global, a: DescribeArgs) -> Result {
         _ => return Err(anyhow::anyhow!("{kind} `{}` exists in several projects; pass -p PROJECT", a.name).into()),
     };
     let related = select(&store, None, None, None).await?;
+    if a.personality.is_some() && kind != Kind::Agent {
+        return Err(anyhow::anyhow!("--personality is for agents only").into());
+    }
+    let preview = match kind {
+        Kind::Agent => {
+            let state = schema::DesiredState::new(related.iter().map(|(_, r)| r.clone()).collect());
+            Some(super::blocks::preview(&state, &res, a.personality.as_deref()).map_err(anyhow::Error::from)?)
+        }
+        _ => None,
+    };
     let mut out = anstream::stdout();
+    if a.output == TextOrJson::Json {
+        if a.show_values {
+            return Err(anyhow::anyhow!("--show-values prints text only; drop -o json").into());
+        }
+        let mut doc = res.to_json();
+        if let Some(p) = &preview {
+            doc["preview"] = p.to_json();
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json")).context("writing output")?;
+        return Ok(());
+    }
     render::describe(&mut out, &row, &res, &related).context("writing output")?;
+    if let Some(p) = &preview {
+        p.write(&mut out).context("writing output")?;
+    }
     if kind == Kind::Secret {
         secret_values(&store, &res, &related, &a, &mut out).await?;
     } else if a.show_values {
@@ -237,7 +267,8 @@ pub(super) async fn audit_events(g: &Global, a: GetArgs) -> Result {
         return gateway_reads::audit_events(&r, a, since).await;
     }
     let store = open_existing_store(g).await?;
-    let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit };
+    let filter =
+        reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since, limit: a.limit, ..Default::default() };
     let events = store.audit_events(&filter).await.context("reading the audit log")?;
     print_audit(&mut anstream::stdout(), &events, a.output)
 }

@@ -14,6 +14,7 @@ pub(super) async fn build_reconciler(
     g: &Global,
     a: &LoopArgs,
     runtimes: Option<Option<reconciler::runtime::local::Attach>>,
+    secrets: Option<reconciler::secrets::SecretResolver>,
 ) -> anyhow::Result<reconciler::Reconciler> {
     use reconciler::{Reconciler, RepoSource, Settings};
     let store = open_store(g).await?;
@@ -42,7 +43,10 @@ pub(super) async fn build_reconciler(
     }
     let Some(attach) = runtimes else { return Ok(r) };
     // One resolver shared by the runtimes and the loop that fetches external secrets for them.
-    let secrets = secret_resolver(a)?;
+    let secrets = match secrets {
+        Some(s) => s,
+        None => secret_resolver(a)?,
+    };
     r = r.with_secrets(secrets.clone());
     if a.runtime != RuntimeKind::None {
         let mut local = reconciler::runtime::LocalRuntime::new(log_dir()?).with_secrets(secrets.clone());
@@ -65,7 +69,7 @@ pub(super) async fn build_reconciler(
 pub(super) async fn reconcile(g: &Global, ra: ReconcileArgs) -> Result {
     use reconciler::Outcome;
     let a = &ra.lp;
-    let mut r = build_reconciler(g, a, (!ra.once).then_some(None)).await?;
+    let mut r = build_reconciler(g, a, (!ra.once).then_some(None), None).await?;
     if ra.once {
         let outcome = r.reconcile().await.context("reconcile failed; the store keeps the last good state")?;
         let mut out = anstream::stdout();
@@ -193,10 +197,13 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
         kube_namespace: (a.lp.runtime == RuntimeKind::Kubernetes).then(|| a.lp.namespace.clone()),
         attacher: None,
     };
+    // Chat reads the Llms' keys through the reconciler's resolver (values fetched from backends included).
+    let secrets = secret_resolver(&a.lp)?;
+    opts.chat.secrets = secrets.clone();
     let state = gateway::AppState::with_options(store, opts);
     let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = deployed.clone();
-    let mut r = build_reconciler(g, &a.lp, Some(Some(state.attach()))).await?.on_change(move || notify.notify_one());
+    let mut r = build_reconciler(g, &a.lp, Some(Some(state.attach())), Some(secrets)).await?.on_change(move || notify.notify_one());
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
     // Deploy the tip before printing, so the endpoints shown are the ones served; the loop goes
@@ -240,6 +247,8 @@ pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     let store = open_store(g).await?;
     let mut opts = gateway_options(&a.http)?;
     opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone(), attacher: None };
+    // Replicas share the database: only replies nobody has touched for a while are orphans.
+    opts.chat.pending_grace = gateway::chat::STALE_AFTER;
     let state = gateway::AppState::with_options(store, opts);
     state.reload().await.context("loading the deployed state")?;
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;

@@ -53,7 +53,13 @@ pub(super) async fn audit(g: &Global, a: GetArgs, since: Option<String>) -> Resu
         }
         None => {
             let store = open_existing_store(g).await?;
-            let filter = reconciler::audit::AuditFilter { project: a.project.clone(), token: a.token.clone(), since: since.clone(), limit };
+            let filter = reconciler::audit::AuditFilter {
+                project: a.project.clone(),
+                token: a.token.clone(),
+                since: since.clone(),
+                limit,
+                thread: None,
+            };
             let latest = store.audit_events(&filter).await.context("reading the audit log")?;
             let after = latest.first().map(|e| e.id).unwrap_or(0);
             let cursor = latest.first().map(|e| e.at.clone()).or(since);

@@ -128,8 +128,13 @@ pub async fn follow_db(
     out: mpsc::UnboundedSender<FeedItem>,
 ) {
     loop {
-        let filter =
-            reconciler::audit::AuditFilter { project: project.clone(), token: token.clone(), since: since.clone(), limit: POLL_BATCH };
+        let filter = reconciler::audit::AuditFilter {
+            project: project.clone(),
+            token: token.clone(),
+            since: since.clone(),
+            limit: POLL_BATCH,
+            thread: None,
+        };
         let batch = match store.audit_events(&filter).await {
             Ok(b) => b,
             Err(e) => {

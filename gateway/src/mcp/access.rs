@@ -17,6 +17,8 @@ pub(crate) struct Access {
     pub bindings: Arc<Vec<RoleBinding>>,
     /// The `Mcp-Session-Id` header, when the request belongs to a session.
     pub session: Option<String>,
+    /// The chat thread an agent's tool call belongs to (recorded in audit).
+    pub thread: Option<String>,
 }
 
 impl Access {

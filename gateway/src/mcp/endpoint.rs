@@ -124,7 +124,7 @@ pub(crate) async fn endpoint(
     }
     let delete = req.method() == Method::DELETE;
     let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings_in(&project));
-    req.extensions_mut().insert(Arc::new(Access { caller, bindings, session: session.clone() }));
+    req.extensions_mut().insert(Arc::new(Access { caller, bindings, session: session.clone(), thread: None }));
     let service = app.endpoints.service(&app, &project);
     let resp = service.handle(req).await.map(Body::new);
     match &session {

@@ -43,6 +43,8 @@ pub struct ProjectHandler {
 fn access_of(ext: &rmcp::model::Extensions) -> Result<Arc<Access>, McpError> {
     ext.get::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<Arc<Access>>())
+        // In-process sessions (an agent's tools, `chat::tools`) carry it on the message itself.
+        .or_else(|| ext.get::<Arc<Access>>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("request without gateway access context", None))
 }
@@ -112,6 +114,7 @@ impl ProjectHandler {
             outcome: outcome.to_string(),
             error: result.as_ref().err().map(|e| e.message.to_string()),
             revision: self.app.catalog().revision.clone(),
+            thread: access.thread.clone(),
         });
     }
 
@@ -150,7 +153,8 @@ impl ProjectHandler {
         view: &ProjectView,
         access: &Access,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, McpError> {
+        task: Option<&str>,
+    ) -> Result<(CallToolResult, Option<crate::gate::Selection>), McpError> {
         self.opened.store(true, Ordering::Relaxed);
         if access.session.is_none() {
             let subject = access.subject();
@@ -162,12 +166,15 @@ impl ProjectHandler {
             self.app.endpoints.gates.lock().expect("gates lock").insert((self.project.clone(), subject));
         }
         let _ = ctx.peer.notify_tool_list_changed().await;
-        let text = view.spec.instructions.clone().unwrap_or_else(|| format!("Session open for project `{}`.", self.project));
-        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+        // With a task, the prompts relevant to it follow the instructions (`gate`).
+        let (text, selection) = crate::gate::begin_session(&self.app, &self.app.catalog(), view, task).await;
+        Ok((CallToolResult::success(vec![ContentBlock::text(text)]), selection))
     }
 
     fn begin_session_tool() -> Tool {
-        let schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
+        let task = "What you are about to do; the answer then adds the project prompts most relevant to it.";
+        let schema =
+            json!({"type": "object", "properties": {"task": {"type": "string", "description": task}}, "additionalProperties": false});
         let serde_json::Value::Object(schema) = schema else { unreachable!("object literal") };
         Tool::new(
             BEGIN_SESSION,
@@ -297,9 +304,15 @@ impl ServerHandler for ProjectHandler {
         let name = req.name.to_string();
         if name == BEGIN_SESSION && view.spec.gated {
             let started = Instant::now();
-            let r = self.begin_session(&view, &access, &ctx).await;
-            self.record(&access, Audited { method: "tools/call", server: None, target: BEGIN_SESSION }, started, &r, false);
-            return r.map(CallToolResponse::Complete);
+            let task = req.arguments.as_ref().and_then(|a| a.get("task")).and_then(|t| t.as_str()).map(str::to_string);
+            let r = self.begin_session(&view, &access, &ctx, task.as_deref()).await;
+            // The audit target names how the prompts were chosen, and which (`gate::Selection::detail`).
+            let target = match &r {
+                Ok((_, Some(sel))) => format!("{BEGIN_SESSION} [{}]", sel.detail()),
+                _ => BEGIN_SESSION.to_string(),
+            };
+            self.record(&access, Audited { method: "tools/call", server: None, target: &target }, started, &r, false);
+            return r.map(|(result, _)| CallToolResponse::Complete(result));
         }
         let (server, inner) = match self.route(&view, &access, &name, Role::Run).await {
             Ok(r) => r,

@@ -24,7 +24,7 @@
 //! opening is stored in the database (any replica sees it) and lasts until the token changes.
 //! Anonymous callers of a public gated project share one gate.
 
-mod access;
+pub(crate) mod access;
 pub(crate) mod endpoint;
 mod handler;
 pub mod limits;

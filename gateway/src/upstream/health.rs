@@ -252,6 +252,7 @@ pub async fn record(state: Weak<crate::AppState>) {
                 outcome: outcome.into(),
                 error: t.error.clone(),
                 revision: catalog.revision.clone(),
+                thread: None,
             });
         }
         let statuses: Vec<(String, serde_json::Value)> =

@@ -406,6 +406,7 @@ async fn audit_retention_deletes_old_events_in_batches_on_every_backend() {
             outcome: "ok".into(),
             error: None,
             revision: "r".into(),
+            thread: None,
         };
         let now = chrono::Utc::now();
         let stamp = |d: chrono::Duration| (now - d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -117,6 +117,7 @@ async fn token_usage_and_tool_calls_on_every_backend() {
             outcome: "ok".into(),
             error: None,
             revision: "r".into(),
+            thread: None,
         };
         store
             .insert_audit(&[event("a", "tools/call"), event("a", "tools/call"), event("b", "tools/call"), event("a", "initialize")])

@@ -2,7 +2,7 @@
 //! SQLite (embedded default) and Postgres share one code path through sqlx's `Any` driver; only
 //! the migrations differ. Each table's jobs live in a child module: resources and apply
 //! (`apply`), the deploy history (`deploys`), what the reconciler reports (`status`) and the
-//! gateway's own rows (`gateway`).
+//! gateway's own rows (`gateway`), chat threads (`threads`).
 //!
 //! # Guarantees
 //! A plan is applied in one transaction, after checking that the store still has the fingerprint
@@ -14,6 +14,7 @@ mod deploys;
 mod gateway;
 mod secrets;
 mod status;
+pub mod threads;
 mod usage;
 
 use std::time::Duration;
