@@ -14,10 +14,10 @@ mod layout;
 mod runtime;
 #[path = "integration/secrets.rs"]
 mod secrets;
-#[path = "integration/threads.rs"]
-mod threads;
 #[path = "integration/sources.rs"]
 mod sources;
+#[path = "integration/threads.rs"]
+mod threads;
 
 use common::{doc, state, stores};
 use mcpctl_reconciler::{plan, Action, DeployMeta, Store, StoreError};

@@ -339,33 +339,35 @@ impl Prepared {
 
     async fn run(mut self, tx: &mpsc::Sender<Event>) -> Result<Done, ChatError> {
         let store = self.app.store.clone();
-        // The thread and the user's message are written while the tools are listed.
-        let write = async {
-            if let Some((owner, title)) = &self.new_thread {
-                store.create_thread(&self.thread_id, &self.project, &self.agent, owner, title).await?;
-            }
-            let m = NewMessage { role: "user", content: &self.message, personality: self.personality.as_deref(), ..Default::default() };
-            store.add_message(&self.thread_id, &m).await?;
-            Ok::<_, ChatError>(())
-        };
-        let open = async {
-            match ToolSession::open(self.app.clone(), &self.project, self.access.clone()).await {
-                Ok(s) => {
-                    let tools = s.list().await;
-                    Some((s, tools))
+        // The thread and the user's message are written (in their own task) while the tools are
+        // listed and the model is first asked; no text is passed on before they are stored.
+        let write = {
+            let (store, thread, project, agent) = (store.clone(), self.thread_id.clone(), self.project.clone(), self.agent.clone());
+            let (new_thread, message, personality) = (self.new_thread.take(), self.message.clone(), self.personality.clone());
+            tokio::spawn(async move {
+                if let Some((owner, title)) = &new_thread {
+                    store.create_thread(&thread, &project, &agent, owner, title).await?;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "an agent answers without tools");
-                    None
-                }
+                let m = NewMessage { role: "user", content: &message, personality: personality.as_deref(), ..Default::default() };
+                store.add_message(&thread, &m).await?;
+                Ok::<_, ChatError>(())
+            })
+        };
+        let session = match ToolSession::open(self.app.clone(), &self.project, self.access.clone()).await {
+            Ok(s) => {
+                let tools = s.list().await;
+                Some((s, tools))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an agent answers without tools");
+                None
             }
         };
-        let (written, session) = tokio::join!(write, open);
-        written?;
         let (session, tools) = match session {
             Some((s, t)) => (Some(s), t),
             None => (None, Vec::new()),
         };
+        let mut written = Some(write);
         self.history.push(Turn {
             role: Role::User,
             content: self.message.clone(),
@@ -389,7 +391,7 @@ impl Prepared {
                     self.system, self.max_iterations
                 )
             };
-            let (reply, message_id) = self.model_step(&system, &tools, allow_tools, tx).await?;
+            let (reply, message_id, finished) = self.model_step(&system, &tools, allow_tools, written.take(), tx).await?;
             total.prompt += reply.usage.prompt;
             total.completion += reply.usage.completion;
             content.push_str(&reply.content);
@@ -402,6 +404,7 @@ impl Prepared {
                 is_error: false,
             });
             if calls.is_empty() {
+                joined(finished).await?;
                 return Ok(Done {
                     thread_id: self.thread_id.clone(),
                     message_id,
@@ -431,16 +434,27 @@ impl Prepared {
                 }
             }))
             .await;
+            // The results are stored (after the reply that asked for them) while the model is asked
+            // again; no text of that next reply is passed on before they are.
+            let rows: Vec<(String, String, bool)> =
+                calls.iter().zip(&outcomes).map(|(c, o)| (c.id.clone(), o.content.clone(), o.is_error)).collect();
+            let (store2, thread, personality) = (store.clone(), self.thread_id.clone(), self.personality.clone());
+            written = Some(tokio::spawn(async move {
+                joined(finished).await?;
+                for (id, content, is_error) in &rows {
+                    let m = NewMessage {
+                        role: "tool",
+                        content,
+                        tool_call_id: Some(id),
+                        is_error: *is_error,
+                        personality: personality.as_deref(),
+                        ..Default::default()
+                    };
+                    store2.add_message(&thread, &m).await?;
+                }
+                Ok(())
+            }));
             for (c, o) in calls.iter().zip(outcomes) {
-                let m = NewMessage {
-                    role: "tool",
-                    content: &o.content,
-                    tool_call_id: Some(&c.id),
-                    is_error: o.is_error,
-                    personality: self.personality.as_deref(),
-                    ..Default::default()
-                };
-                store.add_message(&self.thread_id, &m).await?;
                 calls_done.push(json!({"id": c.id, "name": c.name, "arguments": c.arguments, "isError": o.is_error, "content": o.content}));
                 let _ = tx
                     .send(Event::ToolCallEnd { id: c.id.clone(), name: c.name.clone(), is_error: o.is_error, content: o.content.clone() })
@@ -462,8 +476,9 @@ impl Prepared {
         system: &str,
         tools: &[ToolDef],
         allow_tools: bool,
+        before: Option<Written>,
         tx: &mpsc::Sender<Event>,
-    ) -> Result<(Reply, i64), ChatError> {
+    ) -> Result<(Reply, i64, Written), ChatError> {
         let store = &self.app.store;
         let started = Instant::now();
         let req = Request { system, messages: &self.history, tools, allow_tools, sampling: &self.sampling };
@@ -474,8 +489,15 @@ impl Prepared {
             model: Some(&self.llm.model),
             ..Default::default()
         };
-        // The pending row is written while the provider is asked; no text is passed on before it exists.
-        let (stream, row) = tokio::join!(self.llm.stream(req), store.begin_message(&self.thread_id, &pending));
+        // The pending row is written (after what `before` writes) while the provider is asked; no
+        // text is passed on before it exists.
+        let row = async {
+            if let Some(b) = before {
+                joined(b).await?;
+            }
+            Ok::<_, ChatError>(store.begin_message(&self.thread_id, &pending).await?)
+        };
+        let (stream, row) = tokio::join!(self.llm.stream(req), row);
         let id = row?;
         let fail = |text: String, e: ChatError| async move {
             let msg = e.to_string();
@@ -518,16 +540,28 @@ impl Prepared {
         let reply = stream.finish();
         let calls = if allow_tools { reply.tool_calls.clone() } else { Vec::new() };
         let calls_json = (!calls.is_empty()).then(|| json!(calls));
-        let f = Finished {
-            content: &reply.content,
-            tool_calls: calls_json.as_ref(),
-            error: None,
-            usage: Some(StoredUsage { prompt_tokens: reply.usage.prompt, completion_tokens: reply.usage.completion }),
-            latency_ms: Some(millis(started)),
-        };
-        store.finish_message(id, &f).await?;
-        Ok((reply, id))
+        let (store, content, usage, latency) = (store.clone(), reply.content.clone(), reply.usage, millis(started));
+        // Ended in its own task: the caller joins it before anything that must come after it.
+        let finished = tokio::spawn(async move {
+            let f = Finished {
+                content: &content,
+                tool_calls: calls_json.as_ref(),
+                error: None,
+                usage: Some(StoredUsage { prompt_tokens: usage.prompt, completion_tokens: usage.completion }),
+                latency_ms: Some(latency),
+            };
+            Ok(store.finish_message(id, &f).await?)
+        });
+        Ok((reply, id, finished))
     }
+}
+
+/// Rows being written in their own task.
+type Written = tokio::task::JoinHandle<Result<(), ChatError>>;
+
+/// Wait for `w`, its failure (or panic) becoming the turn's.
+async fn joined(w: Written) -> Result<(), ChatError> {
+    w.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))?
 }
 
 fn millis(since: Instant) -> i64 {

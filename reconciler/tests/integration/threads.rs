@@ -30,7 +30,8 @@ async fn threads_keep_owners_apart_and_pending_replies_end_once() {
         store.fail_stale_pending("2000-01-01T00:00:00.000Z").await.unwrap();
         assert_eq!(store.messages(&id).await.unwrap()[1].status, "pending");
         assert!(store.fail_stale_pending("2999-01-01T00:00:00.000Z").await.unwrap() >= 1);
-        let done = Finished { content: "partial and more", usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2 }), ..Default::default() };
+        let done =
+            Finished { content: "partial and more", usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2 }), ..Default::default() };
         store.finish_message(reply, &done).await.unwrap();
         let m = store.messages(&id).await.unwrap();
         assert_eq!((m[1].status.as_str(), m[1].content.as_str()), ("failed", "par"));
