@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reconciler::store::threads::{Finished, Message, NewMessage, Usage as StoredUsage, COMPLETE};
+use reconciler::store::threads::{Finished, Message, NewMessage, NewThread, Step, Usage as StoredUsage, COMPLETE};
 use schema::rbac::{self, Request as RbacRequest};
 use schema::spec::{Role as RbacRole, Sampling};
 use schema::{Kind, Resource, Spec};
@@ -339,18 +339,26 @@ impl Prepared {
 
     async fn run(mut self, tx: &mpsc::Sender<Event>) -> Result<Done, ChatError> {
         let store = self.app.store.clone();
-        // The thread and the user's message are written (in their own task) while the tools are
-        // listed and the model is first asked; no text is passed on before they are stored.
-        let write = {
+        // The thread, the user's message and the first pending reply are written in one
+        // transaction, in their own task, while the tools are listed and the model is asked; no
+        // text is passed on before they are stored.
+        let first = {
             let (store, thread, project, agent) = (store.clone(), self.thread_id.clone(), self.project.clone(), self.agent.clone());
-            let (new_thread, message, personality) = (self.new_thread.take(), self.message.clone(), self.personality.clone());
+            let (new_thread, message) = (self.new_thread.take(), self.message.clone());
+            let (personality, model) = (self.personality.clone(), self.llm.model.clone());
             tokio::spawn(async move {
-                if let Some((owner, title)) = &new_thread {
-                    store.create_thread(&thread, &project, &agent, owner, title).await?;
-                }
-                let m = NewMessage { role: "user", content: &message, personality: personality.as_deref(), ..Default::default() };
-                store.add_message(&thread, &m).await?;
-                Ok::<_, ChatError>(())
+                let step = Step {
+                    new_thread: new_thread.as_ref().map(|(owner, title)| NewThread { project: &project, agent: &agent, owner, title }),
+                    finish: None,
+                    messages: vec![NewMessage {
+                        role: "user",
+                        content: &message,
+                        personality: personality.as_deref(),
+                        ..Default::default()
+                    }],
+                    pending: pending_of(personality.as_deref(), &model),
+                };
+                Ok(store.record_step(&thread, &step).await?)
             })
         };
         let session = match ToolSession::open(self.app.clone(), &self.project, self.access.clone()).await {
@@ -367,7 +375,7 @@ impl Prepared {
             Some((s, t)) => (Some(s), t),
             None => (None, Vec::new()),
         };
-        let mut written = Some(write);
+        let mut row = first;
         self.history.push(Turn {
             role: Role::User,
             content: self.message.clone(),
@@ -391,7 +399,7 @@ impl Prepared {
                     self.system, self.max_iterations
                 )
             };
-            let (reply, message_id, finished) = self.model_step(&system, &tools, allow_tools, written.take(), tx).await?;
+            let (reply, message_id, ended) = self.model_step(&system, &tools, allow_tools, row, tx).await?;
             total.prompt += reply.usage.prompt;
             total.completion += reply.usage.completion;
             content.push_str(&reply.content);
@@ -404,7 +412,7 @@ impl Prepared {
                 is_error: false,
             });
             if calls.is_empty() {
-                joined(finished).await?;
+                store.finish_message(message_id, &ended.as_finished()).await?;
                 return Ok(Done {
                     thread_id: self.thread_id.clone(),
                     message_id,
@@ -434,26 +442,32 @@ impl Prepared {
                 }
             }))
             .await;
-            // The results are stored (after the reply that asked for them) while the model is asked
-            // again; no text of that next reply is passed on before they are.
-            let rows: Vec<(String, String, bool)> =
+            // The reply that asked, the results and the next pending reply are written in one
+            // transaction while the model is asked again; none of its text is passed on before.
+            let results: Vec<(String, String, bool)> =
                 calls.iter().zip(&outcomes).map(|(c, o)| (c.id.clone(), o.content.clone(), o.is_error)).collect();
-            let (store2, thread, personality) = (store.clone(), self.thread_id.clone(), self.personality.clone());
-            written = Some(tokio::spawn(async move {
-                joined(finished).await?;
-                for (id, content, is_error) in &rows {
-                    let m = NewMessage {
+            let (store2, thread, personality, model) =
+                (store.clone(), self.thread_id.clone(), self.personality.clone(), self.llm.model.clone());
+            row = tokio::spawn(async move {
+                let messages = results
+                    .iter()
+                    .map(|(id, content, is_error)| NewMessage {
                         role: "tool",
                         content,
                         tool_call_id: Some(id),
                         is_error: *is_error,
                         personality: personality.as_deref(),
                         ..Default::default()
-                    };
-                    store2.add_message(&thread, &m).await?;
-                }
-                Ok(())
-            }));
+                    })
+                    .collect();
+                let step = Step {
+                    new_thread: None,
+                    finish: Some((message_id, ended.as_finished())),
+                    messages,
+                    pending: pending_of(personality.as_deref(), &model),
+                };
+                Ok(store2.record_step(&thread, &step).await?)
+            });
             for (c, o) in calls.iter().zip(outcomes) {
                 calls_done.push(json!({"id": c.id, "name": c.name, "arguments": c.arguments, "isError": o.is_error, "content": o.content}));
                 let _ = tx
@@ -470,33 +484,20 @@ impl Prepared {
         }
     }
 
-    /// One model call: its pending row, its text streamed, the row ended.
+    /// One model call: its text streamed once its pending row (written by `row`) exists; returns
+    /// the reply, the row's id and how it ended (for the caller to store with what follows).
     async fn model_step(
         &self,
         system: &str,
         tools: &[ToolDef],
         allow_tools: bool,
-        before: Option<Written>,
+        row: PendingRow,
         tx: &mpsc::Sender<Event>,
-    ) -> Result<(Reply, i64, Written), ChatError> {
+    ) -> Result<(Reply, i64, Ended), ChatError> {
         let store = &self.app.store;
         let started = Instant::now();
         let req = Request { system, messages: &self.history, tools, allow_tools, sampling: &self.sampling };
-        let pending = NewMessage {
-            role: "assistant",
-            content: "",
-            personality: self.personality.as_deref(),
-            model: Some(&self.llm.model),
-            ..Default::default()
-        };
-        // The pending row is written (after what `before` writes) while the provider is asked; no
-        // text is passed on before it exists.
-        let row = async {
-            if let Some(b) = before {
-                joined(b).await?;
-            }
-            Ok::<_, ChatError>(store.begin_message(&self.thread_id, &pending).await?)
-        };
+        let row = async { row.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))? };
         let (stream, row) = tokio::join!(self.llm.stream(req), row);
         let id = row?;
         let fail = |text: String, e: ChatError| async move {
@@ -539,29 +540,42 @@ impl Prepared {
         }
         let reply = stream.finish();
         let calls = if allow_tools { reply.tool_calls.clone() } else { Vec::new() };
-        let calls_json = (!calls.is_empty()).then(|| json!(calls));
-        let (store, content, usage, latency) = (store.clone(), reply.content.clone(), reply.usage, millis(started));
-        // Ended in its own task: the caller joins it before anything that must come after it.
-        let finished = tokio::spawn(async move {
-            let f = Finished {
-                content: &content,
-                tool_calls: calls_json.as_ref(),
-                error: None,
-                usage: Some(StoredUsage { prompt_tokens: usage.prompt, completion_tokens: usage.completion }),
-                latency_ms: Some(latency),
-            };
-            Ok(store.finish_message(id, &f).await?)
-        });
-        Ok((reply, id, finished))
+        let ended = Ended {
+            content: reply.content.clone(),
+            tool_calls: (!calls.is_empty()).then(|| json!(calls)),
+            usage: StoredUsage { prompt_tokens: reply.usage.prompt, completion_tokens: reply.usage.completion },
+            latency_ms: millis(started),
+        };
+        Ok((reply, id, ended))
     }
 }
 
-/// Rows being written in their own task.
-type Written = tokio::task::JoinHandle<Result<(), ChatError>>;
+/// The id of a pending reply being written in its own task.
+type PendingRow = tokio::task::JoinHandle<Result<i64, ChatError>>;
 
-/// Wait for `w`, its failure (or panic) becoming the turn's.
-async fn joined(w: Written) -> Result<(), ChatError> {
-    w.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))?
+/// How a reply ended, owned (to be stored with what follows it).
+struct Ended {
+    content: String,
+    tool_calls: Option<serde_json::Value>,
+    usage: StoredUsage,
+    latency_ms: i64,
+}
+
+impl Ended {
+    fn as_finished(&self) -> Finished<'_> {
+        Finished {
+            content: &self.content,
+            tool_calls: self.tool_calls.as_ref(),
+            error: None,
+            usage: Some(self.usage),
+            latency_ms: Some(self.latency_ms),
+        }
+    }
+}
+
+/// The pending row of a reply about to be asked for.
+fn pending_of<'a>(personality: Option<&'a str>, model: &'a str) -> NewMessage<'a> {
+    NewMessage { role: "assistant", content: "", personality, model: Some(model), ..Default::default() }
 }
 
 fn millis(since: Instant) -> i64 {
