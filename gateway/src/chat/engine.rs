@@ -497,10 +497,24 @@ impl Prepared {
         let store = &self.app.store;
         let started = Instant::now();
         let req = Request { system, messages: &self.history, tools, allow_tools, sampling: &self.sampling };
-        let row = async { row.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))? };
-        let (stream, row) = tokio::join!(self.llm.stream(req), row);
-        let id = row?;
-        let fail = |text: String, e: ChatError| async move {
+        // The provider is asked and read while the row is written; the first text (or the end)
+        // waits for the row.
+        let stream = self.llm.stream(req).await;
+        let mut row = Some(row);
+        let mut id = 0;
+        let wait_row = |row: &mut Option<PendingRow>| {
+            let r = row.take();
+            async move {
+                match r {
+                    Some(h) => h.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))?.map(Some),
+                    None => Ok(None),
+                }
+            }
+        };
+        if stream.is_err() {
+            id = wait_row(&mut row).await?.unwrap_or(id);
+        }
+        let fail = |id: i64, text: String, e: ChatError| async move {
             let msg = e.to_string();
             let f = Finished { content: &text, error: Some(&msg), latency_ms: Some(millis(started)), ..Default::default() };
             if let Err(se) = store.finish_message(id, &f).await {
@@ -510,7 +524,7 @@ impl Prepared {
         };
         let mut stream = match stream {
             Ok(s) => s,
-            Err(e) => return fail(String::new(), e.into()).await,
+            Err(e) => return fail(id, String::new(), e.into()).await,
         };
         let mut text = String::new();
         let mut flushed = Instant::now();
@@ -518,13 +532,16 @@ impl Prepared {
         loop {
             let next = tokio::select! {
                 n = stream.next_text() => n,
-                _ = heartbeat.tick() => {
+                _ = heartbeat.tick(), if row.is_none() => {
                     let _ = store.update_pending(id, &text).await;
                     continue;
                 }
             };
             match next {
                 Ok(Some(t)) => {
+                    if let Some(written) = wait_row(&mut row).await? {
+                        id = written;
+                    }
                     text.push_str(&t);
                     let _ = tx.send(Event::Delta { text: t }).await;
                     if flushed.elapsed() >= PENDING_FLUSH {
@@ -535,8 +552,16 @@ impl Prepared {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return fail(text, e.into()).await,
+                Err(e) => {
+                    if let Some(written) = wait_row(&mut row).await? {
+                        id = written;
+                    }
+                    return fail(id, text, e.into()).await;
+                }
             }
+        }
+        if let Some(written) = wait_row(&mut row).await? {
+            id = written;
         }
         let reply = stream.finish();
         let calls = if allow_tools { reply.tool_calls.clone() } else { Vec::new() };
