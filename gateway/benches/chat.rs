@@ -107,6 +107,7 @@ async fn streamed(rq: reqwest::RequestBuilder, needle: &str) -> (Duration, Durat
 }
 
 fn main() {
+    mcpctl_gateway::install_crypto();
     let litellm = env("MCPCTL_PEER_LITELLM");
     let time = env("MCPCTL_PEER_TIME");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -151,11 +152,31 @@ fn main() {
         let gw = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), std::future::pending()));
 
+        let (time_client, _child) = {
+            let mut child = tokio::process::Command::new(&time)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let (i, o) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+            (().serve((o, i)).await.unwrap(), child)
+        };
+        // The direct calls carry the same tool definitions the gateway sends (the time server's, namespaced).
+        let tools: Vec<serde_json::Value> = time_client
+            .peer()
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| json!({"type": "function", "function": {"name": format!("time__{}", t.name), "description": t.description, "parameters": *t.input_schema}}))
+            .collect();
         let direct = |body: serde_json::Value| http.post(format!("{llm}/chat/completions")).bearer_auth(KEY).json(&body);
         let via = |agent: &str, message: &str| {
             http.post(format!("{gw}/api/v1/agents/{agent}/chat")).bearer_auth(TOKEN).json(&json!({"message": message, "stream": true}))
         };
-        let plain = json!({"model": "scripted", "stream": true, "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "hello there"}]});
+        let plain = json!({"model": "scripted", "stream": true, "stream_options": {"include_usage": true}, "tools": tools,
+            "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "hello there"}]});
         // Warm both paths (connections, the time server, the key).
         for _ in 0..10 {
             streamed(direct(plain.clone()), "\"content\":\"echo").await;
@@ -176,18 +197,7 @@ fn main() {
 
         // (b) one tool-loop step.
         let looping = r#"LOOP:time__get_current_time:{"timezone":"UTC"};;"#;
-        let tool = json!({"type": "function", "function": {"name": "time__get_current_time", "description": "now", "parameters": {"type": "object"}}});
-        let asks = json!({"model": "scripted", "stream": true, "tools": [tool], "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": looping}]});
-        let (time_client, _child) = {
-            let mut child = tokio::process::Command::new(&time)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
-            let (i, o) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-            (().serve((o, i)).await.unwrap(), child)
-        };
+        let asks = json!({"model": "scripted", "stream": true, "stream_options": {"include_usage": true}, "tools": tools, "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": looping}]});
         let args = json!({"timezone": "UTC"}).as_object().cloned().unwrap();
         let (mut one, mut two, mut model, mut tool_direct) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..N / 2 {

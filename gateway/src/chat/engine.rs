@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reconciler::store::threads::{Finished, Message, NewMessage, Usage as StoredUsage, COMPLETE};
+use reconciler::store::threads::{Finished, Message, NewMessage, NewThread, Step, Usage as StoredUsage, COMPLETE};
 use schema::rbac::Request as RbacRequest;
 use schema::spec::{Role as RbacRole, Sampling};
 use schema::{Kind, Resource};
@@ -346,33 +346,43 @@ impl Prepared {
 
     async fn run(mut self, tx: &mpsc::Sender<Event>) -> Result<Done, ChatError> {
         let store = self.app.store.clone();
-        // The thread and the user's message are written while the tools are listed.
-        let write = async {
-            if let Some((owner, title)) = &self.new_thread {
-                store.create_thread(&self.thread_id, &self.project, &self.agent, owner, title).await?;
-            }
-            let m = NewMessage { role: "user", content: &self.message, personality: self.personality.as_deref(), ..Default::default() };
-            store.add_message(&self.thread_id, &m).await?;
-            Ok::<_, ChatError>(())
+        // The thread, the user's message and the first pending reply are written in one
+        // transaction, in their own task, while the tools are listed and the model is asked; no
+        // text is passed on before they are stored.
+        let first = {
+            let (store, thread, project, agent) = (store.clone(), self.thread_id.clone(), self.project.clone(), self.agent.clone());
+            let (new_thread, message) = (self.new_thread.take(), self.message.clone());
+            let (personality, model) = (self.personality.clone(), self.llm.model.clone());
+            tokio::spawn(async move {
+                let step = Step {
+                    new_thread: new_thread.as_ref().map(|(owner, title)| NewThread { project: &project, agent: &agent, owner, title }),
+                    finish: None,
+                    messages: vec![NewMessage {
+                        role: "user",
+                        content: &message,
+                        personality: personality.as_deref(),
+                        ..Default::default()
+                    }],
+                    pending: pending_of(personality.as_deref(), &model),
+                };
+                Ok(store.record_step(&thread, &step).await?)
+            })
         };
-        let open = async {
-            match ToolSession::open(self.app.clone(), &self.project, self.access.clone()).await {
-                Ok(s) => {
-                    let tools = s.list().await;
-                    Some((s, tools))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "an agent answers without tools");
-                    None
-                }
+        let session = match ToolSession::open(self.app.clone(), &self.project, self.access.clone()).await {
+            Ok(s) => {
+                let tools = s.list().await;
+                Some((s, tools))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an agent answers without tools");
+                None
             }
         };
-        let (written, session) = tokio::join!(write, open);
-        written?;
         let (session, tools) = match session {
             Some((s, t)) => (Some(s), t),
             None => (None, Vec::new()),
         };
+        let mut row = first;
         self.history.push(Turn {
             role: Role::User,
             content: self.message.clone(),
@@ -396,7 +406,7 @@ impl Prepared {
                     self.system, self.max_iterations
                 )
             };
-            let (reply, message_id) = self.model_step(&system, &tools, allow_tools, tx).await?;
+            let (reply, message_id, ended) = self.model_step(&system, &tools, allow_tools, row, tx).await?;
             total.prompt += reply.usage.prompt;
             total.completion += reply.usage.completion;
             content.push_str(&reply.content);
@@ -409,6 +419,7 @@ impl Prepared {
                 is_error: false,
             });
             if calls.is_empty() {
+                store.finish_message(message_id, &ended.as_finished()).await?;
                 return Ok(Done {
                     thread_id: self.thread_id.clone(),
                     message_id,
@@ -438,16 +449,33 @@ impl Prepared {
                 }
             }))
             .await;
-            for (c, o) in calls.iter().zip(outcomes) {
-                let m = NewMessage {
-                    role: "tool",
-                    content: &o.content,
-                    tool_call_id: Some(&c.id),
-                    is_error: o.is_error,
-                    personality: self.personality.as_deref(),
-                    ..Default::default()
+            // The reply that asked, the results and the next pending reply are written in one
+            // transaction while the model is asked again; none of its text is passed on before.
+            let results: Vec<(String, String, bool)> =
+                calls.iter().zip(&outcomes).map(|(c, o)| (c.id.clone(), o.content.clone(), o.is_error)).collect();
+            let (store2, thread, personality, model) =
+                (store.clone(), self.thread_id.clone(), self.personality.clone(), self.llm.model.clone());
+            row = tokio::spawn(async move {
+                let messages = results
+                    .iter()
+                    .map(|(id, content, is_error)| NewMessage {
+                        role: "tool",
+                        content,
+                        tool_call_id: Some(id),
+                        is_error: *is_error,
+                        personality: personality.as_deref(),
+                        ..Default::default()
+                    })
+                    .collect();
+                let step = Step {
+                    new_thread: None,
+                    finish: Some((message_id, ended.as_finished())),
+                    messages,
+                    pending: pending_of(personality.as_deref(), &model),
                 };
-                store.add_message(&self.thread_id, &m).await?;
+                Ok(store2.record_step(&thread, &step).await?)
+            });
+            for (c, o) in calls.iter().zip(outcomes) {
                 calls_done.push(json!({"id": c.id, "name": c.name, "arguments": c.arguments, "isError": o.is_error, "content": o.content}));
                 let _ = tx
                     .send(Event::ToolCallEnd { id: c.id.clone(), name: c.name.clone(), is_error: o.is_error, content: o.content.clone() })
@@ -463,28 +491,37 @@ impl Prepared {
         }
     }
 
-    /// One model call: its pending row, its text streamed, the row ended.
+    /// One model call: its text streamed once its pending row (written by `row`) exists; returns
+    /// the reply, the row's id and how it ended (for the caller to store with what follows).
     async fn model_step(
         &self,
         system: &str,
         tools: &[ToolDef],
         allow_tools: bool,
+        row: PendingRow,
         tx: &mpsc::Sender<Event>,
-    ) -> Result<(Reply, i64), ChatError> {
+    ) -> Result<(Reply, i64, Ended), ChatError> {
         let store = &self.app.store;
         let started = Instant::now();
         let req = Request { system, messages: &self.history, tools, allow_tools, sampling: &self.sampling };
-        let pending = NewMessage {
-            role: "assistant",
-            content: "",
-            personality: self.personality.as_deref(),
-            model: Some(&self.llm.model),
-            ..Default::default()
+        // The provider is asked and read while the row is written; the first text (or the end)
+        // waits for the row.
+        let stream = self.llm.stream(req).await;
+        let mut row = Some(row);
+        let mut id = 0;
+        let wait_row = |row: &mut Option<PendingRow>| {
+            let r = row.take();
+            async move {
+                match r {
+                    Some(h) => h.await.map_err(|e| ChatError::Internal(format!("writing the thread: {e}")))?.map(Some),
+                    None => Ok(None),
+                }
+            }
         };
-        // The pending row is written while the provider is asked; no text is passed on before it exists.
-        let (stream, row) = tokio::join!(self.llm.stream(req), store.begin_message(&self.thread_id, &pending));
-        let id = row?;
-        let fail = |text: String, e: ChatError| async move {
+        if stream.is_err() {
+            id = wait_row(&mut row).await?.unwrap_or(id);
+        }
+        let fail = |id: i64, text: String, e: ChatError| async move {
             let msg = e.to_string();
             let f = Finished { content: &text, error: Some(&msg), latency_ms: Some(millis(started)), ..Default::default() };
             if let Err(se) = store.finish_message(id, &f).await {
@@ -494,7 +531,7 @@ impl Prepared {
         };
         let mut stream = match stream {
             Ok(s) => s,
-            Err(e) => return fail(String::new(), e.into()).await,
+            Err(e) => return fail(id, String::new(), e.into()).await,
         };
         let mut text = String::new();
         let mut flushed = Instant::now();
@@ -502,13 +539,16 @@ impl Prepared {
         loop {
             let next = tokio::select! {
                 n = stream.next_text() => n,
-                _ = heartbeat.tick() => {
+                _ = heartbeat.tick(), if row.is_none() => {
                     let _ = store.update_pending(id, &text).await;
                     continue;
                 }
             };
             match next {
                 Ok(Some(t)) => {
+                    if let Some(written) = wait_row(&mut row).await? {
+                        id = written;
+                    }
                     text.push_str(&t);
                     let _ = tx.send(Event::Delta { text: t }).await;
                     if flushed.elapsed() >= PENDING_FLUSH {
@@ -519,22 +559,55 @@ impl Prepared {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return fail(text, e.into()).await,
+                Err(e) => {
+                    if let Some(written) = wait_row(&mut row).await? {
+                        id = written;
+                    }
+                    return fail(id, text, e.into()).await;
+                }
             }
+        }
+        if let Some(written) = wait_row(&mut row).await? {
+            id = written;
         }
         let reply = stream.finish();
         let calls = if allow_tools { reply.tool_calls.clone() } else { Vec::new() };
-        let calls_json = (!calls.is_empty()).then(|| json!(calls));
-        let f = Finished {
-            content: &reply.content,
-            tool_calls: calls_json.as_ref(),
-            error: None,
-            usage: Some(StoredUsage { prompt_tokens: reply.usage.prompt, completion_tokens: reply.usage.completion }),
-            latency_ms: Some(millis(started)),
+        let ended = Ended {
+            content: reply.content.clone(),
+            tool_calls: (!calls.is_empty()).then(|| json!(calls)),
+            usage: StoredUsage { prompt_tokens: reply.usage.prompt, completion_tokens: reply.usage.completion },
+            latency_ms: millis(started),
         };
-        store.finish_message(id, &f).await?;
-        Ok((reply, id))
+        Ok((reply, id, ended))
     }
+}
+
+/// The id of a pending reply being written in its own task.
+type PendingRow = tokio::task::JoinHandle<Result<i64, ChatError>>;
+
+/// How a reply ended, owned (to be stored with what follows it).
+struct Ended {
+    content: String,
+    tool_calls: Option<serde_json::Value>,
+    usage: StoredUsage,
+    latency_ms: i64,
+}
+
+impl Ended {
+    fn as_finished(&self) -> Finished<'_> {
+        Finished {
+            content: &self.content,
+            tool_calls: self.tool_calls.as_ref(),
+            error: None,
+            usage: Some(self.usage),
+            latency_ms: Some(self.latency_ms),
+        }
+    }
+}
+
+/// The pending row of a reply about to be asked for.
+fn pending_of<'a>(personality: Option<&'a str>, model: &'a str) -> NewMessage<'a> {
+    NewMessage { role: "assistant", content: "", personality, model: Some(model), ..Default::default() }
 }
 
 fn millis(since: Instant) -> i64 {

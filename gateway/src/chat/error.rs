@@ -32,6 +32,8 @@ pub enum ChatError {
     Llm(#[from] LlmError),
     #[error("store: {0}")]
     Store(#[from] reconciler::StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ChatError {
@@ -47,7 +49,7 @@ impl ChatError {
             ChatError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ChatError::Forbidden(_) => StatusCode::FORBIDDEN,
             ChatError::NotFound(_) => StatusCode::NOT_FOUND,
-            ChatError::NoLlm { .. } | ChatError::Key { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ChatError::NoLlm { .. } | ChatError::Key { .. } | ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ChatError::Llm(LlmError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ChatError::Llm(_) => StatusCode::BAD_GATEWAY,
             ChatError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,7 +62,7 @@ impl IntoResponse for ChatError {
         match self {
             ChatError::Api(e) => e.into_response(),
             other => {
-                if matches!(other, ChatError::Store(_) | ChatError::Key { .. } | ChatError::NoLlm { .. }) {
+                if matches!(other, ChatError::Store(_) | ChatError::Key { .. } | ChatError::NoLlm { .. } | ChatError::Internal(_)) {
                     tracing::error!(error = %other, "chat failed");
                 }
                 (other.status(), Json(json!({"error": other.to_string()}))).into_response()

@@ -99,6 +99,27 @@ pub struct Finished<'a> {
     pub latency_ms: Option<i64>,
 }
 
+/// A new thread, created by the first step of its first turn.
+#[derive(Debug, Clone, Copy)]
+pub struct NewThread<'a> {
+    pub project: &'a str,
+    pub agent: &'a str,
+    pub owner: &'a str,
+    pub title: &'a str,
+}
+
+/// One step of a turn, written in one transaction by [`Store::record_step`].
+#[derive(Debug, Clone)]
+pub struct Step<'a> {
+    pub new_thread: Option<NewThread<'a>>,
+    /// The previous reply of the turn and how it ended.
+    pub finish: Option<(i64, Finished<'a>)>,
+    /// Complete messages (the user's, tool results).
+    pub messages: Vec<NewMessage<'a>>,
+    /// The reply about to be asked for.
+    pub pending: NewMessage<'a>,
+}
+
 /// Which threads to list.
 #[derive(Debug, Clone, Default)]
 pub struct ThreadFilter {
@@ -237,30 +258,42 @@ impl Store {
         self.insert_message(thread, m, PENDING).await
     }
 
-    async fn insert_message(&self, thread: &str, m: &NewMessage<'_>, status: &str) -> Result<i64, StoreError> {
-        let at = now();
+    /// Write one step of a turn in one transaction (one commit, so one flush to disk): create the
+    /// thread if `step.new_thread`, end the previous reply, append the complete messages, then the
+    /// new pending reply, whose id is returned.
+    ///
+    /// # Errors
+    /// On a database error (nothing of the step is written).
+    pub async fn record_step(&self, thread: &str, step: &Step<'_>) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("INSERT INTO chat_messages (thread_id, role, content, tool_calls, tool_call_id, is_error, status, personality, model, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id")
-            .bind(thread)
-            .bind(m.role)
-            .bind(m.content)
-            .bind(m.tool_calls.map(|v| v.to_string()))
-            .bind(m.tool_call_id)
-            .bind(i64::from(m.is_error))
-            .bind(status)
-            .bind(m.personality)
-            .bind(m.model)
-            .bind(&at)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE chat_threads SET updated_at = $2, personality = COALESCE($3, personality) WHERE id = $1")
-            .bind(thread)
-            .bind(&at)
-            .bind(m.personality)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(t) = &step.new_thread {
+            let at = now();
+            sqlx::query("INSERT INTO chat_threads (id, project, agent, owner, personality, title, created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $6)")
+                .bind(thread)
+                .bind(t.project)
+                .bind(t.agent)
+                .bind(t.owner)
+                .bind(t.title)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((id, f)) = &step.finish {
+            finish_in(&mut tx, *id, f).await?;
+        }
+        for m in &step.messages {
+            insert_in(&mut tx, thread, m, COMPLETE).await?;
+        }
+        let id = insert_in(&mut tx, thread, &step.pending, PENDING).await?;
         tx.commit().await?;
-        Ok(row.try_get("id")?)
+        Ok(id)
+    }
+
+    async fn insert_message(&self, thread: &str, m: &NewMessage<'_>, status: &str) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_in(&mut tx, thread, m, status).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Keep a pending reply's content current (what was received so far) and its heartbeat fresh.
@@ -282,20 +315,8 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn finish_message(&self, id: i64, f: &Finished<'_>) -> Result<(), StoreError> {
-        let status = if f.error.is_some() { FAILED } else { COMPLETE };
-        sqlx::query("UPDATE chat_messages SET content = $2, tool_calls = $3, status = $4, error = $5, prompt_tokens = $6, completion_tokens = $7, latency_ms = $8, updated_at = $9 WHERE id = $1 AND status = 'pending'")
-            .bind(id)
-            .bind(f.content)
-            .bind(f.tool_calls.map(|v| v.to_string()))
-            .bind(status)
-            .bind(f.error)
-            .bind(f.usage.map(|u| u.prompt_tokens))
-            .bind(f.usage.map(|u| u.completion_tokens))
-            .bind(f.latency_ms)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        finish_in(&mut conn, id, f).await
     }
 
     /// Mark `failed` every pending reply whose heartbeat is older than `before` (RFC 3339): replies
@@ -314,4 +335,47 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Append one message (touching its thread) on `conn`.
+async fn insert_in(conn: &mut sqlx::AnyConnection, thread: &str, m: &NewMessage<'_>, status: &str) -> Result<i64, StoreError> {
+    let at = now();
+    let row = sqlx::query("INSERT INTO chat_messages (thread_id, role, content, tool_calls, tool_call_id, is_error, status, personality, model, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id")
+        .bind(thread)
+        .bind(m.role)
+        .bind(m.content)
+        .bind(m.tool_calls.map(|v| v.to_string()))
+        .bind(m.tool_call_id)
+        .bind(i64::from(m.is_error))
+        .bind(status)
+        .bind(m.personality)
+        .bind(m.model)
+        .bind(&at)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE chat_threads SET updated_at = $2, personality = COALESCE($3, personality) WHERE id = $1")
+        .bind(thread)
+        .bind(&at)
+        .bind(m.personality)
+        .execute(&mut *conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// End a pending reply on `conn`.
+async fn finish_in(conn: &mut sqlx::AnyConnection, id: i64, f: &Finished<'_>) -> Result<(), StoreError> {
+    let status = if f.error.is_some() { FAILED } else { COMPLETE };
+    sqlx::query("UPDATE chat_messages SET content = $2, tool_calls = $3, status = $4, error = $5, prompt_tokens = $6, completion_tokens = $7, latency_ms = $8, updated_at = $9 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(f.content)
+        .bind(f.tool_calls.map(|v| v.to_string()))
+        .bind(status)
+        .bind(f.error)
+        .bind(f.usage.map(|u| u.prompt_tokens))
+        .bind(f.usage.map(|u| u.completion_tokens))
+        .bind(f.latency_ms)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

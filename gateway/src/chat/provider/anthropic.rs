@@ -2,11 +2,9 @@
 //! (system apart, tool use and tool results as content blocks, consecutive same-role messages
 //! merged) and the decoder of its events (`content_block_start/delta`, `message_delta`, `error`).
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
-use super::{arguments_value, common_sampling, Decoded, Reply, Request, Role, ToolCall, Usage, DEFAULT_ANTHROPIC_MAX_TOKENS};
+use super::{arguments_value, common_sampling, Decoded, Partial, Reply, Request, Role, ToolCall, DEFAULT_ANTHROPIC_MAX_TOKENS};
 
 /// The `anthropic-version` header sent.
 pub const VERSION: &str = "2023-06-01";
@@ -67,10 +65,7 @@ pub fn body(model: &str, req: &Request<'_>) -> Value {
 /// Accumulates one streamed reply.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    content: String,
-    /// Tool-use blocks by content-block index.
-    calls: BTreeMap<u64, ToolCall>,
-    usage: Usage,
+    p: Partial,
 }
 
 impl Decoder {
@@ -86,8 +81,8 @@ impl Decoder {
             }
             "message_start" => {
                 if let Some(u) = v.pointer("/message/usage") {
-                    self.usage.prompt = u["input_tokens"].as_i64().unwrap_or(0);
-                    self.usage.completion = u["output_tokens"].as_i64().unwrap_or(0);
+                    self.p.usage.prompt = u["input_tokens"].as_i64().unwrap_or(0);
+                    self.p.usage.completion = u["output_tokens"].as_i64().unwrap_or(0);
                 }
             }
             "content_block_start" => {
@@ -99,11 +94,11 @@ impl Decoder {
                             name: b["name"].as_str().unwrap_or_default().to_string(),
                             arguments: String::new(),
                         };
-                        self.calls.insert(index, call);
+                        self.p.calls.insert(index, call);
                     }
                     Some("text") => {
                         if let Some(t) = b["text"].as_str().filter(|t| !t.is_empty()) {
-                            self.content.push_str(t);
+                            self.p.content.push_str(t);
                             out.text = Some(t.to_string());
                         }
                     }
@@ -115,12 +110,12 @@ impl Decoder {
                 match d["type"].as_str() {
                     Some("text_delta") => {
                         if let Some(t) = d["text"].as_str() {
-                            self.content.push_str(t);
+                            self.p.content.push_str(t);
                             out.text = Some(t.to_string());
                         }
                     }
                     Some("input_json_delta") => {
-                        if let (Some(c), Some(p)) = (self.calls.get_mut(&index), d["partial_json"].as_str()) {
+                        if let (Some(c), Some(p)) = (self.p.calls.get_mut(&index), d["partial_json"].as_str()) {
                             c.arguments.push_str(p);
                         }
                     }
@@ -129,10 +124,10 @@ impl Decoder {
             }
             "message_delta" => {
                 if let Some(o) = v.pointer("/usage/output_tokens").and_then(Value::as_i64) {
-                    self.usage.completion = o;
+                    self.p.usage.completion = o;
                 }
                 if let Some(i) = v.pointer("/usage/input_tokens").and_then(Value::as_i64) {
-                    self.usage.prompt = i;
+                    self.p.usage.prompt = i;
                 }
             }
             "message_stop" => out.done = true,
@@ -143,6 +138,7 @@ impl Decoder {
 
     pub(crate) fn finish(self) -> Reply {
         let tool_calls = self
+            .p
             .calls
             .into_values()
             .map(|mut c| {
@@ -152,7 +148,7 @@ impl Decoder {
                 c
             })
             .collect();
-        Reply { content: self.content, tool_calls, usage: self.usage }
+        Reply { content: self.p.content, tool_calls, usage: self.p.usage }
     }
 }
 
@@ -160,6 +156,7 @@ impl Decoder {
 mod tests {
     use super::*;
     use crate::chat::provider::Turn;
+    use crate::chat::provider::Usage;
 
     #[test]
     fn history_merges_roles_and_carries_tool_blocks() {

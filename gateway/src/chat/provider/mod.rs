@@ -302,6 +302,15 @@ pub(crate) struct Decoded {
     pub done: bool,
 }
 
+/// What a decoder has gathered of one reply so far: its text, its tool calls by their index in
+/// the stream, the usage reported.
+#[derive(Debug, Default)]
+pub(crate) struct Partial {
+    pub content: String,
+    pub calls: std::collections::BTreeMap<u64, ToolCall>,
+    pub usage: Usage,
+}
+
 /// The wire format being read.
 enum Decoder {
     OpenAi(openai::Decoder),

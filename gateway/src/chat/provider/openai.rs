@@ -1,11 +1,9 @@
 //! The OpenAI Chat Completions wire format (`POST {url}/chat/completions`, streamed): the request
 //! body, and the decoder of its `data:` chunks (text deltas, tool-call deltas by index, usage).
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
-use super::{common_sampling, Decoded, Reply, Request, Role, ToolCall, Usage};
+use super::{common_sampling, Decoded, Partial, Reply, Request, Role, ToolCall};
 
 /// The streamed request body.
 pub fn body(model: &str, req: &Request<'_>) -> Value {
@@ -68,10 +66,7 @@ pub fn body(model: &str, req: &Request<'_>) -> Value {
 /// Accumulates one streamed reply.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    content: String,
-    /// Tool calls by their stream index.
-    calls: BTreeMap<u64, ToolCall>,
-    usage: Usage,
+    p: Partial,
 }
 
 impl Decoder {
@@ -85,19 +80,19 @@ impl Decoder {
             return Err(e.get("message").and_then(Value::as_str).map_or_else(|| e.to_string(), str::to_string));
         }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            self.usage.prompt = u["prompt_tokens"].as_i64().unwrap_or(self.usage.prompt);
-            self.usage.completion = u["completion_tokens"].as_i64().unwrap_or(self.usage.completion);
+            self.p.usage.prompt = u["prompt_tokens"].as_i64().unwrap_or(self.p.usage.prompt);
+            self.p.usage.completion = u["completion_tokens"].as_i64().unwrap_or(self.p.usage.completion);
         }
         let mut out = Decoded::default();
         let Some(delta) = v.pointer("/choices/0/delta") else { return Ok(out) };
         if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-            self.content.push_str(t);
+            self.p.content.push_str(t);
             out.text = Some(t.to_string());
         }
         for c in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-            let index = c.get("index").and_then(Value::as_u64).unwrap_or(self.calls.len() as u64);
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(self.p.calls.len() as u64);
             let call =
-                self.calls.entry(index).or_insert_with(|| ToolCall { id: String::new(), name: String::new(), arguments: String::new() });
+                self.p.calls.entry(index).or_insert_with(|| ToolCall { id: String::new(), name: String::new(), arguments: String::new() });
             if let Some(id) = c.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 call.id = id.to_string();
             }
@@ -113,6 +108,7 @@ impl Decoder {
 
     pub(crate) fn finish(self) -> Reply {
         let tool_calls = self
+            .p
             .calls
             .into_values()
             .enumerate()
@@ -124,13 +120,14 @@ impl Decoder {
                 c
             })
             .collect();
-        Reply { content: self.content, tool_calls, usage: self.usage }
+        Reply { content: self.p.content, tool_calls, usage: self.p.usage }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::provider::Usage;
 
     #[test]
     fn tool_call_deltas_are_joined_by_index() {
