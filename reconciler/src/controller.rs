@@ -294,9 +294,13 @@ impl Reconciler {
                 return self.refuse(sha, &meta, errors, "commit would empty the store").await;
             }
             let p = plan(&desired, &stored, &sha);
-            match self.store.apply(&p, &meta, &|_, _| {}).await {
+            // The table as this apply leaves it, and its fingerprint: kept by the store, so the
+            // next apply checks its base without reading every row.
+            let next = after_apply(stored, &p);
+            let after = crate::plan::fingerprint(&next);
+            match self.store.apply_knowing(&p, &meta, &|_, _| {}, Some(&after)).await {
                 Ok(_) => {
-                    self.applied = Some(after_apply(stored, &p));
+                    self.applied = Some(next);
                     break p;
                 }
                 Err(StoreError::StoreMoved { .. }) if from_snapshot => {
@@ -355,8 +359,10 @@ impl Reconciler {
             "mcpctl reconcile (self-heal)",
             Some(format!("revert drift: {}", changed.join(", "))),
         );
-        self.store.apply(&p, &meta, &|_, _| {}).await?;
-        self.applied = Some(after_apply(stored, &p));
+        let next = after_apply(stored, &p);
+        let after = crate::plan::fingerprint(&next);
+        self.store.apply_knowing(&p, &meta, &|_, _| {}, Some(&after)).await?;
+        self.applied = Some(next);
         self.store.set_drift("").await?;
         Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
     }

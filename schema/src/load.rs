@@ -8,7 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::document::{self, Node, Pos, Seg, Value, MAX_REPO_TREE_BYTES};
 use crate::hint::did_you_mean;
 use crate::kind::Kind;
-use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
+use crate::resource::{Addr, FileText, Metadata, NodeAt, Origin, Resource, ResourceKey, Spec, API_VERSION};
 
 /// Files larger than this are refused with a clear error. Sources check the size the file
 /// system or the git object header reports before reading a byte (see [`Refusal::TooLarge`]).
@@ -72,6 +72,8 @@ struct FilePart {
     resources: Vec<Resource>,
     diagnostics: Vec<Diagnostic>,
     broken: Vec<ResourceKey>,
+    /// [`Resource::hash`] of each of `resources` (filled by [`load_cached`] only).
+    hashes: Vec<String>,
     /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
     tree: usize,
 }
@@ -214,6 +216,9 @@ pub struct Loaded {
     /// Resources whose metadata decoded but whose spec did not: they exist, so references to
     /// them are not reported a second time as dangling.
     pub broken: Vec<ResourceKey>,
+    /// [`Resource::hash`] of each of `resources`, in order, when the loader knows them
+    /// ([`load_cached`] keeps them with each file); empty otherwise.
+    pub hashes: Vec<String>,
 }
 
 /// Decode every file; returns the resources that decoded and the problems of those that did not.
@@ -248,7 +253,13 @@ fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
             let mut loaded = Loaded::default();
             let mut budget = RepoBudget::default();
             load_file(f, &mut loaded, &mut budget);
-            FilePart { resources: loaded.resources, diagnostics: loaded.diagnostics, broken: loaded.broken, tree: budget.tree }
+            FilePart {
+                resources: loaded.resources,
+                diagnostics: loaded.diagnostics,
+                broken: loaded.broken,
+                hashes: Vec::new(),
+                tree: budget.tree,
+            }
         })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
@@ -271,7 +282,10 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
     cache.parsed_last = 0;
     for f in files {
         let Some(id) = f.id.clone().filter(|_| f.refused.is_none()) else {
+            let before = loaded.resources.len();
             load_file(f, &mut loaded, &mut budget);
+            let new = loaded.resources[before..].iter().map(Resource::hash).collect::<Vec<_>>();
+            loaded.hashes.extend(new);
             continue;
         };
         let key = (f.path.clone(), id);
@@ -286,12 +300,14 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
                 let mut one = Loaded::default();
                 let before = budget.tree;
                 load_file(f, &mut one, &mut budget);
-                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, tree: budget.tree - before }
+                let hashes = one.resources.iter().map(Resource::hash).collect();
+                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, hashes, tree: budget.tree - before }
             }
         };
         loaded.resources.extend(part.resources.iter().cloned());
         loaded.diagnostics.extend(part.diagnostics.iter().cloned());
         loaded.broken.extend(part.broken.iter().cloned());
+        loaded.hashes.extend(part.hashes.iter().cloned());
         next.insert(key, part);
     }
     cache.parts = next;
@@ -349,21 +365,25 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
             return;
         }
     };
-    let mut ctx = Ctx { file, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
+    let text = FileText::new(text);
+    let mut ctx = Ctx { file, text, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
     if json && docs.len() > 1 {
         ctx.err(docs[1].pos, None, "a JSON file holds one value: a resource object or an array of them");
         return;
     }
-    for doc in docs {
-        match doc.value {
-            Value::Seq(items) if json => items.into_iter().for_each(|item| ctx.json_item(item)),
-            _ => ctx.document(doc),
+    // The trees are dropped with this file: resources keep only their addresses (see `NodeAt`).
+    for (d, doc) in docs.iter().enumerate() {
+        let d = d as u32;
+        match &doc.value {
+            Value::Seq(items) if json => items.iter().enumerate().for_each(|(i, item)| ctx.json_item(item, Addr::Item(d, i as u32))),
+            _ => ctx.document(doc, d),
         }
     }
 }
 
 struct Ctx<'a> {
     file: Arc<str>,
+    text: Arc<FileText>,
     out: &'a mut Vec<Resource>,
     diags: &'a mut Vec<Diagnostic>,
     broken: &'a mut Vec<ResourceKey>,
@@ -376,27 +396,27 @@ impl Ctx<'_> {
         self.diags.push(Diagnostic::new(&self.file, pos, subject, message));
     }
 
-    fn document(&mut self, doc: Node) {
+    fn document(&mut self, doc: &Node, d: u32) {
         match &doc.value {
             Value::Null => {}
-            Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None),
+            Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None, Addr::Doc(d)),
             Value::Map(_) if doc.get("metadata").is_some() || doc.get("spec").is_some() => self.err(doc.pos, None, "missing `kind`"),
-            Value::Map(_) => self.grouped(doc),
+            Value::Map(_) => self.grouped(doc, d),
             _ => self.err(doc.pos, None, "a document must be a mapping: a resource (`kind: …`) or the grouped form (`servers: […]`)"),
         }
     }
 
     /// One object of a JSON array: a resource with its `kind`.
-    fn json_item(&mut self, item: Node) {
+    fn json_item(&mut self, item: &Node, addr: Addr) {
         match &item.value {
-            Value::Map(_) if item.get("kind").is_some() => self.resource(item, None, None),
+            Value::Map(_) if item.get("kind").is_some() => self.resource(item, None, None, addr),
             _ => self.err(item.pos, None, "each item of a JSON array must be a resource object with `kind`"),
         }
     }
 
     /// `servers: [...]`, `agents: [...]`, with optional `apiVersion` and a default `project`.
-    fn grouped(&mut self, doc: Node) {
-        let Value::Map(entries) = doc.value else { return };
+    fn grouped(&mut self, doc: &Node, d: u32) {
+        let Value::Map(entries) = &doc.value else { return };
         let project = entries.iter().find(|e| e.key == "project").and_then(|e| e.value.as_str().map(str::to_string));
         for e in entries {
             match e.key.as_str() {
@@ -411,10 +431,10 @@ impl Ctx<'_> {
                         let hint = did_you_mean(key, Kind::ALL.iter().map(|k| k.group_key()));
                         self.err(e.key_pos, None, format!("unknown group `{key}`{hint}"));
                     }
-                    Some(kind) => match e.value.value {
+                    Some(kind) => match &e.value.value {
                         Value::Seq(items) => {
-                            for item in items {
-                                self.resource(item, Some(kind), project.as_deref());
+                            for (i, item) in items.iter().enumerate() {
+                                self.resource(item, Some(kind), project.as_deref(), Addr::Group(d, kind, i as u32));
                             }
                         }
                         Value::Null => {}
@@ -432,7 +452,7 @@ impl Ctx<'_> {
     }
 
     /// One resource, either standalone (`group = None`) or an item of a group.
-    fn resource(&mut self, node: Node, group: Option<Kind>, default_project: Option<&str>) {
+    fn resource(&mut self, node: &Node, group: Option<Kind>, default_project: Option<&str>, addr: Addr) {
         let Some(entries) = node.as_map() else {
             self.err(node.pos, None, "a resource must be a mapping");
             return;
@@ -474,7 +494,7 @@ impl Ctx<'_> {
         let mut metadata: Metadata = match serde_path_to_error::deserialize(meta_node.to_json()) {
             Ok(m) => m,
             Err(e) => {
-                self.serde_error(&node, "metadata", e, Some(kind.to_string()));
+                self.serde_error(node, "metadata", e, Some(kind.to_string()));
                 return;
             }
         };
@@ -491,12 +511,12 @@ impl Ctx<'_> {
         let spec = match Spec::from_json(kind, spec_json) {
             Ok(s) => s,
             Err(e) => {
-                self.serde_error(&node, "spec", e, subject);
+                self.serde_error(node, "spec", e, subject);
                 self.broken.push(key);
                 return;
             }
         };
-        let origin = Origin { file: self.file.clone(), node: Arc::new(node) };
+        let origin = Origin { file: self.file.clone(), node: NodeAt::new(node.pos, self.text.clone(), addr) };
         self.out.push(Resource { metadata, spec, origin: Some(origin) });
     }
 

@@ -102,22 +102,89 @@ impl fmt::Display for ResourceKey {
     }
 }
 
-/// Where a resource was written: file, position, and its YAML node (for later error positions).
+/// Where a resource was written: its file and where in it (for error positions found later).
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub file: Arc<str>,
-    pub node: Arc<Node>,
+    pub node: NodeAt,
 }
 
 impl Origin {
     /// Position of the value at `path` (e.g. `["spec", "llm"]`) inside this resource.
     pub fn pos(&self, path: &[&str]) -> Pos {
         let segs: Vec<Seg> = path.iter().map(|s| Seg::Key((*s).to_string())).collect();
-        self.node.locate(&segs, false)
+        self.node.locate(&segs)
     }
 
     pub fn pos_segs(&self, path: &[Seg]) -> Pos {
-        self.node.locate(path, false)
+        self.node.locate(path)
+    }
+}
+
+/// A resource's YAML node, kept as its position and address in the file's text instead of the
+/// node itself: a resource costs a few words here, not its whole positioned tree (about six
+/// times its YAML). The position of a field deeper in it (needed only for an error) is found by
+/// parsing the file's text again, once per file, when first asked.
+///
+/// # Guarantees
+/// [`NodeAt::locate`] gives what `locate` on the node kept at decoding gave: the text is the one
+/// that was decoded, parsing is deterministic and it succeeded then (within a budget no larger
+/// than the one used here), and the address leads to the same node.
+#[derive(Debug, Clone)]
+pub struct NodeAt {
+    /// Where the resource's node starts.
+    pub pos: Pos,
+    text: Arc<FileText>,
+    addr: Addr,
+}
+
+/// How to reach a resource's node from the documents of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Addr {
+    /// Document `doc` is the resource.
+    Doc(u32),
+    /// Item `item` of the array of document `doc` (a JSON file holding an array).
+    Item(u32, u32),
+    /// Item `item` of the list of kind `group` in document `doc` (the grouped form).
+    Group(u32, Kind, u32),
+}
+
+/// The text of one resource file, shared by its resources, and its tree once parsed again.
+pub(crate) struct FileText {
+    text: Box<str>,
+    tree: std::sync::OnceLock<Vec<Node>>,
+}
+
+impl fmt::Debug for FileText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileText({} bytes, parsed again: {})", self.text.len(), self.tree.get().is_some())
+    }
+}
+
+impl FileText {
+    pub(crate) fn new(text: &str) -> Arc<FileText> {
+        Arc::new(FileText { text: text.into(), tree: std::sync::OnceLock::new() })
+    }
+}
+
+impl NodeAt {
+    pub(crate) fn new(pos: Pos, text: Arc<FileText>, addr: Addr) -> Self {
+        Self { pos, text, addr }
+    }
+
+    /// Where the value at `path` inside the resource starts (the deepest node reached when the
+    /// path leaves the tree), as [`Node::locate`] without key positions.
+    pub fn locate(&self, path: &[Seg]) -> Pos {
+        if path.is_empty() {
+            return self.pos;
+        }
+        let tree = self.text.tree.get_or_init(|| crate::document::parse(&self.text.text).unwrap_or_default());
+        let node = match self.addr {
+            Addr::Doc(d) => tree.get(d as usize),
+            Addr::Item(d, i) => tree.get(d as usize).and_then(|n| n.item(i as usize)),
+            Addr::Group(d, kind, i) => tree.get(d as usize).and_then(|n| n.get(kind.group_key())).and_then(|n| n.item(i as usize)),
+        };
+        node.map_or(self.pos, |n| n.locate(path, false))
     }
 }
 

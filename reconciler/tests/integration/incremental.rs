@@ -42,9 +42,15 @@ fn files_of(repo: &std::collections::BTreeMap<String, String>) -> Vec<SourceFile
     repo.iter().map(|(p, c)| SourceFile::new(p.clone(), c.clone()).with_id(hex::encode(Sha256::digest(c.as_bytes())))).collect()
 }
 
-/// What a check returned, comparably: every resource's key, source and body hash, or the errors.
-fn outcome(r: Result<schema::DesiredState, schema::Diagnostics>) -> Result<Vec<(String, Option<String>, String)>, String> {
-    r.map(|s| s.resources().iter().map(|r| (r.key().to_string(), r.source(), r.body_and_hash().1)).collect()).map_err(|d| d.to_string())
+/// What a check returned, comparably: every resource's key, source, body hash recomputed and the
+/// hash the state carries (kept with a cached file: a stale one differs), or the errors.
+type Outcome = Result<Vec<(String, Option<String>, String, String)>, String>;
+
+fn outcome(r: Result<schema::DesiredState, schema::Diagnostics>) -> Outcome {
+    r.map(|s| {
+        s.resources().iter().zip(s.hashes()).map(|(r, h)| (r.key().to_string(), r.source(), r.body_and_hash().1, h.clone())).collect()
+    })
+    .map_err(|d| d.to_string())
 }
 
 proptest! {
