@@ -76,6 +76,8 @@ struct FilePart {
     hashes: Vec<String>,
     /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
     tree: usize,
+    /// Decoded from its text by this process (not restored from a [`SavedFile`]).
+    fresh: bool,
 }
 
 /// Decoded files by (path, content id), so a commit that changed one file of many parses only
@@ -91,6 +93,9 @@ struct FilePart {
 #[derive(Debug, Default)]
 pub struct FileCache {
     parts: std::collections::HashMap<(String, String), FilePart>,
+    /// Files restored from a previous process ([`FileCache::restore`]), turned into resources
+    /// when a load asks for them.
+    saved: std::collections::HashMap<(String, String), SavedFile>,
     /// Files parsed (not taken from the cache) by the last load, for tests and benchmarks.
     pub parsed_last: usize,
 }
@@ -108,6 +113,86 @@ impl FileCache {
     /// Forget everything (the next load parses every file).
     pub fn clear(&mut self) {
         self.parts.clear();
+        self.saved.clear();
+    }
+
+    /// The files of the last load that had no problem, in a form that outlives this process
+    /// (serde), for [`FileCache::restore`] in a later one. A file is left out unless each of its
+    /// resources decodes back from its canonical body to itself, byte for byte and field for
+    /// field, so a restored file gives exactly what decoding its text gives.
+    pub fn save(&self) -> Vec<SavedFile> {
+        let mut out: Vec<SavedFile> = self
+            .parts
+            .iter()
+            .filter(|(_, part)| part.diagnostics.is_empty() && part.broken.is_empty())
+            .filter_map(|((path, id), part)| {
+                let resources = part
+                    .resources
+                    .iter()
+                    .map(|r| {
+                        let body = r.body();
+                        let node = &r.origin.as_ref()?.node;
+                        let exact = !part.fresh
+                            || Resource::from_body(&body)
+                                .is_ok_and(|back| back.metadata == r.metadata && back.spec == r.spec && back.body() == body);
+                        exact.then(|| SavedResource { body, line: node.pos.line, col: node.pos.col, addr: node.addr() })
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(SavedFile { path: path.clone(), id: id.clone(), tree: part.tree, resources })
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// Hold `saved` (from [`FileCache::save`] of an earlier process of the same build) for the
+    /// next load: a file whose path and id match is taken from it instead of being parsed.
+    ///
+    /// # Guarantees
+    /// Only a file with the same path and id (its content's SHA-256, or a git blob id) is served,
+    /// its resources decoded from their canonical bodies and their hashes computed from those
+    /// bytes; positions found later parse the file's current text, which is the same text. An
+    /// entry that does not decode is parsed from the text instead. Whoever restores must use the
+    /// same build that saved (decoding rules change between builds).
+    pub fn restore(&mut self, saved: Vec<SavedFile>) {
+        self.saved.extend(saved.into_iter().map(|f| ((f.path.clone(), f.id.clone()), f)));
+    }
+}
+
+/// One file of a [`FileCache`] that had no problem, kept across processes (see
+/// [`FileCache::save`]): its path and content id, what its tree cost, and each resource as its
+/// canonical body with where it was written.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedFile {
+    pub path: String,
+    pub id: String,
+    tree: usize,
+    resources: Vec<SavedResource>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SavedResource {
+    body: String,
+    line: u32,
+    col: u32,
+    addr: Addr,
+}
+
+impl SavedFile {
+    /// The decoded file, its resources pointing into `f`'s text; `None` when anything does not
+    /// fit (then the file is parsed).
+    fn restore(self, f: &SourceFile) -> Option<FilePart> {
+        let text = FileText::new(std::str::from_utf8(&f.bytes).ok()?);
+        let file: Arc<str> = Arc::from(f.path.as_str());
+        let mut resources = Vec::with_capacity(self.resources.len());
+        let mut hashes = Vec::with_capacity(self.resources.len());
+        for r in self.resources {
+            let mut res = Resource::from_body(&r.body).ok()?;
+            res.origin = Some(Origin { file: file.clone(), node: NodeAt::new(Pos::new(r.line, r.col), text.clone(), r.addr) });
+            hashes.push(crate::resource::body_hash(&r.body));
+            resources.push(res);
+        }
+        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree: self.tree, fresh: false })
     }
 }
 
@@ -228,7 +313,8 @@ pub struct Loaded {
 pub fn load(files: &[SourceFile]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut budget = RepoBudget::default();
-    for (f, part) in files.iter().zip(load_parallel(files)) {
+    let all: Vec<&SourceFile> = files.iter().collect();
+    for (f, part) in files.iter().zip(load_parallel(&all, false)) {
         match part {
             // The same result the sequential load gets: a file's decoding depends on the budgets
             // only through the limits, and this one stayed within them where it stands.
@@ -246,19 +332,22 @@ pub fn load(files: &[SourceFile]) -> Loaded {
 }
 
 /// Each file decoded on its own, with a fresh budget, on the machine's cores (files in
-/// contiguous chunks, one chunk a thread). `None` for refused files, which need no decoding.
-fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
-    let one = |f: &SourceFile| {
+/// contiguous chunks, one chunk a thread), with the resources' hashes when `hashes` is set.
+/// `None` for refused files, which need no decoding.
+fn load_parallel(files: &[&SourceFile], hashes: bool) -> Vec<Option<FilePart>> {
+    let one = |f: &&SourceFile| {
         f.refused.is_none().then(|| {
             let mut loaded = Loaded::default();
             let mut budget = RepoBudget::default();
             load_file(f, &mut loaded, &mut budget);
+            let hashes = if hashes { loaded.resources.iter().map(Resource::hash).collect() } else { Vec::new() };
             FilePart {
                 resources: loaded.resources,
                 diagnostics: loaded.diagnostics,
                 broken: loaded.broken,
-                hashes: Vec::new(),
+                hashes,
                 tree: budget.tree,
+                fresh: true,
             }
         })
     };
@@ -274,22 +363,29 @@ fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
 }
 
 /// [`load`], reusing `cache` for files whose (path, id) it holds; afterwards it holds exactly
-/// this load's files.
+/// this load's files. The files it does not hold are decoded first, on all cores, as [`load`]
+/// does; a file with problems, or one that would cross a budget where it stands, is decoded
+/// again in order, so the result is the sequential one.
 pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
     let mut loaded = Loaded::default();
     let mut budget = RepoBudget::default();
     let mut next = std::collections::HashMap::with_capacity(files.len());
     cache.parsed_last = 0;
+    let key_of = |f: &SourceFile| f.id.clone().filter(|_| f.refused.is_none()).map(|id| (f.path.clone(), id));
+    let misses: Vec<&SourceFile> =
+        files.iter().filter(|f| key_of(f).is_some_and(|k| !cache.parts.contains_key(&k) && !cache.saved.contains_key(&k))).collect();
+    let mut decoded: std::collections::HashMap<&str, FilePart> =
+        misses.iter().map(|f| f.path.as_str()).zip(load_parallel(&misses, true)).filter_map(|(p, part)| Some((p, part?))).collect();
     for f in files {
-        let Some(id) = f.id.clone().filter(|_| f.refused.is_none()) else {
+        let Some(key) = key_of(f) else {
             let before = loaded.resources.len();
             load_file(f, &mut loaded, &mut budget);
             let new = loaded.resources[before..].iter().map(Resource::hash).collect::<Vec<_>>();
             loaded.hashes.extend(new);
             continue;
         };
-        let key = (f.path.clone(), id);
-        let part = match cache.parts.remove(&key) {
+        let held = cache.parts.remove(&key).or_else(|| cache.saved.remove(&key).and_then(|saved| saved.restore(f)));
+        let part = match held {
             Some(part) if fits(&budget, f, &part) => {
                 budget.read(f.bytes.len() as u64).expect("checked by fits");
                 budget.tree += part.tree;
@@ -297,11 +393,27 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
             }
             _ => {
                 cache.parsed_last += 1;
-                let mut one = Loaded::default();
-                let before = budget.tree;
-                load_file(f, &mut one, &mut budget);
-                let hashes = one.resources.iter().map(Resource::hash).collect();
-                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, hashes, tree: budget.tree - before }
+                match decoded.remove(f.path.as_str()) {
+                    Some(part) if part.diagnostics.is_empty() && fits(&budget, f, &part) => {
+                        budget.read(f.bytes.len() as u64).expect("checked by fits");
+                        budget.tree += part.tree;
+                        part
+                    }
+                    _ => {
+                        let mut one = Loaded::default();
+                        let before = budget.tree;
+                        load_file(f, &mut one, &mut budget);
+                        let hashes = one.resources.iter().map(Resource::hash).collect();
+                        FilePart {
+                            resources: one.resources,
+                            diagnostics: one.diagnostics,
+                            broken: one.broken,
+                            hashes,
+                            tree: budget.tree - before,
+                            fresh: true,
+                        }
+                    }
+                }
             }
         };
         loaded.resources.extend(part.resources.iter().cloned());
@@ -311,6 +423,7 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
         next.insert(key, part);
     }
     cache.parts = next;
+    cache.saved.clear();
     loaded
 }
 
@@ -614,6 +727,58 @@ mod tests {
         assert_eq!(threaded.0.len(), 76);
         assert_eq!(threaded.1.len(), 3, "{:?}", threaded.1);
         assert_eq!(threaded, sequential);
+    }
+
+    /// A cache saved by one process and restored in another serves exactly what decoding gives
+    /// (resources, sources, hashes, and error positions inside restored files, found by parsing
+    /// their text again), and never a file whose content changed.
+    #[test]
+    fn a_restored_cache_gives_what_decoding_gives_and_never_a_stale_file() {
+        use sha2::Digest;
+        let file = |path: &str, text: &str| SourceFile::new(path, text).with_id(hex::encode(sha2::Sha256::digest(text.as_bytes())));
+        let agent = "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: p}\n---\napiVersion: mcpctl.io/v1\nkind: Agent\nmetadata:\n  name: x\n  project: p\nspec:\n  llm: gpt\n";
+        let llm =
+            |name: &str| format!("apiVersion: mcpctl.io/v1\nkind: Llm\nmetadata: {{name: {name}}}\nspec: {{provider: openai, model: m}}\n");
+        let grouped = "project: p\nprompts:\n  - metadata: {name: a}\n    spec: {content: hi}\n  - metadata: {name: b}\n    spec: {content: \"-0.0\", priority: 2}\n";
+        let json = "[{\"apiVersion\": \"mcpctl.io/v1\", \"kind\": \"User\", \"metadata\": {\"name\": \"ann\"}}]";
+        let v1 = vec![file("a.yaml", agent), file("b.yaml", &llm("gpt")), file("c.yaml", grouped), file("d.json", json)];
+        let show = |r: Result<crate::DesiredState, crate::Diagnostics>| {
+            r.map(|s| {
+                s.resources()
+                    .iter()
+                    .zip(s.hashes())
+                    .map(|(r, h)| (r.key().to_string(), r.source(), r.body(), h.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|d| d.to_string())
+        };
+        let mut first = super::FileCache::default();
+        assert_eq!(show(crate::check_cached(&v1, &mut first)), show(crate::check(&v1)));
+        let saved = serde_json::to_string(&first.save()).unwrap();
+        // Another process: the same files come from the saved copy, nothing is parsed.
+        let restored = || {
+            let mut c = super::FileCache::default();
+            c.restore(serde_json::from_str(&saved).unwrap());
+            c
+        };
+        let mut second = restored();
+        let got = show(crate::check_cached(&v1, &mut second));
+        assert_eq!((second.parsed_last, got.as_ref().map(Vec::len)), (0, Ok(6)));
+        assert_eq!(got, show(crate::check(&v1)));
+        // A changed file is parsed, never served; an error inside a restored file is placed by
+        // parsing its text again.
+        let v2 = vec![v1[0].clone(), file("b.yaml", &llm("other")), v1[2].clone(), v1[3].clone()];
+        let mut third = restored();
+        let got = show(crate::check_cached(&v2, &mut third));
+        assert_eq!(third.parsed_last, 1);
+        assert_eq!(got, show(crate::check(&v2)));
+        let err = got.unwrap_err();
+        assert!(err.contains("a.yaml:11:8: Agent/p/x: Llm `gpt` not found"), "{err}");
+        // A saved entry that no longer decodes is parsed from the text instead.
+        let mut fourth = super::FileCache::default();
+        fourth.restore(serde_json::from_str(&saved.replace("\\\"provider\\\":\\\"openai\\\"", "\\\"provider\\\":7")).unwrap());
+        assert_eq!(show(crate::check_cached(&v1, &mut fourth)), show(crate::check(&v1)));
+        assert_eq!(fourth.parsed_last, 1);
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub struct NodeAt {
 }
 
 /// How to reach a resource's node from the documents of its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Addr {
     /// Document `doc` is the resource.
     Doc(u32),
@@ -170,6 +170,10 @@ impl FileText {
 impl NodeAt {
     pub(crate) fn new(pos: Pos, text: Arc<FileText>, addr: Addr) -> Self {
         Self { pos, text, addr }
+    }
+
+    pub(crate) fn addr(&self) -> Addr {
+        self.addr
     }
 
     /// Where the value at `path` inside the resource starts (the deepest node reached when the
@@ -242,7 +246,7 @@ impl Resource {
     /// The canonical body as compact JSON text, and its SHA-256 in hex.
     pub fn body_and_hash(&self) -> (String, String) {
         let body = self.body();
-        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let hash = body_hash(&body);
         (body, hash)
     }
 
@@ -295,6 +299,11 @@ impl Resource {
     pub fn source(&self) -> Option<String> {
         self.origin.as_ref().map(|o| format!("{}:{}", o.file, o.node.pos))
     }
+}
+
+/// SHA-256 in hex of a canonical body's text: [`Resource::hash`] of the resource it encodes.
+pub fn body_hash(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
 }
 
 /// Fields whose values are secret: never printed, diffed only as "(sensitive value changed)".

@@ -1,0 +1,109 @@
+//! The decoded files of a directory repo, kept on disk between `mcpctl` processes, so a `plan`
+//! or `apply` parses only the files whose bytes changed since the last run.
+//!
+//! # Guarantees
+//! The result is the one [`schema::check`] gives: a file is taken from the cache only when its
+//! path and the SHA-256 of its bytes match, by the same build of mcpctl that saved it (see
+//! [`schema::FileCache::restore`]); the whole repo is validated again every time, and the plan is
+//! made against the store's rows as always. The cache is only an optimization: a missing,
+//! unreadable, corrupt or foreign file is ignored (every file is parsed), and failing to write it
+//! changes nothing but the next run's speed. It lives in the user's cache directory
+//! (`$XDG_CACHE_HOME/mcpctl/decoded/`, else `~/.cache/mcpctl/decoded/`), one file per repo
+//! directory, written whole and renamed into place; `MCPCTL_NO_DECODE_CACHE=1` turns it off.
+//! Bounded: it holds at most the files of the repo's last run, themselves bounded by the repo
+//! limits of [`schema::load`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use schema::load::SavedFile;
+use schema::{DesiredState, Diagnostics, FileCache, SourceFile};
+
+/// What a cache file starts with; a different one (another build, another format) is ignored.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct Header {
+    format: u32,
+    build: String,
+}
+
+/// Version of the cache file's layout.
+const FORMAT: u32 = 1;
+
+/// Validate a directory repo's `files` as [`schema::check`] does, reusing the decoded files that
+/// the last run on `root` saved and saving this run's for the next.
+///
+/// # Errors
+/// As [`schema::check`].
+pub fn check_dir(root: &Path, files: &mut [SourceFile]) -> Result<DesiredState, Diagnostics> {
+    for f in files.iter_mut().filter(|f| f.refused.is_none() && f.id.is_none()) {
+        f.id = Some(format!("sha256:{}", hex::encode(Sha256::digest(&f.bytes))));
+    }
+    let path = cache_path(root);
+    let header = Header { format: FORMAT, build: build_id() };
+    let mut cache = FileCache::default();
+    let saved = path.as_deref().and_then(|p| read(p, &header)).unwrap_or_default();
+    let offered = saved.len();
+    cache.restore(saved);
+    let result = schema::check_cached(files, &mut cache);
+    if let Some(p) = path.filter(|_| cache.parsed_last > 0 || offered != cache.len()) {
+        // Best effort: a cache that cannot be written only makes the next run slower.
+        let _ = write(&p, &header, &cache.save());
+    }
+    result
+}
+
+/// The cache file of the repo directory `root`, unless caching is off or no cache directory is
+/// known.
+fn cache_path(root: &Path) -> Option<PathBuf> {
+    if std::env::var_os("MCPCTL_NO_DECODE_CACHE").is_some_and(|v| v == "1") {
+        return None;
+    }
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+    };
+    let root = std::fs::canonicalize(root).ok()?;
+    let name = hex::encode(&Sha256::digest(root.as_os_str().as_encoded_bytes())[..16]);
+    Some(base.join("mcpctl").join("decoded").join(format!("{name}.json")))
+}
+
+/// This build of mcpctl: its version and its executable's size and modification time (a
+/// rebuilt binary may decode differently even under the same version).
+fn build_id() -> String {
+    let exe = std::env::current_exe().and_then(std::fs::metadata).ok();
+    let (len, mtime) = exe.map_or((0, 0), |m| {
+        (m.len(), m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos()))
+    });
+    format!("{}+{len}+{mtime}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The saved files in the cache at `path`, if it is one of this build.
+fn read(path: &Path, header: &Header) -> Option<Vec<SavedFile>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (first, rest) = text.split_once('\n')?;
+    (serde_json::from_str::<Header>(first).ok()? == *header).then(|| serde_json::from_str(rest).ok())?
+}
+
+/// Write the cache whole to a temporary file beside `path` (named after this process), then
+/// rename it into place: a reader sees the old file or the new one, never half of one.
+fn write(path: &Path, header: &Header, files: &[SavedFile]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("cache path has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = (|| {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer(&mut out, header)?;
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut out, files)?;
+        out.flush()
+    })();
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
