@@ -37,11 +37,16 @@ const FORMAT: u32 = 1;
 /// # Errors
 /// As [`schema::check`].
 pub fn check_dir(root: &Path, files: &mut [SourceFile]) -> Result<DesiredState, Diagnostics> {
+    check_with(cache_path(root), &build_id(), files).0
+}
+
+/// [`check_dir`] with the cache at `path` (none: no cache) for build `build`; also returns how
+/// many files were parsed.
+fn check_with(path: Option<PathBuf>, build: &str, files: &mut [SourceFile]) -> (Result<DesiredState, Diagnostics>, usize) {
     for f in files.iter_mut().filter(|f| f.refused.is_none() && f.id.is_none()) {
         f.id = Some(format!("sha256:{}", hex::encode(Sha256::digest(&f.bytes))));
     }
-    let path = cache_path(root);
-    let header = Header { format: FORMAT, build: build_id() };
+    let header = Header { format: FORMAT, build: build.to_string() };
     let mut cache = FileCache::default();
     let saved = path.as_deref().and_then(|p| read(p, &header)).unwrap_or_default();
     let offered = saved.len();
@@ -51,7 +56,7 @@ pub fn check_dir(root: &Path, files: &mut [SourceFile]) -> Result<DesiredState, 
         // Best effort: a cache that cannot be written only makes the next run slower.
         let _ = write(&p, &header, &cache.save());
     }
-    result
+    (result, cache.parsed_last)
 }
 
 /// The cache file of the repo directory `root`, unless caching is off or no cache directory is
@@ -105,5 +110,59 @@ fn write(path: &Path, header: &Header, files: &[SavedFile]) -> std::io::Result<(
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, email: &str) -> String {
+        format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: {name}}}\nspec: {{email: {email}}}\n")
+    }
+
+    /// What a check gave, comparably (keys, sources, bodies, the hashes the state carries).
+    fn show(r: &Result<DesiredState, Diagnostics>) -> Result<Vec<(String, Option<String>, String, String)>, String> {
+        r.as_ref()
+            .map(|s| s.resources().iter().zip(s.hashes()).map(|(r, h)| (r.key().to_string(), r.source(), r.body(), h.clone())).collect())
+            .map_err(ToString::to_string)
+    }
+
+    #[test]
+    fn a_second_run_parses_only_changed_files_and_never_serves_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        for i in 0..5 {
+            std::fs::write(repo.join(format!("u{i}.yaml")), user(&format!("u{i}"), "a@example.com")).unwrap();
+        }
+        let cache = dir.path().join("cache/decoded.json");
+        let run = |build: &str| {
+            let mut files = crate::read_dir(&repo).unwrap();
+            let (got, parsed) = check_with(Some(cache.clone()), build, &mut files);
+            (show(&got), show(&schema::check(&crate::read_dir(&repo).unwrap())), parsed)
+        };
+        let (got, want, parsed) = run("b1");
+        assert_eq!((got == want, parsed), (true, 5));
+        let (got, want, parsed) = run("b1");
+        assert_eq!((got == want, parsed), (true, 0), "{got:?}");
+        // Changed bytes are parsed again and what they say wins; an error in them is reported.
+        std::fs::write(repo.join("u3.yaml"), user("u3", "changed@example.com")).unwrap();
+        let (got, want, parsed) = run("b1");
+        assert_eq!((got == want, parsed), (true, 1));
+        assert!(format!("{got:?}").contains("changed@example.com"));
+        std::fs::write(repo.join("u1.yaml"), user("u1", "3")).unwrap();
+        let (got, want, parsed) = run("b1");
+        assert_eq!((got == want, parsed), (true, 1));
+        assert!(got.unwrap_err().contains("u1.yaml:4:"));
+        // Another build ignores the cache; so does a corrupt one. Neither changes the answer.
+        let (got, want, parsed) = run("b2");
+        assert_eq!((got == want, parsed), (true, 5));
+        std::fs::write(&cache, "{\"format\":1,\"build\":\"b2\"}\n[{\"path\": 3}]").unwrap();
+        let (got, want, parsed) = run("b2");
+        assert_eq!((got == want, parsed), (true, 5));
+        // No cache (no cache directory, or turned off): the plain check.
+        let mut files = crate::read_dir(&repo).unwrap();
+        assert_eq!(check_with(None, "b2", &mut files).1, 5);
     }
 }
