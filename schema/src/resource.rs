@@ -44,6 +44,11 @@ macro_rules! specs {
                 match self { $(Spec::$kind(_) => Kind::$kind),* }
             }
 
+            /// Deserialize the spec of `kind` from any deserializer (no error path).
+            fn deserialize_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, d: D) -> Result<Spec, D::Error> {
+                Ok(match kind { $(Kind::$kind => Spec::$kind(<$ty>::deserialize(d)?)),* })
+            }
+
             /// Deserialize the spec of `kind`, reporting the path of the first error.
             pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
                 Ok(match kind { $(Kind::$kind => Spec::$kind(serde_path_to_error::deserialize(value)?)),* })
@@ -285,6 +290,12 @@ impl Resource {
     /// # Errors
     /// When the body is not JSON or does not fit its kind (e.g. written by a newer mcpctl).
     pub fn from_body(body: &str) -> Result<Resource, BodyError> {
+        // Straight from the text into the types when the body is canonical (`kind` before
+        // `spec`, as `body` writes it); anything else takes the way through a JSON tree, which
+        // also names the path of an error.
+        if let Ok(Canonical(Some(res))) = serde_json::from_str::<Canonical>(body) {
+            return Ok(res);
+        }
         let mut value: serde_json::Value = serde_json::from_str(body)?;
         let obj = value.as_object_mut().ok_or(BodyError::Missing("kind"))?;
         let kind_str = obj.get("kind").and_then(|k| k.as_str()).ok_or(BodyError::Missing("kind"))?;
@@ -298,6 +309,54 @@ impl Resource {
     /// `file:line:col` of the resource, when it came from a file.
     pub fn source(&self) -> Option<String> {
         self.origin.as_ref().map(|o| format!("{}:{}", o.file, o.node.pos))
+    }
+}
+
+/// A canonical body decoded in one pass: `None` when its layout is not the canonical one.
+struct Canonical(Option<Resource>);
+
+impl<'de> Deserialize<'de> for Canonical {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        struct SpecOf(Kind);
+        impl<'de> serde::de::DeserializeSeed<'de> for SpecOf {
+            type Value = Spec;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Spec, D::Error> {
+                Spec::deserialize_kind(self.0, d)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Canonical;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a canonical resource body")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Canonical, A::Error> {
+                let (mut kind, mut metadata, mut spec) = (None, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "apiVersion" => drop(map.next_value::<serde::de::IgnoredAny>()?),
+                        "kind" => {
+                            let k: std::borrow::Cow<'de, str> = map.next_value()?;
+                            match Kind::from_kind_field(&k) {
+                                Some(k) => kind = Some(k),
+                                None => return Ok(Canonical(None)),
+                            }
+                        }
+                        "metadata" => metadata = Some(map.next_value::<Metadata>()?),
+                        "spec" => match kind {
+                            Some(k) => spec = Some(map.next_value_seed(SpecOf(k))?),
+                            None => return Ok(Canonical(None)),
+                        },
+                        _ => return Ok(Canonical(None)),
+                    }
+                }
+                Ok(Canonical(match (kind, metadata, spec) {
+                    (Some(_), Some(metadata), Some(spec)) => Some(Resource { metadata, spec, origin: None }),
+                    _ => None,
+                }))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
