@@ -76,8 +76,9 @@ struct FilePart {
     hashes: Vec<String>,
     /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
     tree: usize,
-    /// Decoded from its text by this process (not restored from a [`SavedFile`]).
-    fresh: bool,
+    /// Its form for [`FileCache::save`] when known: the one it was restored from, or made
+    /// when a [`FileCache::moving`] load handed the resources over.
+    saved: Option<SavedFile>,
 }
 
 /// Decoded files by (path, content id), so a commit that changed one file of many parses only
@@ -98,6 +99,8 @@ pub struct FileCache {
     saved: std::collections::HashMap<(String, String), SavedFile>,
     /// Files parsed (not taken from the cache) by the last load, for tests and benchmarks.
     pub parsed_last: usize,
+    /// See [`FileCache::moving`].
+    moving: bool,
 }
 
 impl FileCache {
@@ -108,6 +111,13 @@ impl FileCache {
 
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
+    }
+
+    /// A cache whose loads hand each file's resources over instead of copying them, keeping
+    /// only each file's saved form: for a process that loads once and then saves (`mcpctl plan`),
+    /// so the repo is not held twice. Loading again from it restores from those saved forms.
+    pub fn moving() -> Self {
+        Self { moving: true, ..Self::default() }
     }
 
     /// Forget everything (the next load parses every file).
@@ -125,21 +135,8 @@ impl FileCache {
             .parts
             .iter()
             .filter(|(_, part)| part.diagnostics.is_empty() && part.broken.is_empty())
-            .filter_map(|((path, id), part)| {
-                let resources = part
-                    .resources
-                    .iter()
-                    .map(|r| {
-                        let body = r.body();
-                        let node = &r.origin.as_ref()?.node;
-                        let exact = !part.fresh
-                            || Resource::from_body(&body)
-                                .is_ok_and(|back| back.metadata == r.metadata && back.spec == r.spec && back.body() == body);
-                        exact.then(|| SavedResource { body, line: node.pos.line, col: node.pos.col, addr: node.addr() })
-                    })
-                    .collect::<Option<Vec<_>>>()?;
-                Some(SavedFile { path: path.clone(), id: id.clone(), tree: part.tree, resources })
-            })
+            // A moving load made each saved form before handing the resources (and problems) over.
+            .filter_map(|((path, id), part)| part.saved.clone().or_else(|| (!self.moving).then(|| saved_form(path, id, part)).flatten()))
             .collect();
         out.sort_by(|a, b| a.path.cmp(&b.path));
         out
@@ -178,6 +175,26 @@ struct SavedResource {
     addr: Addr,
 }
 
+/// The saved form of a decoded file without problems, unless one of its resources does not
+/// decode back from its canonical body to itself (byte for byte and field for field).
+fn saved_form(path: &str, id: &str, part: &FilePart) -> Option<SavedFile> {
+    if !part.diagnostics.is_empty() || !part.broken.is_empty() {
+        return None;
+    }
+    let resources = part
+        .resources
+        .iter()
+        .map(|r| {
+            let body = r.body();
+            let node = &r.origin.as_ref()?.node;
+            let exact =
+                Resource::from_body(&body).is_ok_and(|back| back.metadata == r.metadata && back.spec == r.spec && back.body() == body);
+            exact.then(|| SavedResource { body, line: node.pos.line, col: node.pos.col, addr: node.addr() })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(SavedFile { path: path.to_string(), id: id.to_string(), tree: part.tree, resources })
+}
+
 impl SavedFile {
     /// The decoded file, its resources pointing into `f`'s text; `None` when anything does not
     /// fit (then the file is parsed).
@@ -186,13 +203,13 @@ impl SavedFile {
         let file: Arc<str> = Arc::from(f.path.as_str());
         let mut resources = Vec::with_capacity(self.resources.len());
         let mut hashes = Vec::with_capacity(self.resources.len());
-        for r in self.resources {
+        for r in &self.resources {
             let mut res = Resource::from_body(&r.body).ok()?;
             res.origin = Some(Origin { file: file.clone(), node: NodeAt::new(Pos::new(r.line, r.col), text.clone(), r.addr) });
             hashes.push(crate::resource::body_hash(&r.body));
             resources.push(res);
         }
-        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree: self.tree, fresh: false })
+        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree: self.tree, saved: Some(self) })
     }
 }
 
@@ -347,7 +364,7 @@ fn load_parallel(files: &[&SourceFile], hashes: bool) -> Vec<Option<FilePart>> {
                 broken: loaded.broken,
                 hashes,
                 tree: budget.tree,
-                fresh: true,
+                saved: None,
             }
         })
     };
@@ -371,6 +388,12 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
     let mut budget = RepoBudget::default();
     let mut next = std::collections::HashMap::with_capacity(files.len());
     cache.parsed_last = 0;
+    if cache.moving {
+        // Its parts were handed over: only their saved forms can serve.
+        for (key, part) in std::mem::take(&mut cache.parts) {
+            cache.saved.extend(part.saved.map(|s| (key, s)));
+        }
+    }
     let key_of = |f: &SourceFile| f.id.clone().filter(|_| f.refused.is_none()).map(|id| (f.path.clone(), id));
     let misses: Vec<&SourceFile> =
         files.iter().filter(|f| key_of(f).is_some_and(|k| !cache.parts.contains_key(&k) && !cache.saved.contains_key(&k))).collect();
@@ -410,16 +433,27 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
                             broken: one.broken,
                             hashes,
                             tree: budget.tree - before,
-                            fresh: true,
+                            saved: None,
                         }
                     }
                 }
             }
         };
-        loaded.resources.extend(part.resources.iter().cloned());
-        loaded.diagnostics.extend(part.diagnostics.iter().cloned());
-        loaded.broken.extend(part.broken.iter().cloned());
-        loaded.hashes.extend(part.hashes.iter().cloned());
+        let mut part = part;
+        if cache.moving {
+            if part.saved.is_none() {
+                part.saved = saved_form(&key.0, &key.1, &part);
+            }
+            loaded.resources.append(&mut part.resources);
+            loaded.diagnostics.append(&mut part.diagnostics);
+            loaded.broken.append(&mut part.broken);
+            loaded.hashes.append(&mut part.hashes);
+        } else {
+            loaded.resources.extend(part.resources.iter().cloned());
+            loaded.diagnostics.extend(part.diagnostics.iter().cloned());
+            loaded.broken.extend(part.broken.iter().cloned());
+            loaded.hashes.extend(part.hashes.iter().cloned());
+        }
         next.insert(key, part);
     }
     cache.parts = next;

@@ -664,6 +664,15 @@ pub fn check_cached(files: &[crate::load::SourceFile], cache: &mut crate::load::
     finish(crate::load::load_cached(files, cache))
 }
 
+/// Validate what a load decoded (see [`crate::load::load_cached`]): the second half of
+/// [`check`], for a caller that does something with its cache between the two.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_loaded(loaded: crate::load::Loaded) -> Result<DesiredState, Diagnostics> {
+    finish(loaded)
+}
+
 fn finish(loaded: crate::load::Loaded) -> Result<DesiredState, Diagnostics> {
     let mut diags = loaded.diagnostics;
     match validate_with(loaded.resources, &loaded.broken, loaded.hashes) {
