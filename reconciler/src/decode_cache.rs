@@ -123,8 +123,11 @@ mod tests {
         format!("apiVersion: mcpctl.io/v1\nkind: User\nmetadata: {{name: {name}}}\nspec: {{email: {email}}}\n")
     }
 
-    /// What a check gave, comparably (keys, sources, bodies, the hashes the state carries).
-    fn show(r: &Result<DesiredState, Diagnostics>) -> Result<Vec<(String, Option<String>, String, String)>, String> {
+    /// Per resource: key, source, body and the hash the state carries.
+    type Shown = Vec<(String, Option<String>, String, String)>;
+
+    /// What a check gave, comparably.
+    fn show(r: &Result<DesiredState, Diagnostics>) -> Result<Shown, String> {
         r.as_ref()
             .map(|s| s.resources().iter().zip(s.hashes()).map(|(r, h)| (r.key().to_string(), r.source(), r.body(), h.clone())).collect())
             .map_err(ToString::to_string)
