@@ -94,6 +94,11 @@ impl Handle {
     }
 }
 
+/// How long the loop lets a burst of writes under the git dir settle after the first event.
+/// Why 5 ms: `git commit` writes its objects and then the ref within a few milliseconds; waiting
+/// longer only adds latency, since any later write is an event of its own.
+const FS_SETTLE: Duration = Duration::from_millis(5);
+
 /// Backoff after a failed reconcile: 1 s, 2 s, 4 s … capped at the interval.
 pub fn error_policy(failures: u32, interval: Duration) -> Duration {
     Duration::from_secs(1u64 << failures.min(10)).min(interval)
@@ -218,6 +223,13 @@ impl Reconciler {
     /// # Errors
     /// When the remote cannot be fetched or the store fails. The store is unchanged then.
     pub async fn reconcile(&mut self) -> Result<Outcome, ReconcileError> {
+        self.reconcile_with(true).await
+    }
+
+    /// [`Reconciler::reconcile`]; with `drift_check` off, a branch that did not move is left at
+    /// that (the loop's pokes and file events: the drift check, which reads the whole store, runs
+    /// on its own timer, not once per event of a burst of git writes).
+    async fn reconcile_with(&mut self, drift_check: bool) -> Result<Outcome, ReconcileError> {
         self.repo.fetch()?;
         let tip = match self.repo.tip() {
             Ok(t) => t,
@@ -225,6 +237,9 @@ impl Reconciler {
             Err(e) => return Err(e.into()),
         };
         if self.last_attempted.as_deref() == Some(tip.as_str()) {
+            if !drift_check {
+                return Ok(Outcome::UpToDate { sha: self.last_good.as_ref().map(|(sha, _)| sha.clone()) });
+            }
             return self.check_drift().await;
         }
         let span = info_span!("reconcile", sha = %&tip[..12], reason = "new commit");
@@ -294,9 +309,13 @@ impl Reconciler {
                 return self.refuse(sha, &meta, errors, "commit would empty the store").await;
             }
             let p = plan(&desired, &stored, &sha);
-            match self.store.apply(&p, &meta, &|_, _| {}).await {
+            // The table as this apply leaves it, and its fingerprint: kept by the store, so the
+            // next apply checks its base without reading every row.
+            let next = after_apply(stored, &p);
+            let after = crate::plan::fingerprint(&next);
+            match self.store.apply_knowing(&p, &meta, &|_, _| {}, Some(&after)).await {
                 Ok(_) => {
-                    self.applied = Some(after_apply(stored, &p));
+                    self.applied = Some(next);
                     break p;
                 }
                 Err(StoreError::StoreMoved { .. }) if from_snapshot => {
@@ -355,8 +374,10 @@ impl Reconciler {
             "mcpctl reconcile (self-heal)",
             Some(format!("revert drift: {}", changed.join(", "))),
         );
-        self.store.apply(&p, &meta, &|_, _| {}).await?;
-        self.applied = Some(after_apply(stored, &p));
+        let next = after_apply(stored, &p);
+        let after = crate::plan::fingerprint(&next);
+        self.store.apply_knowing(&p, &meta, &|_, _| {}, Some(&after)).await?;
+        self.applied = Some(next);
         self.store.set_drift("").await?;
         Ok(Outcome::Drift { sha, summary: p.summary, reverted: true })
     }
@@ -377,8 +398,15 @@ impl Reconciler {
         };
         tokio::pin!(shutdown);
         let mut failures = 0u32;
+        // When the next full pass (fetch, deploy or drift check) is due: every interval, however
+        // many pokes and file events come between.
+        let mut full_at = tokio::time::Instant::now();
         loop {
-            let wait = match self.reconcile().await {
+            let full = tokio::time::Instant::now() >= full_at;
+            if full {
+                full_at = tokio::time::Instant::now() + self.settings.interval;
+            }
+            let wait = match self.reconcile_with(full).await {
                 Ok(outcome) => {
                     failures = 0;
                     log_outcome(&outcome);
@@ -399,12 +427,14 @@ impl Reconciler {
                             }
                         }
                     }
-                    self.settings.interval
+                    full_at.saturating_duration_since(tokio::time::Instant::now())
                 }
                 Err(e) => {
                     failures += 1;
                     let wait = error_policy(failures, self.settings.interval);
                     warn!(error = %e, retry_in = ?wait, "reconcile failed; keeping the last good state");
+                    // The retry is a full pass.
+                    full_at = tokio::time::Instant::now() + wait;
                     wait
                 }
             };
@@ -418,8 +448,10 @@ impl Reconciler {
                 _ = tokio::time::sleep(wait) => {}
                 Some(()) = pokes.recv() => {}
                 Some(()) = fs_events.recv() => {
-                    // Let a burst of ref/object writes settle.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Let a burst of ref/object writes settle a moment. An event that comes before
+                    // the ref moved costs only a look at the ref (no drift check), and the ref's
+                    // own write is an event too.
+                    tokio::time::sleep(FS_SETTLE).await;
                     while fs_events.try_recv().is_ok() {}
                 }
             }

@@ -128,6 +128,61 @@ async fn a_plan_is_refused_when_the_store_moved() {
     }
 }
 
+/// The fingerprint the store keeps (so an apply checks its base without hashing every body) is
+/// exact or absent: kept by an apply that knew it (or an empty one), cleared by any change to the
+/// rows however it is made. A stale one would let a plan made before an out-of-band edit through.
+#[tokio::test]
+async fn the_kept_fingerprint_is_exact_or_cleared_by_any_change_to_the_rows() {
+    use mcpctl_reconciler::plan::{body_hash, fingerprint};
+    use mcpctl_reconciler::StoredResource;
+    for (store, _guard) in stores().await {
+        let backend = store.backend();
+        // An apply that does not know the result leaves it unknown; an empty one knows it.
+        apply(&store, &state(&base_repo())).await.unwrap();
+        assert_eq!(store.kept_fingerprint().await.unwrap(), None, "{backend:?}");
+        apply(&store, &state(&base_repo())).await.unwrap();
+        let table = fingerprint(&store.resources().await.unwrap());
+        assert_eq!(store.kept_fingerprint().await.unwrap().as_deref(), Some(table.as_str()), "{backend:?}");
+        // A knowing apply keeps what the rows hash to.
+        let next = state(&base_repo().replace("alice@example.com", "alice@example.org"));
+        let rows: Vec<StoredResource> = next
+            .resources()
+            .iter()
+            .map(|r| {
+                let body = r.body();
+                StoredResource {
+                    key: r.key(),
+                    hash: body_hash(&body),
+                    body,
+                    source: None,
+                    revision: "r2".into(),
+                    updated_at: String::new(),
+                }
+            })
+            .collect();
+        let p = plan(&next, &store.resources().await.unwrap(), "r2");
+        store.apply_knowing(&p, &meta("r2"), &|_, _| {}, Some(&fingerprint(&rows))).await.unwrap();
+        let table = fingerprint(&store.resources().await.unwrap());
+        assert_eq!(store.kept_fingerprint().await.unwrap().as_deref(), Some(table.as_str()), "{backend:?}");
+        // Out of band: a body edited behind its hash column. The kept value goes, and a plan made
+        // against the rows as they were (the reconciler's copy) is refused.
+        let stale = plan(&state(&base_repo()), &rows, "r3");
+        sqlx::query("UPDATE resources SET body = replace(body, 'example.org', 'example.net') WHERE name = 'alice'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.kept_fingerprint().await.unwrap(), None, "{backend:?}: kept across an edit");
+        let err = store.apply(&stale, &meta("r3"), &|_, _| {}).await.unwrap_err();
+        assert!(matches!(err, StoreError::StoreMoved { .. }), "{backend:?}: {err}");
+        // Deletes clear it too (the drift test's way of editing).
+        apply(&store, &state(&base_repo())).await.unwrap();
+        apply(&store, &state(&base_repo())).await.unwrap();
+        assert!(store.kept_fingerprint().await.unwrap().is_some(), "{backend:?}");
+        sqlx::query("DELETE FROM resources WHERE name = 'alice'").execute(store.pool()).await.unwrap();
+        assert_eq!(store.kept_fingerprint().await.unwrap(), None, "{backend:?}: kept across a delete");
+    }
+}
+
 #[tokio::test]
 async fn sensitive_values_never_enter_the_plan_diff() {
     let secret = |v: &str| {

@@ -26,6 +26,17 @@ impl DesiredState {
         Self { resources, index, hashes: OnceLock::new() }
     }
 
+    /// [`DesiredState::new`] with the [`Resource::hash`] of each resource already known
+    /// (`hashes[i]` is the hash of `resources[i]`), e.g. kept with a cached file.
+    pub fn with_hashes(resources: Vec<Resource>, hashes: Vec<String>) -> Self {
+        assert_eq!(resources.len(), hashes.len(), "one hash per resource");
+        let mut pairs: Vec<(Resource, String)> = resources.into_iter().zip(hashes).collect();
+        pairs.sort_by_cached_key(|(r, _)| r.key());
+        let (resources, hashes): (Vec<Resource>, Vec<String>) = pairs.into_iter().unzip();
+        let index = resources.iter().enumerate().map(|(i, r)| (r.key(), i)).collect();
+        Self { resources, index, hashes: OnceLock::from(hashes) }
+    }
+
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }

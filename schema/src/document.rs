@@ -130,6 +130,14 @@ impl Node {
         self.as_map()?.iter().find(|e| e.key == key)
     }
 
+    /// Item `i` of a sequence node.
+    pub fn item(&self, i: usize) -> Option<&Node> {
+        match &self.value {
+            Value::Seq(items) => items.get(i),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::Str(s) => Some(s),

@@ -8,7 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::document::{self, Node, Pos, Seg, Value, MAX_REPO_TREE_BYTES};
 use crate::hint::did_you_mean;
 use crate::kind::Kind;
-use crate::resource::{Metadata, Origin, Resource, ResourceKey, Spec, API_VERSION};
+use crate::resource::{Addr, FileText, Metadata, NodeAt, Origin, Resource, ResourceKey, Spec, API_VERSION};
 
 /// Files larger than this are refused with a clear error. Sources check the size the file
 /// system or the git object header reports before reading a byte (see [`Refusal::TooLarge`]).
@@ -72,8 +72,13 @@ struct FilePart {
     resources: Vec<Resource>,
     diagnostics: Vec<Diagnostic>,
     broken: Vec<ResourceKey>,
+    /// [`Resource::hash`] of each of `resources` (filled by [`load_cached`] only).
+    hashes: Vec<String>,
     /// What its tree cost towards [`MAX_REPO_TREE_BYTES`].
     tree: usize,
+    /// Its form for [`FileCache::save`] when known: the one it was restored from, or made
+    /// when a [`FileCache::moving`] load handed the resources over.
+    saved: Option<SavedFile>,
 }
 
 /// Decoded files by (path, content id), so a commit that changed one file of many parses only
@@ -89,8 +94,13 @@ struct FilePart {
 #[derive(Debug, Default)]
 pub struct FileCache {
     parts: std::collections::HashMap<(String, String), FilePart>,
+    /// Files restored from a previous process ([`FileCache::restore`]), turned into resources
+    /// when a load asks for them.
+    saved: std::collections::HashMap<(String, String), SavedFile>,
     /// Files parsed (not taken from the cache) by the last load, for tests and benchmarks.
     pub parsed_last: usize,
+    /// See [`FileCache::moving`].
+    moving: bool,
 }
 
 impl FileCache {
@@ -103,9 +113,103 @@ impl FileCache {
         self.parts.is_empty()
     }
 
+    /// A cache whose loads hand each file's resources over instead of copying them, keeping
+    /// only each file's saved form: for a process that loads once and then saves (`mcpctl plan`),
+    /// so the repo is not held twice. Loading again from it restores from those saved forms.
+    pub fn moving() -> Self {
+        Self { moving: true, ..Self::default() }
+    }
+
     /// Forget everything (the next load parses every file).
     pub fn clear(&mut self) {
         self.parts.clear();
+        self.saved.clear();
+    }
+
+    /// The files of the last load that had no problem, in a form that outlives this process
+    /// (serde), for [`FileCache::restore`] in a later one. A file is left out unless each of its
+    /// resources decodes back from its canonical body to itself, byte for byte and field for
+    /// field, so a restored file gives exactly what decoding its text gives.
+    pub fn save(&self) -> Vec<SavedFile> {
+        let mut out: Vec<SavedFile> = self
+            .parts
+            .iter()
+            .filter(|(_, part)| part.diagnostics.is_empty() && part.broken.is_empty())
+            // A moving load made each saved form before handing the resources (and problems) over.
+            .filter_map(|((path, id), part)| part.saved.clone().or_else(|| (!self.moving).then(|| saved_form(path, id, part)).flatten()))
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// Hold `saved` (from [`FileCache::save`] of an earlier process of the same build) for the
+    /// next load: a file whose path and id match is taken from it instead of being parsed.
+    ///
+    /// # Guarantees
+    /// Only a file with the same path and id (its content's SHA-256, or a git blob id) is served,
+    /// its resources decoded from their canonical bodies and their hashes computed from those
+    /// bytes; positions found later parse the file's current text, which is the same text. An
+    /// entry that does not decode is parsed from the text instead. Whoever restores must use the
+    /// same build that saved (decoding rules change between builds).
+    pub fn restore(&mut self, saved: Vec<SavedFile>) {
+        self.saved.extend(saved.into_iter().map(|f| ((f.path.clone(), f.id.clone()), f)));
+    }
+}
+
+/// One file of a [`FileCache`] that had no problem, kept across processes (see
+/// [`FileCache::save`]): its path and content id, what its tree cost, and each resource as its
+/// canonical body with where it was written.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedFile {
+    pub path: String,
+    pub id: String,
+    tree: usize,
+    resources: Vec<SavedResource>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SavedResource {
+    body: String,
+    line: u32,
+    col: u32,
+    addr: Addr,
+}
+
+/// The saved form of a decoded file without problems, unless one of its resources does not
+/// decode back from its canonical body to itself (byte for byte and field for field).
+fn saved_form(path: &str, id: &str, part: &FilePart) -> Option<SavedFile> {
+    if !part.diagnostics.is_empty() || !part.broken.is_empty() {
+        return None;
+    }
+    let resources = part
+        .resources
+        .iter()
+        .map(|r| {
+            let body = r.body();
+            let node = &r.origin.as_ref()?.node;
+            let exact =
+                Resource::from_body(&body).is_ok_and(|back| back.metadata == r.metadata && back.spec == r.spec && back.body() == body);
+            exact.then(|| SavedResource { body, line: node.pos.line, col: node.pos.col, addr: node.addr() })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(SavedFile { path: path.to_string(), id: id.to_string(), tree: part.tree, resources })
+}
+
+impl SavedFile {
+    /// The decoded file, its resources pointing into `f`'s text; `None` when anything does not
+    /// fit (then the file is parsed).
+    fn restore(self, f: &SourceFile) -> Option<FilePart> {
+        let text = FileText::new(std::str::from_utf8(&f.bytes).ok()?);
+        let file: Arc<str> = Arc::from(f.path.as_str());
+        let mut resources = Vec::with_capacity(self.resources.len());
+        let mut hashes = Vec::with_capacity(self.resources.len());
+        for r in &self.resources {
+            let mut res = Resource::from_body(&r.body).ok()?;
+            res.origin = Some(Origin { file: file.clone(), node: NodeAt::new(Pos::new(r.line, r.col), text.clone(), r.addr) });
+            hashes.push(crate::resource::body_hash(&r.body));
+            resources.push(res);
+        }
+        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree: self.tree, saved: Some(self) })
     }
 }
 
@@ -214,6 +318,9 @@ pub struct Loaded {
     /// Resources whose metadata decoded but whose spec did not: they exist, so references to
     /// them are not reported a second time as dangling.
     pub broken: Vec<ResourceKey>,
+    /// [`Resource::hash`] of each of `resources`, in order, when the loader knows them
+    /// ([`load_cached`] keeps them with each file); empty otherwise.
+    pub hashes: Vec<String>,
 }
 
 /// Decode every file; returns the resources that decoded and the problems of those that did not.
@@ -223,7 +330,8 @@ pub struct Loaded {
 pub fn load(files: &[SourceFile]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut budget = RepoBudget::default();
-    for (f, part) in files.iter().zip(load_parallel(files)) {
+    let all: Vec<&SourceFile> = files.iter().collect();
+    for (f, part) in files.iter().zip(load_parallel(&all, false)) {
         match part {
             // The same result the sequential load gets: a file's decoding depends on the budgets
             // only through the limits, and this one stayed within them where it stands.
@@ -241,14 +349,23 @@ pub fn load(files: &[SourceFile]) -> Loaded {
 }
 
 /// Each file decoded on its own, with a fresh budget, on the machine's cores (files in
-/// contiguous chunks, one chunk a thread). `None` for refused files, which need no decoding.
-fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
-    let one = |f: &SourceFile| {
+/// contiguous chunks, one chunk a thread), with the resources' hashes when `hashes` is set.
+/// `None` for refused files, which need no decoding.
+fn load_parallel(files: &[&SourceFile], hashes: bool) -> Vec<Option<FilePart>> {
+    let one = |f: &&SourceFile| {
         f.refused.is_none().then(|| {
             let mut loaded = Loaded::default();
             let mut budget = RepoBudget::default();
             load_file(f, &mut loaded, &mut budget);
-            FilePart { resources: loaded.resources, diagnostics: loaded.diagnostics, broken: loaded.broken, tree: budget.tree }
+            let hashes = if hashes { loaded.resources.iter().map(Resource::hash).collect() } else { Vec::new() };
+            FilePart {
+                resources: loaded.resources,
+                diagnostics: loaded.diagnostics,
+                broken: loaded.broken,
+                hashes,
+                tree: budget.tree,
+                saved: None,
+            }
         })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
@@ -263,19 +380,35 @@ fn load_parallel(files: &[SourceFile]) -> Vec<Option<FilePart>> {
 }
 
 /// [`load`], reusing `cache` for files whose (path, id) it holds; afterwards it holds exactly
-/// this load's files.
+/// this load's files. The files it does not hold are decoded first, on all cores, as [`load`]
+/// does; a file with problems, or one that would cross a budget where it stands, is decoded
+/// again in order, so the result is the sequential one.
 pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
     let mut loaded = Loaded::default();
     let mut budget = RepoBudget::default();
     let mut next = std::collections::HashMap::with_capacity(files.len());
     cache.parsed_last = 0;
+    if cache.moving {
+        // Its parts were handed over: only their saved forms can serve.
+        for (key, part) in std::mem::take(&mut cache.parts) {
+            cache.saved.extend(part.saved.map(|s| (key, s)));
+        }
+    }
+    let key_of = |f: &SourceFile| f.id.clone().filter(|_| f.refused.is_none()).map(|id| (f.path.clone(), id));
+    let misses: Vec<&SourceFile> =
+        files.iter().filter(|f| key_of(f).is_some_and(|k| !cache.parts.contains_key(&k) && !cache.saved.contains_key(&k))).collect();
+    let mut decoded: std::collections::HashMap<&str, FilePart> =
+        misses.iter().map(|f| f.path.as_str()).zip(load_parallel(&misses, true)).filter_map(|(p, part)| Some((p, part?))).collect();
     for f in files {
-        let Some(id) = f.id.clone().filter(|_| f.refused.is_none()) else {
+        let Some(key) = key_of(f) else {
+            let before = loaded.resources.len();
             load_file(f, &mut loaded, &mut budget);
+            let new = loaded.resources[before..].iter().map(Resource::hash).collect::<Vec<_>>();
+            loaded.hashes.extend(new);
             continue;
         };
-        let key = (f.path.clone(), id);
-        let part = match cache.parts.remove(&key) {
+        let held = cache.parts.remove(&key).or_else(|| cache.saved.remove(&key).and_then(|saved| saved.restore(f)));
+        let part = match held {
             Some(part) if fits(&budget, f, &part) => {
                 budget.read(f.bytes.len() as u64).expect("checked by fits");
                 budget.tree += part.tree;
@@ -283,18 +416,48 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
             }
             _ => {
                 cache.parsed_last += 1;
-                let mut one = Loaded::default();
-                let before = budget.tree;
-                load_file(f, &mut one, &mut budget);
-                FilePart { resources: one.resources, diagnostics: one.diagnostics, broken: one.broken, tree: budget.tree - before }
+                match decoded.remove(f.path.as_str()) {
+                    Some(part) if part.diagnostics.is_empty() && fits(&budget, f, &part) => {
+                        budget.read(f.bytes.len() as u64).expect("checked by fits");
+                        budget.tree += part.tree;
+                        part
+                    }
+                    _ => {
+                        let mut one = Loaded::default();
+                        let before = budget.tree;
+                        load_file(f, &mut one, &mut budget);
+                        let hashes = one.resources.iter().map(Resource::hash).collect();
+                        FilePart {
+                            resources: one.resources,
+                            diagnostics: one.diagnostics,
+                            broken: one.broken,
+                            hashes,
+                            tree: budget.tree - before,
+                            saved: None,
+                        }
+                    }
+                }
             }
         };
-        loaded.resources.extend(part.resources.iter().cloned());
-        loaded.diagnostics.extend(part.diagnostics.iter().cloned());
-        loaded.broken.extend(part.broken.iter().cloned());
+        let mut part = part;
+        if cache.moving {
+            if part.saved.is_none() {
+                part.saved = saved_form(&key.0, &key.1, &part);
+            }
+            loaded.resources.append(&mut part.resources);
+            loaded.diagnostics.append(&mut part.diagnostics);
+            loaded.broken.append(&mut part.broken);
+            loaded.hashes.append(&mut part.hashes);
+        } else {
+            loaded.resources.extend(part.resources.iter().cloned());
+            loaded.diagnostics.extend(part.diagnostics.iter().cloned());
+            loaded.broken.extend(part.broken.iter().cloned());
+            loaded.hashes.extend(part.hashes.iter().cloned());
+        }
         next.insert(key, part);
     }
     cache.parts = next;
+    cache.saved.clear();
     loaded
 }
 
@@ -349,21 +512,25 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
             return;
         }
     };
-    let mut ctx = Ctx { file, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
+    let text = FileText::new(text);
+    let mut ctx = Ctx { file, text, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
     if json && docs.len() > 1 {
         ctx.err(docs[1].pos, None, "a JSON file holds one value: a resource object or an array of them");
         return;
     }
-    for doc in docs {
-        match doc.value {
-            Value::Seq(items) if json => items.into_iter().for_each(|item| ctx.json_item(item)),
-            _ => ctx.document(doc),
+    // The trees are dropped with this file: resources keep only their addresses (see `NodeAt`).
+    for (d, doc) in docs.iter().enumerate() {
+        let d = d as u32;
+        match &doc.value {
+            Value::Seq(items) if json => items.iter().enumerate().for_each(|(i, item)| ctx.json_item(item, Addr::Item(d, i as u32))),
+            _ => ctx.document(doc, d),
         }
     }
 }
 
 struct Ctx<'a> {
     file: Arc<str>,
+    text: Arc<FileText>,
     out: &'a mut Vec<Resource>,
     diags: &'a mut Vec<Diagnostic>,
     broken: &'a mut Vec<ResourceKey>,
@@ -376,27 +543,27 @@ impl Ctx<'_> {
         self.diags.push(Diagnostic::new(&self.file, pos, subject, message));
     }
 
-    fn document(&mut self, doc: Node) {
+    fn document(&mut self, doc: &Node, d: u32) {
         match &doc.value {
             Value::Null => {}
-            Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None),
+            Value::Map(_) if doc.get("kind").is_some() => self.resource(doc, None, None, Addr::Doc(d)),
             Value::Map(_) if doc.get("metadata").is_some() || doc.get("spec").is_some() => self.err(doc.pos, None, "missing `kind`"),
-            Value::Map(_) => self.grouped(doc),
+            Value::Map(_) => self.grouped(doc, d),
             _ => self.err(doc.pos, None, "a document must be a mapping: a resource (`kind: …`) or the grouped form (`servers: […]`)"),
         }
     }
 
     /// One object of a JSON array: a resource with its `kind`.
-    fn json_item(&mut self, item: Node) {
+    fn json_item(&mut self, item: &Node, addr: Addr) {
         match &item.value {
-            Value::Map(_) if item.get("kind").is_some() => self.resource(item, None, None),
+            Value::Map(_) if item.get("kind").is_some() => self.resource(item, None, None, addr),
             _ => self.err(item.pos, None, "each item of a JSON array must be a resource object with `kind`"),
         }
     }
 
     /// `servers: [...]`, `agents: [...]`, with optional `apiVersion` and a default `project`.
-    fn grouped(&mut self, doc: Node) {
-        let Value::Map(entries) = doc.value else { return };
+    fn grouped(&mut self, doc: &Node, d: u32) {
+        let Value::Map(entries) = &doc.value else { return };
         let project = entries.iter().find(|e| e.key == "project").and_then(|e| e.value.as_str().map(str::to_string));
         for e in entries {
             match e.key.as_str() {
@@ -411,10 +578,10 @@ impl Ctx<'_> {
                         let hint = did_you_mean(key, Kind::ALL.iter().map(|k| k.group_key()));
                         self.err(e.key_pos, None, format!("unknown group `{key}`{hint}"));
                     }
-                    Some(kind) => match e.value.value {
+                    Some(kind) => match &e.value.value {
                         Value::Seq(items) => {
-                            for item in items {
-                                self.resource(item, Some(kind), project.as_deref());
+                            for (i, item) in items.iter().enumerate() {
+                                self.resource(item, Some(kind), project.as_deref(), Addr::Group(d, kind, i as u32));
                             }
                         }
                         Value::Null => {}
@@ -432,7 +599,7 @@ impl Ctx<'_> {
     }
 
     /// One resource, either standalone (`group = None`) or an item of a group.
-    fn resource(&mut self, node: Node, group: Option<Kind>, default_project: Option<&str>) {
+    fn resource(&mut self, node: &Node, group: Option<Kind>, default_project: Option<&str>, addr: Addr) {
         let Some(entries) = node.as_map() else {
             self.err(node.pos, None, "a resource must be a mapping");
             return;
@@ -474,7 +641,7 @@ impl Ctx<'_> {
         let mut metadata: Metadata = match serde_path_to_error::deserialize(meta_node.to_json()) {
             Ok(m) => m,
             Err(e) => {
-                self.serde_error(&node, "metadata", e, Some(kind.to_string()));
+                self.serde_error(node, "metadata", e, Some(kind.to_string()));
                 return;
             }
         };
@@ -491,12 +658,12 @@ impl Ctx<'_> {
         let spec = match Spec::from_json(kind, spec_json) {
             Ok(s) => s,
             Err(e) => {
-                self.serde_error(&node, "spec", e, subject);
+                self.serde_error(node, "spec", e, subject);
                 self.broken.push(key);
                 return;
             }
         };
-        let origin = Origin { file: self.file.clone(), node: Arc::new(node) };
+        let origin = Origin { file: self.file.clone(), node: NodeAt::new(node.pos, self.text.clone(), addr) };
         self.out.push(Resource { metadata, spec, origin: Some(origin) });
     }
 
@@ -594,6 +761,58 @@ mod tests {
         assert_eq!(threaded.0.len(), 76);
         assert_eq!(threaded.1.len(), 3, "{:?}", threaded.1);
         assert_eq!(threaded, sequential);
+    }
+
+    /// A cache saved by one process and restored in another serves exactly what decoding gives
+    /// (resources, sources, hashes, and error positions inside restored files, found by parsing
+    /// their text again), and never a file whose content changed.
+    #[test]
+    fn a_restored_cache_gives_what_decoding_gives_and_never_a_stale_file() {
+        use sha2::Digest;
+        let file = |path: &str, text: &str| SourceFile::new(path, text).with_id(hex::encode(sha2::Sha256::digest(text.as_bytes())));
+        let agent = "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: p}\n---\napiVersion: mcpctl.io/v1\nkind: Agent\nmetadata:\n  name: x\n  project: p\nspec:\n  llm: gpt\n";
+        let llm =
+            |name: &str| format!("apiVersion: mcpctl.io/v1\nkind: Llm\nmetadata: {{name: {name}}}\nspec: {{provider: openai, model: m}}\n");
+        let grouped = "project: p\nprompts:\n  - metadata: {name: a}\n    spec: {content: hi}\n  - metadata: {name: b}\n    spec: {content: \"-0.0\", priority: 2}\n";
+        let json = "[{\"apiVersion\": \"mcpctl.io/v1\", \"kind\": \"User\", \"metadata\": {\"name\": \"ann\"}}]";
+        let v1 = vec![file("a.yaml", agent), file("b.yaml", &llm("gpt")), file("c.yaml", grouped), file("d.json", json)];
+        let show = |r: Result<crate::DesiredState, crate::Diagnostics>| {
+            r.map(|s| {
+                s.resources()
+                    .iter()
+                    .zip(s.hashes())
+                    .map(|(r, h)| (r.key().to_string(), r.source(), r.body(), h.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|d| d.to_string())
+        };
+        let mut first = super::FileCache::default();
+        assert_eq!(show(crate::check_cached(&v1, &mut first)), show(crate::check(&v1)));
+        let saved = serde_json::to_string(&first.save()).unwrap();
+        // Another process: the same files come from the saved copy, nothing is parsed.
+        let restored = || {
+            let mut c = super::FileCache::default();
+            c.restore(serde_json::from_str(&saved).unwrap());
+            c
+        };
+        let mut second = restored();
+        let got = show(crate::check_cached(&v1, &mut second));
+        assert_eq!((second.parsed_last, got.as_ref().map(Vec::len)), (0, Ok(6)));
+        assert_eq!(got, show(crate::check(&v1)));
+        // A changed file is parsed, never served; an error inside a restored file is placed by
+        // parsing its text again.
+        let v2 = vec![v1[0].clone(), file("b.yaml", &llm("other")), v1[2].clone(), v1[3].clone()];
+        let mut third = restored();
+        let got = show(crate::check_cached(&v2, &mut third));
+        assert_eq!(third.parsed_last, 1);
+        assert_eq!(got, show(crate::check(&v2)));
+        let err = got.unwrap_err();
+        assert!(err.contains("a.yaml:11:8: Agent/p/x: Llm `gpt` not found"), "{err}");
+        // A saved entry that no longer decodes is parsed from the text instead.
+        let mut fourth = super::FileCache::default();
+        fourth.restore(serde_json::from_str(&saved.replace("\\\"provider\\\":\\\"openai\\\"", "\\\"provider\\\":7")).unwrap());
+        assert_eq!(show(crate::check_cached(&v1, &mut fourth)), show(crate::check(&v1)));
+        assert_eq!(fourth.parsed_last, 1);
     }
 
     #[test]

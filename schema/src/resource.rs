@@ -44,6 +44,11 @@ macro_rules! specs {
                 match self { $(Spec::$kind(_) => Kind::$kind),* }
             }
 
+            /// Deserialize the spec of `kind` from any deserializer (no error path).
+            fn deserialize_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, d: D) -> Result<Spec, D::Error> {
+                Ok(match kind { $(Kind::$kind => Spec::$kind(<$ty>::deserialize(d)?)),* })
+            }
+
             /// Deserialize the spec of `kind`, reporting the path of the first error.
             pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
                 Ok(match kind { $(Kind::$kind => Spec::$kind(serde_path_to_error::deserialize(value)?)),* })
@@ -102,22 +107,93 @@ impl fmt::Display for ResourceKey {
     }
 }
 
-/// Where a resource was written: file, position, and its YAML node (for later error positions).
+/// Where a resource was written: its file and where in it (for error positions found later).
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub file: Arc<str>,
-    pub node: Arc<Node>,
+    pub node: NodeAt,
 }
 
 impl Origin {
     /// Position of the value at `path` (e.g. `["spec", "llm"]`) inside this resource.
     pub fn pos(&self, path: &[&str]) -> Pos {
         let segs: Vec<Seg> = path.iter().map(|s| Seg::Key((*s).to_string())).collect();
-        self.node.locate(&segs, false)
+        self.node.locate(&segs)
     }
 
     pub fn pos_segs(&self, path: &[Seg]) -> Pos {
-        self.node.locate(path, false)
+        self.node.locate(path)
+    }
+}
+
+/// A resource's YAML node, kept as its position and address in the file's text instead of the
+/// node itself: a resource costs a few words here, not its whole positioned tree (about six
+/// times its YAML). The position of a field deeper in it (needed only for an error) is found by
+/// parsing the file's text again, once per file, when first asked.
+///
+/// # Guarantees
+/// [`NodeAt::locate`] gives what `locate` on the node kept at decoding gave: the text is the one
+/// that was decoded, parsing is deterministic and it succeeded then (within a budget no larger
+/// than the one used here), and the address leads to the same node.
+#[derive(Debug, Clone)]
+pub struct NodeAt {
+    /// Where the resource's node starts.
+    pub pos: Pos,
+    text: Arc<FileText>,
+    addr: Addr,
+}
+
+/// How to reach a resource's node from the documents of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Addr {
+    /// Document `doc` is the resource.
+    Doc(u32),
+    /// Item `item` of the array of document `doc` (a JSON file holding an array).
+    Item(u32, u32),
+    /// Item `item` of the list of kind `group` in document `doc` (the grouped form).
+    Group(u32, Kind, u32),
+}
+
+/// The text of one resource file, shared by its resources, and its tree once parsed again.
+pub(crate) struct FileText {
+    text: Box<str>,
+    tree: std::sync::OnceLock<Vec<Node>>,
+}
+
+impl fmt::Debug for FileText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileText({} bytes, parsed again: {})", self.text.len(), self.tree.get().is_some())
+    }
+}
+
+impl FileText {
+    pub(crate) fn new(text: &str) -> Arc<FileText> {
+        Arc::new(FileText { text: text.into(), tree: std::sync::OnceLock::new() })
+    }
+}
+
+impl NodeAt {
+    pub(crate) fn new(pos: Pos, text: Arc<FileText>, addr: Addr) -> Self {
+        Self { pos, text, addr }
+    }
+
+    pub(crate) fn addr(&self) -> Addr {
+        self.addr
+    }
+
+    /// Where the value at `path` inside the resource starts (the deepest node reached when the
+    /// path leaves the tree), as [`Node::locate`] without key positions.
+    pub fn locate(&self, path: &[Seg]) -> Pos {
+        if path.is_empty() {
+            return self.pos;
+        }
+        let tree = self.text.tree.get_or_init(|| crate::document::parse(&self.text.text).unwrap_or_default());
+        let node = match self.addr {
+            Addr::Doc(d) => tree.get(d as usize),
+            Addr::Item(d, i) => tree.get(d as usize).and_then(|n| n.item(i as usize)),
+            Addr::Group(d, kind, i) => tree.get(d as usize).and_then(|n| n.get(kind.group_key())).and_then(|n| n.item(i as usize)),
+        };
+        node.map_or(self.pos, |n| n.locate(path, false))
     }
 }
 
@@ -175,7 +251,7 @@ impl Resource {
     /// The canonical body as compact JSON text, and its SHA-256 in hex.
     pub fn body_and_hash(&self) -> (String, String) {
         let body = self.body();
-        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let hash = body_hash(&body);
         (body, hash)
     }
 
@@ -214,6 +290,12 @@ impl Resource {
     /// # Errors
     /// When the body is not JSON or does not fit its kind (e.g. written by a newer mcpctl).
     pub fn from_body(body: &str) -> Result<Resource, BodyError> {
+        // Straight from the text into the types when the body is canonical (`kind` before
+        // `spec`, as `body` writes it); anything else takes the way through a JSON tree, which
+        // also names the path of an error.
+        if let Ok(Canonical(Some(res))) = serde_json::from_str::<Canonical>(body) {
+            return Ok(res);
+        }
         let mut value: serde_json::Value = serde_json::from_str(body)?;
         let obj = value.as_object_mut().ok_or(BodyError::Missing("kind"))?;
         let kind_str = obj.get("kind").and_then(|k| k.as_str()).ok_or(BodyError::Missing("kind"))?;
@@ -228,6 +310,59 @@ impl Resource {
     pub fn source(&self) -> Option<String> {
         self.origin.as_ref().map(|o| format!("{}:{}", o.file, o.node.pos))
     }
+}
+
+/// A canonical body decoded in one pass: `None` when its layout is not the canonical one.
+struct Canonical(Option<Resource>);
+
+impl<'de> Deserialize<'de> for Canonical {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        struct SpecOf(Kind);
+        impl<'de> serde::de::DeserializeSeed<'de> for SpecOf {
+            type Value = Spec;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Spec, D::Error> {
+                Spec::deserialize_kind(self.0, d)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Canonical;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a canonical resource body")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Canonical, A::Error> {
+                let (mut kind, mut metadata, mut spec) = (None, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "apiVersion" => drop(map.next_value::<serde::de::IgnoredAny>()?),
+                        "kind" => {
+                            let k: std::borrow::Cow<'de, str> = map.next_value()?;
+                            match Kind::from_kind_field(&k) {
+                                Some(k) => kind = Some(k),
+                                None => return Ok(Canonical(None)),
+                            }
+                        }
+                        "metadata" => metadata = Some(map.next_value::<Metadata>()?),
+                        "spec" => match kind {
+                            Some(k) => spec = Some(map.next_value_seed(SpecOf(k))?),
+                            None => return Ok(Canonical(None)),
+                        },
+                        _ => return Ok(Canonical(None)),
+                    }
+                }
+                Ok(Canonical(match (kind, metadata, spec) {
+                    (Some(_), Some(metadata), Some(spec)) => Some(Resource { metadata, spec, origin: None }),
+                    _ => None,
+                }))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// SHA-256 in hex of a canonical body's text: [`Resource::hash`] of the resource it encodes.
+pub fn body_hash(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
 }
 
 /// Fields whose values are secret: never printed, diffed only as "(sensitive value changed)".

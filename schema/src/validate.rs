@@ -38,14 +38,18 @@ pub fn is_age_armor(s: &str) -> bool {
 /// # Errors
 /// Every problem found, sorted by file and position. The state is only returned when clean.
 pub fn validate(resources: Vec<Resource>) -> Result<DesiredState, Diagnostics> {
-    validate_with(resources, &[])
+    validate_with(resources, &[], Vec::new())
 }
 
-fn validate_with(resources: Vec<Resource>, broken: &[ResourceKey]) -> Result<DesiredState, Diagnostics> {
+/// [`validate`] with the keys of resources that failed to decode and, when known, the hash of
+/// every resource (`hashes[i]` of `resources[i]`, or empty).
+fn validate_with(resources: Vec<Resource>, broken: &[ResourceKey], hashes: Vec<String>) -> Result<DesiredState, Diagnostics> {
     let broken = broken.iter().cloned().collect();
     let mut v = Validator { index: HashMap::new(), diags: Vec::new(), resources: &resources, broken, hints: 0 };
     v.run();
-    if v.diags.is_empty() {
+    if v.diags.is_empty() && hashes.len() == resources.len() && !hashes.is_empty() {
+        Ok(DesiredState::with_hashes(resources, hashes))
+    } else if v.diags.is_empty() {
         Ok(DesiredState::new(resources))
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -731,9 +735,18 @@ pub fn check_cached(files: &[crate::load::SourceFile], cache: &mut crate::load::
     finish(crate::load::load_cached(files, cache))
 }
 
+/// Validate what a load decoded (see [`crate::load::load_cached`]): the second half of
+/// [`check`], for a caller that does something with its cache between the two.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_loaded(loaded: crate::load::Loaded) -> Result<DesiredState, Diagnostics> {
+    finish(loaded)
+}
+
 fn finish(loaded: crate::load::Loaded) -> Result<DesiredState, Diagnostics> {
     let mut diags = loaded.diagnostics;
-    match validate_with(loaded.resources, &loaded.broken) {
+    match validate_with(loaded.resources, &loaded.broken, loaded.hashes) {
         Ok(state) if diags.is_empty() => Ok(state),
         Ok(_) => Err(Diagnostics::sorted(diags)),
         Err(more) => {

@@ -83,7 +83,15 @@ fn canonical_body_and_hash_are_the_text_of_the_json_value() {
             let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
             assert_eq!(r.hash(), want, "{}", r.key());
             assert_eq!(*hash, want, "{}", r.key());
-            assert_eq!(r.body_and_hash(), (text, want), "{}", r.key());
+            assert_eq!(r.body_and_hash(), (text.clone(), want), "{}", r.key());
+            // A stored body decodes back to the resource (in one pass when canonical, as here),
+            // as through its JSON tree.
+            let back = mcpctl_schema::Resource::from_body(&text).unwrap_or_else(|e| panic!("{}: {e}", r.key()));
+            assert_eq!((&back.metadata, &back.spec), (&r.metadata, &r.spec), "{}", r.key());
+            let mut tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+            tree.as_object_mut().unwrap().insert("extra".into(), serde_json::json!(1));
+            let slow = mcpctl_schema::Resource::from_body(&tree.to_string()).unwrap();
+            assert_eq!((&slow.metadata, &slow.spec), (&r.metadata, &r.spec), "{}", r.key());
             seen += 1;
         }
     }

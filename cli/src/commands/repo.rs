@@ -65,7 +65,9 @@ pub(super) async fn make_plan(g: &Global) -> Result<(Plan, Store)> {
     let bar = steps();
     bar.set_message(format!("reading and validating {}", g.repo.display()));
     let files = reconciler::read_dir(&g.repo).with_context(|| format!("reading repo {}", g.repo.display()));
-    let desired = match files.map(|f| schema::check(&f)) {
+    // Only the files whose bytes changed since the last run are parsed (the rest come from the
+    // decode cache; the whole repo is still validated).
+    let desired = match files.map(|mut f| reconciler::decode_cache::check_dir(&g.repo, &mut f)) {
         Ok(Ok(d)) => d,
         Ok(Err(diags)) => {
             bar.finish_and_clear();

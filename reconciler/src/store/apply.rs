@@ -37,6 +37,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The fingerprint the store keeps for its rows (see [`Store::apply_knowing`]), or `None`
+    /// when unknown (a row changed since, or the last apply did not know it).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn kept_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let kept = kept_fingerprint(&mut tx).await?;
+        tx.commit().await?;
+        Ok(kept)
+    }
+
     /// Stored resources of one kind (and optionally one project).
     ///
     /// # Errors
@@ -64,8 +76,25 @@ impl Store {
     /// [`StoreError::StoreMoved`] when the store no longer matches the plan's base; any database
     /// error. In both cases nothing is changed and a `failed` deploy is recorded.
     pub async fn apply(&self, plan: &Plan, meta: &DeployMeta, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Deploy, StoreError> {
+        self.apply_knowing(plan, meta, progress, None).await
+    }
+
+    /// [`Store::apply`] by a caller that knows the store's [`crate::plan::fingerprint`] after the
+    /// plan is applied (`after`): it is kept, so the next apply checks its base without hashing
+    /// every stored body. Only pass what the rows will hash to (e.g. the reconciler's own copy of
+    /// the table with the plan applied); `None` leaves the next check to the table.
+    ///
+    /// # Errors
+    /// As [`Store::apply`].
+    pub async fn apply_knowing(
+        &self,
+        plan: &Plan,
+        meta: &DeployMeta,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        after: Option<&str>,
+    ) -> Result<Deploy, StoreError> {
         let started = now();
-        match self.apply_tx(plan, meta, &started, progress).await {
+        match self.apply_tx(plan, meta, &started, progress, after).await {
             Ok(d) => Ok(d),
             Err(e) => {
                 // Best effort: the apply already failed; a failure to record it must not hide why.
@@ -81,11 +110,15 @@ impl Store {
         meta: &DeployMeta,
         started: &str,
         progress: &(dyn Fn(usize, usize) + Sync),
+        after: Option<&str>,
     ) -> Result<Deploy, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Take the write lock first: serializes concurrent appliers on both backends.
         sqlx::query("UPDATE store_meta SET value = value WHERE key = 'lock'").execute(&mut *tx).await?;
-        let actual = stream_fingerprint(&mut tx).await?;
+        let actual = match kept_fingerprint(&mut tx).await? {
+            Some(kept) => kept,
+            None => stream_fingerprint(&mut tx).await?,
+        };
         if actual != plan.base_fingerprint {
             return Err(StoreError::StoreMoved { planned: plan.base_fingerprint.clone(), actual });
         }
@@ -141,11 +174,24 @@ impl Store {
             done += batch.len();
             progress(done, total);
         }
+        // After the writes (whose triggers cleared it): the fingerprint of the rows as they now
+        // are, when known. An empty plan leaves the rows, so their fingerprint is the one checked.
+        let after = if plan.is_empty() { Some(actual.as_str()) } else { after };
+        if let Some(after) = after {
+            sqlx::query("UPDATE store_meta SET value = $1 WHERE key = 'fingerprint'").bind(after).execute(&mut *tx).await?;
+        }
         let outcome = if plan.is_empty() { "unchanged" } else { "applied" };
         let deploy = insert_deploy(&mut tx, meta, started, outcome, plan.summary, None).await?;
         tx.commit().await?;
         Ok(deploy)
     }
+}
+
+/// The fingerprint kept by the last apply that knew it, if no row changed since (see migration
+/// 0014: any change to `resources` clears it in its own transaction).
+async fn kept_fingerprint(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT value FROM store_meta WHERE key = 'fingerprint'").fetch_optional(&mut **tx).await?;
+    Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?.filter(|v| !v.is_empty()))
 }
 
 /// The store's [`fingerprint`], computed from rows streamed one at a time: only each key and

@@ -11,7 +11,8 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn set_drift(&self, drift: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE store_meta SET value = $1 WHERE key = 'drift'").bind(drift).execute(&self.pool).await?;
+        // Written only when it changes: after every deploy it is cleared, usually already clear.
+        sqlx::query("UPDATE store_meta SET value = $1 WHERE key = 'drift' AND value <> $1").bind(drift).execute(&self.pool).await?;
         Ok(())
     }
 

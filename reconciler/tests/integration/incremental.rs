@@ -1,6 +1,7 @@
 //! The incremental path gives the full path's answer: over random sequences of file edits
 //! (add, change, break, delete, move), `check_cached` with a cache carried across steps equals
-//! `check` from scratch, valid and invalid states alike; and a reconciler following commits
+//! `check` from scratch, valid and invalid states alike (also when the cache is saved and restored
+//! between steps, as `mcpctl plan` does across runs); and a reconciler following commits
 //! parses only the files a commit changed.
 
 use proptest::prelude::*;
@@ -42,9 +43,15 @@ fn files_of(repo: &std::collections::BTreeMap<String, String>) -> Vec<SourceFile
     repo.iter().map(|(p, c)| SourceFile::new(p.clone(), c.clone()).with_id(hex::encode(Sha256::digest(c.as_bytes())))).collect()
 }
 
-/// What a check returned, comparably: every resource's key, source and body hash, or the errors.
-fn outcome(r: Result<schema::DesiredState, schema::Diagnostics>) -> Result<Vec<(String, Option<String>, String)>, String> {
-    r.map(|s| s.resources().iter().map(|r| (r.key().to_string(), r.source(), r.body_and_hash().1)).collect()).map_err(|d| d.to_string())
+/// What a check returned, comparably: every resource's key, source, body hash recomputed and the
+/// hash the state carries (kept with a cached file: a stale one differs), or the errors.
+type Outcome = Result<Vec<(String, Option<String>, String, String)>, String>;
+
+fn outcome(r: Result<schema::DesiredState, schema::Diagnostics>) -> Outcome {
+    r.map(|s| {
+        s.resources().iter().zip(s.hashes()).map(|(r, h)| (r.key().to_string(), r.source(), r.body_and_hash().1, h.clone())).collect()
+    })
+    .map_err(|d| d.to_string())
 }
 
 proptest! {
@@ -54,6 +61,7 @@ proptest! {
     fn incremental_check_equals_a_full_check_over_random_edits(edits in proptest::collection::vec(arb_edit(), 1..25)) {
         let mut repo = std::collections::BTreeMap::new();
         let mut cache = FileCache::default();
+        let mut restarted = FileCache::default();
         for (step, e) in edits.iter().enumerate() {
             let name = |f: u8| format!("d{}/f{f}.yaml", f % 2);
             match e {
@@ -74,6 +82,12 @@ proptest! {
             let incremental = outcome(schema::check_cached(&files, &mut cache));
             prop_assert_eq!(&incremental, &full, "step {} ({:?})", step, e);
             prop_assert_eq!(cache.len(), repo.len());
+            // As a new process would: the cache saved by the last run, restored (a JSON round trip).
+            let saved: Vec<schema::load::SavedFile> = serde_json::from_str(&serde_json::to_string(&restarted.save()).unwrap()).unwrap();
+            restarted = FileCache::default();
+            restarted.restore(saved);
+            let from_saved = outcome(schema::check_cached(&files, &mut restarted));
+            prop_assert_eq!(&from_saved, &full, "step {} ({:?}), restored cache", step, e);
         }
     }
 }
