@@ -187,13 +187,19 @@ impl NodeAt {
         if path.is_empty() {
             return self.pos;
         }
+        self.with_node(|n| n.locate(path, false)).unwrap_or(self.pos)
+    }
+
+    /// `f` applied to the resource's node, parsed again from the file's text (once per file);
+    /// `None` when the text no longer parses to it. For editors that rewrite the file in place.
+    pub fn with_node<R>(&self, f: impl FnOnce(&Node) -> R) -> Option<R> {
         let tree = self.text.tree.get_or_init(|| crate::document::parse(&self.text.text).unwrap_or_default());
         let node = match self.addr {
             Addr::Doc(d) => tree.get(d as usize),
             Addr::Item(d, i) => tree.get(d as usize).and_then(|n| n.item(i as usize)),
             Addr::Group(d, kind, i) => tree.get(d as usize).and_then(|n| n.get(kind.group_key())).and_then(|n| n.item(i as usize)),
         };
-        node.map_or(self.pos, |n| n.locate(path, false))
+        node.map(f)
     }
 }
 

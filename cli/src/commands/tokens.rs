@@ -166,13 +166,14 @@ pub(super) fn revoke(g: &Global, a: RevokeArgs) -> Result {
     let file = origin.file.to_string();
     let text = files.iter().find(|f| f.path == file).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
     let spec = |k: &str| vec![schema::document::Seg::Key("spec".into()), schema::document::Seg::Key(k.into())];
-    let edited = if origin.node.get("spec").and_then(|s| s.get("revoked")).is_some() {
+    let written = origin.node.with_node(|n| n.get("spec").and_then(|s| s.get("revoked")).is_some()).unwrap_or(false);
+    let edited = if written {
         // `revoked: false` written out: turn the value.
-        let pos = origin.node.locate(&spec("revoked"), false);
+        let pos = origin.node.with_node(|n| n.locate(&spec("revoked"), false)).unwrap_or(origin.node.pos);
         replace_at(&text, pos, "false", "true")
     } else {
         // Insert `revoked: true` before the `hash` key, in the style of the mapping around it.
-        let pos = origin.node.locate(&spec("hash"), true);
+        let pos = origin.node.with_node(|n| n.locate(&spec("hash"), true)).unwrap_or(origin.node.pos);
         insert_before(&text, pos)
     }
     .with_context(|| format!("{file}: cannot find where to write `revoked: true`; edit it by hand (mcpctl edit mcptoken {})", a.name))?;
