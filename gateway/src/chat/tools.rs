@@ -56,7 +56,7 @@ impl ToolSession {
     pub(crate) async fn open(app: Arc<AppState>, project: &str, access: Access) -> Result<ToolSession, ToolsError> {
         let (to_server, from_client) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(CHANNEL);
         let (to_client, from_server) = futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL);
-        let tagged = access.clone();
+        let tagged = Arc::new(access.clone());
         let from_client = from_client.map(move |mut m| {
             if let JsonRpcMessage::Request(r) = &mut m {
                 r.request.extensions_mut().insert(tagged.clone());
