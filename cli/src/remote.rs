@@ -157,3 +157,14 @@ impl Remote {
         resp.json().await.map_err(|source| RemoteError::Decode { url: reconciler::redact::urls(&self.url), source })
     }
 }
+
+/// A path segment or query value, percent-encoded (everything but RFC 3986 unreserved
+/// characters), for the API paths remote commands build.
+pub fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

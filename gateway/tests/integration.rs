@@ -33,6 +33,36 @@ use reconciler::{plan, DeployMeta, Store};
 
 const DEMO_TOKEN: &str = "mcpctl_pat_demo_homelab_0123456789abcdef";
 
+/// examples/homelab applied to a fresh SQLite store and served on 127.0.0.1 until `stop` fires.
+struct Homelab {
+    _dir: tempfile::TempDir,
+    store: Store,
+    /// The example's folder (tests re-apply it with edits).
+    homelab: std::path::PathBuf,
+    state: std::sync::Arc<AppState>,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Homelab {
+    async fn serve() -> Homelab {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
+        let homelab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
+        apply_dir(&store, &homelab, |_| {}).await;
+        let state = AppState::new(store.clone());
+        state.reload().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Homelab { _dir: dir, store, homelab, state, base, stop, server }
+    }
+}
+
 async fn apply_dir(store: &Store, dir: &Path, edit: impl Fn(&mut Vec<schema::SourceFile>)) {
     let mut files = reconciler::read_dir(dir).unwrap();
     edit(&mut files);
@@ -43,18 +73,7 @@ async fn apply_dir(store: &Store, dir: &Path, edit: impl Fn(&mut Vec<schema::Sou
 
 #[tokio::test]
 async fn rest_api_authenticates_authorizes_and_redacts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
-    let homelab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
-    apply_dir(&store, &homelab, |_| {}).await;
-    let state = AppState::new(store.clone());
-    state.reload().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let Homelab { _dir, store, homelab, state, base, stop, server } = Homelab::serve().await;
     let http = reqwest::Client::new();
     let get = |path: &str, token: Option<&str>| {
         let mut rq = http.get(format!("{base}{path}"));

@@ -11,6 +11,7 @@
 //! [`HISTORY_LINES`] lines in `<data dir>/mcpctl/chat-history`. A tool call's arguments and result
 //! are shown up to [`TOOL_PREVIEW_CHARS`] characters.
 
+use crate::remote::escape as segment;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -456,16 +457,6 @@ fn paint(style: Style, text: &str) -> String {
     format!("{}{text}{}", style.render(), style.render_reset())
 }
 
-/// A path segment or query value, percent-encoded (everything but RFC 3986 unreserved).
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn list_threads(remote: &Remote, project: Option<&str>, agent: Option<&str>) -> Result<Vec<Value>> {
     let query: Vec<String> =
         [("project", project), ("agent", agent)].into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(v)))).collect();
@@ -532,7 +523,7 @@ fn threads_table(out: &mut impl Write, list: &[Value], current: Option<&str>) ->
         writeln!(out, "No threads.")?;
         return Ok(());
     }
-    let mut rows = vec![["ID", "PROJECT", "AGENT", "PERSONALITY", "MESSAGES", "UPDATED", "TITLE"].map(String::from).to_vec()];
+    let mut rows = Vec::with_capacity(list.len());
     for t in list {
         let mark = if current.is_some() && t.get("id").and_then(Value::as_str) == current { "*" } else { "" };
         let updated = field(t, "updatedAt");
@@ -546,17 +537,7 @@ fn threads_table(out: &mut impl Write, list: &[Value], current: Option<&str>) ->
             field(t, "title").chars().take(60).collect(),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    for (i, r) in rows.iter().enumerate() {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        let line = line.join("   ");
-        let line = line.trim_end();
-        if i == 0 {
-            writeln!(out, "{}", paint(Style::new().bold(), line))?;
-        } else {
-            writeln!(out, "{line}")?;
-        }
-    }
+    crate::render::columns(out, &["ID", "PROJECT", "AGENT", "PERSONALITY", "MESSAGES", "UPDATED", "TITLE"], &rows)?;
     Ok(())
 }
 

@@ -57,22 +57,12 @@ pub(super) fn remote(g: &Global) -> Result<Option<Remote>> {
 }
 
 fn query(pairs: &[(&str, Option<&str>)]) -> String {
-    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_escape(v)))).collect();
+    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::remote::escape(v)))).collect();
     if parts.is_empty() {
         String::new()
     } else {
         format!("?{}", parts.join("&"))
     }
-}
-
-/// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A resource as the API returns it, with the row fields the table and `describe` show.
@@ -104,7 +94,7 @@ async fn list(r: &Remote, kinds: &[Kind], project: Option<&str>, revision: &str)
 
 /// One resource, or not found.
 async fn one(r: &Remote, kind: Kind, name: &str, project: Option<&str>, revision: &str) -> Result<(StoredResource, Resource)> {
-    let path = format!("/api/v1/{}/{}{}", kind.plural(), url_escape(name), query(&[("project", project)]));
+    let path = format!("/api/v1/{}/{}{}", kind.plural(), crate::remote::escape(name), query(&[("project", project)]));
     match r.get_json(&path).await {
         Ok(v) => item(&v, revision),
         Err(RemoteError::Status { status: 404, .. }) => Err(GatewayReadError::NotFound {

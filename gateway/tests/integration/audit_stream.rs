@@ -3,14 +3,11 @@
 //! not read is told what it lost while auditing goes on undisturbed, losing the grant ends a
 //! stream, and shutdown ends streams.
 
-use std::path::Path;
 use std::time::Duration;
 
-use mcpctl_gateway::AppState;
 use reconciler::audit::AuditEvent;
-use reconciler::Store;
 
-use super::{apply_dir, DEMO_TOKEN};
+use super::{apply_dir, Homelab, DEMO_TOKEN};
 
 const GRANT: &str = "apiVersion: mcpctl.io/v1\nkind: RbacDefinition\nmetadata: {name: stream-audit, project: homelab}\nspec:\n  subjects:\n    - {kind: McpToken, name: claude-desktop}\n  roleBindings:\n    - {role: run, action: audit}\n";
 
@@ -59,18 +56,7 @@ async fn frames_until(
 
 #[tokio::test]
 async fn the_audit_stream_is_live_scoped_bounded_and_ends_on_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
-    let homelab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
-    apply_dir(&store, &homelab, |_| {}).await;
-    let state = AppState::new(store.clone());
-    state.reload().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mcpctl_gateway::serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let Homelab { _dir, store, homelab, state, base, stop, server } = Homelab::serve().await;
     let http = reqwest::Client::new();
     let open = || http.get(format!("{base}/api/v1/auditevents/stream")).bearer_auth(DEMO_TOKEN).send();
 
