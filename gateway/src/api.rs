@@ -21,7 +21,7 @@ use schema::{Kind, Resource, Scope};
 
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{AppState, Snapshot};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -35,13 +35,53 @@ pub fn router() -> Router<Arc<AppState>> {
 /// Whether the caller may see `res`: a `view` grant in its project (a Project counts as inside
 /// itself, so a caller sees only the projects its grants reach), or, for another global one, in
 /// any place the caller acts (an McpToken: its project).
-fn visible(caller: &Caller, res: &Resource) -> bool {
+pub(crate) fn visible(caller: &Caller, res: &Resource) -> bool {
     let req = Request::Resource { role: Role::View, kind: res.kind(), name: Some(res.name()) };
     let at = if res.kind() == Kind::Project { Some(res.name()) } else { res.metadata.project.as_deref() };
     match at {
         Some(p) => caller.can(Some(p), req),
         None => caller.can_anywhere(req),
     }
+}
+
+/// The health of the caller's servers (an McpToken: every server of its project, as before
+/// users existed; a user: the servers it may view, each judged in its project), URLs in errors
+/// redacted: what `/api/v1/status` and the web UI show.
+pub(crate) fn shown_upstreams(state: &AppState, c: &Caller, snapshot: &Snapshot) -> Vec<crate::upstream::Health> {
+    let shown = |p: &str, server: &str| match c.project() {
+        Some(own) => own == p,
+        None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
+    };
+    let keys: Vec<&str> = snapshot
+        .catalog
+        .projects
+        .iter()
+        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()))
+        .collect();
+    state
+        .upstreams
+        .health()
+        .into_iter()
+        .filter(|h| keys.contains(&h.server.as_str()))
+        .map(|mut h| {
+            h.error = h.error.map(|e| reconciler::redact::urls(&e));
+            h
+        })
+        .collect()
+}
+
+/// Who may read the deploy history: `Ok(true)` for a holder of `audit` globally (sees errors),
+/// `Ok(false)` for one whose `audit` grant is confined to a project (every McpToken: rows without
+/// their `error` text, which may concern other projects).
+///
+/// # Errors
+/// 403 without any `audit` grant.
+pub(crate) fn deploy_access(c: &Caller) -> Result<bool, ApiError> {
+    let global = c.project().is_none() && c.can(None, Request::Action("audit"));
+    if !global && !c.grants.iter().any(|e| rbac::binding_allows(&e.binding, Request::Action("audit"))) {
+        c.require(None, Request::Action("audit"))?;
+    }
+    Ok(global)
 }
 
 /// Query of the resource routes.
@@ -53,7 +93,7 @@ pub(crate) struct ResourceQuery {
 }
 
 /// JSON of a resource for API answers: secret values never leave, not even as ciphertext.
-fn public_json(res: &Resource) -> Value {
+pub(crate) fn public_json(res: &Resource) -> Value {
     let mut v = res.to_json();
     if let Some(Value::Object(data)) = v.pointer_mut("/spec/data") {
         for val in data.values_mut() {
@@ -66,7 +106,7 @@ fn public_json(res: &Resource) -> Value {
     v
 }
 
-fn parse_kind(s: &str) -> Result<Kind, ApiError> {
+pub(crate) fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     Kind::ALL.iter().copied().find(|k| k.plural() == s).ok_or_else(|| ApiError::UnknownKind(s.to_string()))
 }
 
@@ -123,28 +163,7 @@ pub(crate) async fn status(
     Authenticated { caller: c, snapshot }: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let s = state.status();
-    // An McpToken: every server of its project (as before users existed); a user: the servers
-    // it may view, each judged in its project.
-    let shown = |p: &str, server: &str| match c.project() {
-        Some(own) => own == p,
-        None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
-    };
-    let keys: Vec<&str> = snapshot
-        .catalog
-        .projects
-        .iter()
-        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()))
-        .collect();
-    let upstreams: Vec<Value> = state
-        .upstreams
-        .health()
-        .into_iter()
-        .filter(|h| keys.contains(&h.server.as_str()))
-        .map(|mut h| {
-            h.error = h.error.map(|e| reconciler::redact::urls(&e));
-            json!(h)
-        })
-        .collect();
+    let upstreams: Vec<Value> = shown_upstreams(&state, &c, &snapshot).into_iter().map(|h| json!(h)).collect();
     Ok(Json(json!({
         "deployed": s.deployed,
         "lastAttempted": s.last_attempted,
@@ -165,10 +184,7 @@ pub(crate) async fn deploys(
     State(state): State<Arc<AppState>>,
     Authenticated { caller: c, .. }: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let global = c.project().is_none() && c.can(None, Request::Action("audit"));
-    if !global && !c.grants.iter().any(|e| rbac::binding_allows(&e.binding, Request::Action("audit"))) {
-        c.require(None, Request::Action("audit"))?;
-    }
+    let global = deploy_access(&c)?;
     let items: Vec<Value> = state
         .store
         .deploys(100)
@@ -221,6 +237,7 @@ pub(crate) async fn audit_events(
         since: q.since,
         thread: q.thread,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        ..Default::default()
     };
     let items: Vec<Value> = state
         .store

@@ -229,6 +229,11 @@ impl TokenIndex {
         self.by_hash.is_empty()
     }
 
+    /// Every usable token's caller (in no particular order): who may call what, for the UI.
+    pub fn callers(&self) -> impl Iterator<Item = &Caller> {
+        self.by_hash.values()
+    }
+
     /// Whether `hash` is a usable token's.
     pub fn contains(&self, hash: &str) -> bool {
         self.by_hash.contains_key(hash)

@@ -1,6 +1,6 @@
 //! The gateway: what users and MCP clients talk to. MCP Streamable HTTP per project
 //! (`gateway::mcp`) proxying to upstream servers (`gateway::upstream`), token auth, audit, the
-//! read-only REST API, chat with agents (`gateway::chat`), the git webhook, health and metrics, all judged against one deployed
+//! read-only REST API and the read-only web UI (`gateway::ui`), chat with agents (`gateway::chat`), the git webhook, health and metrics, all judged against one deployed
 //! snapshot (`gateway::state`).
 
 pub mod api;
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod state;
 pub mod surface;
+pub mod ui;
 pub mod upstream;
 pub mod usage;
 pub mod webhook;
@@ -50,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(metrics::router())
         .merge(mcp::router())
         .merge(openapi::router())
+        .merge(ui::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

@@ -1,5 +1,6 @@
 //! The gateway over real HTTP (reqwest → axum on 127.0.0.1) against a real SQLite store holding
-//! examples/homelab; MCP end to end with real peers in `integration/mcp.rs`.
+//! examples/homelab; MCP end to end with real peers in `integration/mcp.rs`; the web UI in a real
+//! headless Chromium in `integration/ui.rs`.
 
 #[path = "integration/access.rs"]
 mod access;
@@ -25,6 +26,10 @@ mod mcp;
 mod surface;
 #[path = "integration/transports.rs"]
 mod transports;
+#[path = "integration/ui.rs"]
+mod ui;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
 use std::path::Path;
 

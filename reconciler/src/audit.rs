@@ -3,7 +3,8 @@
 //! `mcpctl get auditevents` and `/api/v1/auditevents`.
 //!
 //! # Guarantees
-//! A batch is written in one transaction. [`Store::prune_audit`] deletes old events in bounded
+//! A batch is written in one transaction, with its per-minute aggregates
+//! ([`crate::audit_minutes`]). [`Store::prune_audit`] deletes old events in bounded
 //! statements, so retention never holds a long lock. Token values never reach this table: only the token's
 //! resource name and the first characters of its hash.
 
@@ -55,6 +56,17 @@ pub struct AuditFilter {
     pub since: Option<String>,
     /// Only events of this chat thread.
     pub thread: Option<String>,
+    /// Only events of this upstream server.
+    pub server: Option<String>,
+    /// Only events of this tool, prompt or resource URI (`target`).
+    pub target: Option<String>,
+    /// Only events with this outcome (`ok`, `error`, `denied`).
+    pub outcome: Option<String>,
+    /// RFC 3339 upper bound on `at` (exclusive).
+    pub until: Option<String>,
+    /// Keyset pagination: only events with an id below this one (the last id of the page
+    /// before).
+    pub before: Option<i64>,
     pub limit: i64,
 }
 
@@ -98,6 +110,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        crate::audit_minutes::record(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -118,6 +131,7 @@ impl Store {
                 .rows_affected();
             total += done;
             if done < u64::try_from(batch.max(1)).unwrap_or(u64::MAX) {
+                crate::audit_minutes::prune(self, before).await?;
                 return Ok(total);
             }
         }
@@ -135,16 +149,28 @@ impl Store {
             ("token", "=", &filter.token),
             ("at", ">=", &filter.since),
             ("thread_id", "=", &filter.thread),
+            ("server", "=", &filter.server),
+            ("target", "=", &filter.target),
+            ("outcome", "=", &filter.outcome),
+            ("at", "<", &filter.until),
         ] {
             if let Some(v) = val {
                 args.push(v);
                 sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
             }
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len() + 1));
+        let mut n = args.len();
+        if filter.before.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id < ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", n + 1));
         let mut q = sqlx::query(&sql);
         for a in args {
             q = q.bind(a);
+        }
+        if let Some(b) = filter.before {
+            q = q.bind(b);
         }
         let rows = q.bind(filter.limit.max(1)).fetch_all(self.pool()).await?;
         rows.iter()

@@ -333,6 +333,35 @@ async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
             .unwrap();
         assert_eq!(recent.iter().map(|e| e.duration_us).collect::<Vec<_>>(), [1119, 1118, 1117, 1116, 1115], "{backend:?}");
 
+        // Keyset pagination (the web UI's audit log): the next page starts below the last id.
+        let first = store.audit_events(&AuditFilter { limit: 50, ..Default::default() }).await.unwrap();
+        let next = store.audit_events(&AuditFilter { limit: 50, before: Some(first[49].id), ..Default::default() }).await.unwrap();
+        assert_eq!(next.len(), 50, "{backend:?}");
+        assert_eq!(next[0].duration_us, first[49].duration_us - 1, "{backend:?}: no gap, no overlap");
+        let last = store.audit_events(&AuditFilter { limit: 50, before: Some(next[49].id), ..Default::default() }).await.unwrap();
+        assert_eq!(last.len(), 20, "{backend:?}");
+        let only = |f: AuditFilter| {
+            let store = store.clone();
+            async move { store.audit_events(&AuditFilter { limit: 1000, ..f }).await.unwrap() }
+        };
+        assert_eq!(only(AuditFilter { outcome: Some("error".into()), ..Default::default() }).await.len(), 1, "{backend:?}");
+        assert_eq!(only(AuditFilter { server: Some("time".into()), target: Some("nope".into()), ..Default::default() }).await.len(), 0);
+        let until = only(AuditFilter { until: Some("2026-11-25T10:00:10.000Z".into()), ..Default::default() }).await;
+        assert_eq!(until.len(), 10, "{backend:?}: seconds 0..9 of minute 0");
+
+        // Per-minute aggregates, written with the events: project `a` holds the even events.
+        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 100).await.unwrap();
+        let calls: Vec<(&str, i64)> = minutes.iter().map(|m| (m.minute.as_str(), m.calls)).collect();
+        assert_eq!(calls, [("2026-11-25T10:00", 30), ("2026-11-25T10:01", 30)], "{backend:?}");
+        assert_eq!(minutes[0].histogram[mcpctl_reconciler::audit_minutes::bucket(1000)], 30, "{backend:?}: 1.0–1.1 ms");
+        let b: i64 = store.audit_minutes("b", "2026-11-25T10:00", 100).await.unwrap().iter().map(|m| m.errors).sum();
+        assert_eq!(b, 1, "{backend:?}: event 7 failed");
+        // A later batch of the same minute adds to its row.
+        store.insert_audit(&[event(0), event(2)]).await.unwrap();
+        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 100).await.unwrap();
+        assert_eq!(minutes[0].calls, 32, "{backend:?}");
+        assert_eq!(store.audit_minutes("a", "2026-11-25T10:01", 100).await.unwrap().len(), 1, "{backend:?}: since is inclusive");
+
         // Gate openings: recorded once per (project, subject), updated on reopening.
         assert_eq!(store.gate_opened_at("a", "sha256:x").await.unwrap(), None);
         store.open_gate("a", "sha256:x").await.unwrap();

@@ -58,7 +58,7 @@ pub(super) async fn audit(g: &Global, a: GetArgs, since: Option<String>) -> Resu
                 token: a.token.clone(),
                 since: since.clone(),
                 limit,
-                thread: None,
+                ..Default::default()
             };
             let latest = store.audit_events(&filter).await.context("reading the audit log")?;
             let after = latest.first().map(|e| e.id).unwrap_or(0);

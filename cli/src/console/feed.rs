@@ -133,7 +133,7 @@ pub async fn follow_db(
             token: token.clone(),
             since: since.clone(),
             limit: POLL_BATCH,
-            thread: None,
+            ..Default::default()
         };
         let batch = match store.audit_events(&filter).await {
             Ok(b) => b,

@@ -12,6 +12,7 @@
 mod apply;
 mod deploys;
 mod gateway;
+mod origins;
 mod secrets;
 mod status;
 pub mod threads;
@@ -24,6 +25,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub use deploys::{Deploy, DeployMeta};
+pub use origins::Origin;
 pub use usage::{TokenUse, ToolCalls};
 
 /// Error from the store.
