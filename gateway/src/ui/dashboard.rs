@@ -49,7 +49,7 @@ pub(crate) async fn page(State(app): State<Arc<AppState>>, v: Viewer) -> Result<
                 (fields("Last attempt", [
                     ("Last attempted", html! { @match &s.last_attempted { Some(r) => (sha(r)), None => "—" } }),
                     ("Outcome", html! { @match &s.last_outcome { Some(o) => (badge(o)), None => "—" } }),
-                    ("Drift", if s.drift { badge("drift") } else { badge("no") }),
+                    ("Drift", if s.drift { badge("drift") } else { badge("none") }),
                 ]))
             }
             section.card aria-labelledby="lasterror" {

@@ -119,8 +119,8 @@ pub fn needs_audit(what: &str) -> Markup {
 /// A status word with its class (`ok`, `bad`, `warn`), so color is never the only signal.
 pub fn badge(word: &str) -> Markup {
     let class = match word {
-        "applied" | "unchanged" | "ok" | "healthy" | "complete" | "yes" => "badge ok",
-        "failed" | "error" | "unhealthy" | "denied" | "revoked" | "expired" => "badge bad",
+        "applied" | "unchanged" | "ok" | "healthy" | "complete" | "none" => "badge ok",
+        "failed" | "error" | "unhealthy" | "denied" | "revoked" | "expired" | "drift" | "disabled" => "badge bad",
         _ => "badge warn",
     };
     html! { span class=(class) { (word) } }

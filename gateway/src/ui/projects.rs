@@ -156,6 +156,7 @@ pub(crate) async fn one(
                 @match tools {
                     Ok(t) if t.is_empty() => (notice("It lists no tool.")),
                     Ok(t) => p { "Tools: " @for (i, tool) in t.iter().enumerate() { @if i > 0 { ", " } code { (tool) } } },
+                    Err(e) if h.is_some_and(|h| h.error.as_deref() == Some(e.as_str())) => p { "Tools unavailable (not connected)." },
                     Err(e) => p { "Tools unavailable: " span.error { (e) } },
                 }
                 @if sees_tokens {

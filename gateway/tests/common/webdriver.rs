@@ -101,6 +101,11 @@ impl Browser {
 
     /// One WebDriver command under the session; its `value`. Panics on a WebDriver error.
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_cmd(method.clone(), path, body).await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// One WebDriver command; its `value`, or the error answered.
+    async fn try_cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = if self.session.is_empty() {
             format!("{}/session", self.base)
         } else {
@@ -112,11 +117,13 @@ impl Browser {
         } else if method == reqwest::Method::POST {
             rq = rq.json(&json!({}));
         }
-        let resp = rq.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let resp = rq.send().await.map_err(|e| e.to_string())?;
         let status = resp.status();
-        let v: Value = resp.json().await.unwrap();
-        assert!(status.is_success(), "WebDriver {method} {path}: {status} {v}");
-        v.get("value").cloned().unwrap_or(v)
+        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status} {v}"));
+        }
+        Ok(v.get("value").cloned().unwrap_or(v))
     }
 
     pub async fn goto(&self, url: &str) {
@@ -140,16 +147,14 @@ impl Browser {
         }
     }
 
-    /// Wait (up to [`PAGE_TIMEOUT`]) until the text of the first `css` element holds `want`; the
-    /// text seen last.
+    /// Wait (up to [`PAGE_TIMEOUT`]) until the text of the first `css` element holds `want`
+    /// (read by a script, so a page being replaced is no error); the text seen last.
     pub async fn wait_text(&self, css: &str, want: &str) -> String {
         let deadline = Instant::now() + PAGE_TIMEOUT;
+        let script = "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';";
         loop {
-            let found = self.find_all(css).await;
-            let text = match found.first() {
-                Some(e) => self.text(e).await,
-                None => String::new(),
-            };
+            let text = self.try_cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": [css]}))).await;
+            let text = text.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             if text.contains(want) || Instant::now() > deadline {
                 return text;
             }

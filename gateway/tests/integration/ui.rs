@@ -20,7 +20,8 @@ fn client() -> reqwest::Client {
 
 /// `POST /ui/login` with the form field `token` (already form-encoded) and one more header.
 async fn sign_in(http: &reqwest::Client, base: &str, token: &str, header: Option<(&str, &str)>) -> reqwest::Response {
-    let mut rq = http.post(format!("{base}/ui/login")).header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}"));
+    let mut rq =
+        http.post(format!("{base}/ui/login")).header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}"));
     if let Some((k, v)) = header {
         rq = rq.header(k, v);
     }
@@ -112,11 +113,9 @@ async fn ui_needs_a_subject_sets_a_strict_cookie_and_shows_only_what_rbac_lets_v
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ui") && !cookie.contains("Secure"),
         "{cookie}"
     );
-    let tls =
-        sign_in(&http, &base, DEMO_TOKEN, Some(("x-forwarded-proto", "https"))).await;
+    let tls = sign_in(&http, &base, DEMO_TOKEN, Some(("x-forwarded-proto", "https"))).await;
     assert!(tls.headers()["set-cookie"].to_str().unwrap().contains("Secure"), "behind TLS the cookie is Secure");
-    let cross =
-        sign_in(&http, &base, DEMO_TOKEN, Some(("origin", "http://evil.example"))).await;
+    let cross = sign_in(&http, &base, DEMO_TOKEN, Some(("origin", "http://evil.example"))).await;
     assert_eq!(cross.status(), 403, "a cross-site sign-in is refused");
     let jar = cookie.split(';').next().unwrap().to_string();
     let page = |path: &str, auth: (&'static str, String)| {
@@ -315,7 +314,9 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
     check("projects", "Projects").await;
     b.click(&b.link("homelab").await).await;
     check("project", "Project homelab").await;
-    assert!(!b.find_all("figure.plot svg").await.is_empty(), "the plots are drawn");
+    assert_eq!(b.find_all("figure.plot svg").await.len(), 3, "calls, latency and error rate are drawn");
+    b.execute("document.querySelector('figure.plot').scrollIntoView(); return true;", serde_json::json!([])).await;
+    b.screenshot(&shots.join("project-plots.png")).await;
     b.click(&b.link("Agents").await).await;
     check("agents", "Agents").await;
     b.click(&b.link("assistant").await).await;
@@ -366,7 +367,12 @@ async fn ui_in_headless_chromium_every_page_by_links_accessible_and_signed_out()
         phone.screenshot(&shots.join("phone-project.png")).await;
         let width = phone.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", serde_json::json!([])).await;
         let wide = "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));";
-        assert_eq!(width, serde_json::json!(true), "no horizontal scrolling of the page on a phone: {}", phone.execute(wide, serde_json::json!([])).await);
+        assert_eq!(
+            width,
+            serde_json::json!(true),
+            "no horizontal scrolling of the page on a phone: {}",
+            phone.execute(wide, serde_json::json!([])).await
+        );
         phone.quit().await;
     }
     let _ = lab.stop.send(());
