@@ -52,17 +52,11 @@ pub(crate) fn shown_upstreams(state: &AppState, c: &Caller, snapshot: &Snapshot)
         Some(own) => own == p,
         None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
     };
-    let keys: Vec<&str> = snapshot
-        .catalog
-        .projects
-        .iter()
-        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()))
-        .collect();
+    let keys = snapshot.catalog.projects.iter().flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()));
     state
         .upstreams
-        .health()
+        .health_of(keys)
         .into_iter()
-        .filter(|h| keys.contains(&h.server.as_str()))
         .map(|mut h| {
             h.error = h.error.map(|e| reconciler::redact::urls(&e));
             h

@@ -10,8 +10,6 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup};
 use reconciler::audit_minutes::Minute;
 
-/// Points per chart (the window is split into this many slots).
-pub const SLOTS: usize = 60;
 /// Series drawn per chart (the busiest servers; the rest are summed into none).
 pub const MAX_SERIES: usize = 6;
 
@@ -27,7 +25,8 @@ struct Series {
     slots: Vec<Minute>,
 }
 
-/// The window a set of charts covers: `minutes` minutes ending at `end`.
+/// The window a set of charts covers: `minutes` minutes ending at `end`, in slots of
+/// [`Window::bucket`] minutes (one per aggregate row of a server).
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub end: DateTime<Utc>,
@@ -39,20 +38,45 @@ impl Window {
         self.end - Duration::minutes(self.minutes)
     }
 
+    /// Minutes per slot: 1 up to an hour, 10 up to a day, 60 beyond.
+    pub fn bucket(&self) -> i64 {
+        match self.minutes {
+            m if m <= 60 => 1,
+            m if m <= 1440 => 10,
+            _ => 60,
+        }
+    }
+
+    /// How many characters of a `YYYY-MM-DDTHH:MM` minute name a bucket (16, 15 or 13): what
+    /// [`reconciler::Store::audit_minutes`] groups by.
+    pub fn prefix(&self) -> usize {
+        match self.bucket() {
+            1 => 16,
+            10 => 15,
+            _ => 13,
+        }
+    }
+
+    /// Points per chart.
+    pub fn slots(&self) -> usize {
+        usize::try_from(self.minutes / self.bucket()).unwrap_or(1).max(2)
+    }
+
     /// The `YYYY-MM-DDTHH:MM` of the window's first minute (the store's `since`).
     pub fn since(&self) -> String {
         self.start().format("%Y-%m-%dT%H:%M").to_string()
     }
 
-    /// The slot of a `YYYY-MM-DDTHH:MM` minute or an RFC 3339 time, if inside the window.
+    /// The slot of an RFC 3339 time or a bucket's start (`YYYY-MM-DDTHH[:M[M]]`), if inside.
     fn slot(&self, at: &str) -> Option<usize> {
-        let t = DateTime::parse_from_rfc3339(at)
-            .map(|t| t.with_timezone(&Utc))
-            .or_else(|_| DateTime::parse_from_rfc3339(&format!("{at}:00Z")).map(|t| t.with_timezone(&Utc)))
-            .ok()?;
-        let off = (t - self.start()).num_seconds();
-        let span = self.minutes * 60;
-        (0..span).contains(&off).then(|| (off * SLOTS as i64 / span) as usize)
+        let t = DateTime::parse_from_rfc3339(at).or_else(|_| {
+            let pad = "0000-00-00T00:00".get(at.len()..).unwrap_or("");
+            DateTime::parse_from_rfc3339(&format!("{at}{pad}:00Z"))
+        });
+        let off = (t.ok()?.with_timezone(&Utc) - self.start()).num_seconds();
+        let width = self.bucket() * 60;
+        let slot = usize::try_from(off.div_euclid(width)).ok()?;
+        (off >= 0 && slot < self.slots()).then_some(slot)
     }
 }
 
@@ -60,7 +84,7 @@ fn series(minutes: &[Minute], w: &Window) -> Vec<Series> {
     let mut by: BTreeMap<&str, Vec<Minute>> = BTreeMap::new();
     for m in minutes {
         let Some(slot) = w.slot(&m.minute) else { continue };
-        by.entry(&m.server).or_insert_with(|| vec![Minute::default(); SLOTS])[slot].merge(m);
+        by.entry(&m.server).or_insert_with(|| vec![Minute::default(); w.slots()])[slot].merge(m);
     }
     let mut out: Vec<Series> = by.into_iter().map(|(s, slots)| Series { server: s.to_string(), slots }).collect();
     out.sort_by_key(|s| std::cmp::Reverse(s.slots.iter().map(|m| m.calls).sum::<i64>()));
@@ -76,8 +100,8 @@ struct Chart<'a> {
     lines: Vec<(usize, &'a str, Vec<Option<f64>>)>,
 }
 
-fn x_of(i: usize) -> f64 {
-    let f = i as f64 / (SLOTS - 1) as f64;
+fn x_of(i: usize, slots: usize) -> f64 {
+    let f = i as f64 / (slots - 1) as f64;
     LEFT + f * (W - LEFT - 4.0)
 }
 
@@ -99,7 +123,7 @@ fn draw(c: &Chart<'_>, w: &Window, deploys: &[(usize, String)]) -> Markup {
         for (i, v) in vals.iter().enumerate() {
             match v {
                 Some(v) => {
-                    d.push_str(&format!("{}{:.1},{:.1} ", if pen { "L" } else { "M" }, x_of(i), y_of(*v)));
+                    d.push_str(&format!("{}{:.1},{:.1} ", if pen { "L" } else { "M" }, x_of(i, w.slots()), y_of(*v)));
                     pen = true;
                 }
                 None => pen = false,
@@ -132,7 +156,7 @@ fn draw(c: &Chart<'_>, w: &Window, deploys: &[(usize, String)]) -> Markup {
                 text x=(LEFT) y=(H - 4.0) { (w.start().format("%H:%M")) }
                 text x=(W - 4.0) y=(H - 4.0) text-anchor="end" { (w.end.format("%H:%M UTC")) }
                 @for (slot, rev) in deploys {
-                    line.deploy x1=(x_of(*slot)) y1=(TOP) x2=(x_of(*slot)) y2=(H - BOTTOM) { title { "deploy " (rev) } }
+                    line.deploy x1=(x_of(*slot, w.slots())) y1=(TOP) x2=(x_of(*slot, w.slots())) y2=(H - BOTTOM) { title { "deploy " (rev) } }
                 }
                 @for (color, name, vals) in &c.lines {
                     path class=(format!("line s{}{}", color % MAX_SERIES, if name.ends_with("p95") { " p95" } else { "" })) d=(path(vals)) { title { (name) } }
@@ -154,7 +178,7 @@ pub fn charts(minutes: &[Minute], deploys: &[(String, String)], w: &Window) -> M
     if all.is_empty() {
         return html! { p.notice { "No calls in the last " (w.minutes) " minutes." } };
     }
-    let per_minute = w.minutes as f64 / SLOTS as f64;
+    let per_minute = w.bucket() as f64;
     let marks: Vec<(usize, String)> =
         deploys.iter().filter_map(|(at, rev)| w.slot(at).map(|s| (s, rev.chars().take(12).collect()))).collect();
     let calls = Chart {
@@ -250,5 +274,14 @@ mod tests {
         assert_eq!(w.slot("2026-12-04T01:59"), Some(59));
         assert_eq!(w.slot("2026-12-04T02:00"), None);
         assert!(charts(&[], &[], &w).into_string().contains("No calls"));
+        // A day in ten-minute buckets, a week in hours (what the store groups by).
+        let day = Window { end, minutes: 1440 };
+        assert_eq!((day.slots(), day.prefix()), (144, 15));
+        assert_eq!(day.slot("2026-12-03T02:0"), Some(0));
+        assert_eq!(day.slot("2026-12-04T01:5"), Some(143));
+        assert_eq!(day.slot("2026-12-03T01:5"), None, "before the window");
+        let week = Window { end, minutes: 10080 };
+        assert_eq!((week.slots(), week.prefix()), (168, 13));
+        assert_eq!(week.slot("2026-12-04T01"), Some(167));
     }
 }

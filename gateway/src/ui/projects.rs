@@ -30,8 +30,8 @@ use crate::AppState;
 pub const TOOLS_WAIT: Duration = Duration::from_secs(2);
 /// Windows the plots offer, in minutes.
 pub const WINDOWS: [i64; 4] = [60, 360, 1440, 10080];
-/// Most aggregate rows read for one project's plots.
-pub const MAX_MINUTES: i64 = 200_000;
+/// Most aggregate rows read for one project's plots (a week in hours of 500 servers).
+pub const MAX_MINUTES: i64 = 100_000;
 
 pub(crate) async fn list(v: Viewer) -> Result<Markup, UiError> {
     let projects: Vec<&Resource> = v.snapshot.catalog.state.of_kind(Kind::Project).filter(|r| visible(&v.caller, r)).collect();
@@ -111,14 +111,14 @@ pub(crate) async fn one(
         .flat_map(|p| p.servers.iter())
         .filter(|s| c.can(Some(&name), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(&s.name) }))
         .collect();
-    let health = app.upstreams.health();
+    let health = app.upstreams.health_of(servers.iter().map(|s| s.key.as_str()));
     let tools = futures::future::join_all(servers.iter().map(|s| tools_of(&app, s))).await;
     let sees_tokens = c.can(Some(&name), Request::Resource { role: Role::View, kind: Kind::McpToken, name: None });
     let sees_users = c.can_anywhere(Request::Resource { role: Role::View, kind: Kind::User, name: None });
     let audits = c.can(Some(&name), Request::Action("audit"));
     let window = Window { end: chrono::Utc::now(), minutes: q.window.filter(|w| WINDOWS.contains(w)).unwrap_or(WINDOWS[0]) };
     let plots = if audits {
-        let minutes = app.store.audit_minutes(&name, &window.since(), MAX_MINUTES).await?;
+        let minutes = app.store.audit_minutes(&name, &window.since(), window.prefix(), MAX_MINUTES).await?;
         let deploys: Vec<(String, String)> =
             app.store.deploys(super::deploys::MAX_DEPLOYS).await?.into_iter().map(|d| (d.finished_at, d.revision)).collect();
         Some(plot::charts(&minutes, &deploys, &window))

@@ -127,6 +127,13 @@ fn mentions(v: &Value, name: &str) -> bool {
     }
 }
 
+/// Whether a resource of kind `by` can name one of kind `target` in its spec: never one of its
+/// own kind, and a server only a template or a secret (so a server's page does not read every
+/// other server).
+fn may_refer(by: Kind, target: Kind) -> bool {
+    by != target && (by != Kind::Server || matches!(target, Kind::Template | Kind::Secret))
+}
+
 /// The resources the caller may view that name `res` in their spec (a field whose value is its
 /// name), in its project or, for a global one, anywhere.
 fn referrers<'a>(v: &'a Viewer, res: &Resource) -> Vec<&'a Resource> {
@@ -135,7 +142,7 @@ fn referrers<'a>(v: &'a Viewer, res: &Resource) -> Vec<&'a Resource> {
         .state
         .resources()
         .iter()
-        .filter(|r| r.key() != res.key())
+        .filter(|r| may_refer(r.kind(), res.kind()))
         .filter(|r| res.metadata.project.is_none() || r.metadata.project == res.metadata.project || res.kind() == Kind::Project)
         .filter(|r| mentions(&r.to_json()["spec"], res.name()))
         .filter(|r| visible(&v.caller, r))

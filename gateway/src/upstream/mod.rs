@@ -359,6 +359,17 @@ impl Upstreams {
         v
     }
 
+    /// The health of the upstreams of `keys` that exist, sorted by key (without visiting the
+    /// others: the web UI asks for a project's few among many).
+    pub fn health_of<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<Health> {
+        let entries = self.entries.read().expect("upstreams lock");
+        let mut v: Vec<Health> = keys.into_iter().filter_map(|k| entries.get(k)).map(|u| u.health()).collect();
+        drop(entries);
+        v.sort_by(|a, b| a.server.cmp(&b.server));
+        v.dedup_by(|a, b| a.server == b.server);
+        v
+    }
+
     /// Keep `level` as the log level of the session `caller`: log messages of any server below it
     /// are no longer forwarded to that session. The upstreams' own levels are not changed (they
     /// are shared by every caller).
