@@ -14,7 +14,6 @@ use maud::{html, Markup};
 
 use reconciler::audit::{AuditEvent, AuditFilter};
 use schema::rbac::Request;
-use schema::Kind;
 
 use super::layout::{self, badge, notice, Nav};
 use super::{given, UiError, Viewer, PAGE_ROWS};
@@ -46,14 +45,7 @@ pub(crate) fn bound(field: &str, v: Option<String>) -> Result<Option<String>, Ui
 
 pub(crate) async fn page(State(app): State<Arc<AppState>>, v: Viewer, Query(q): Query<AuditQuery>) -> Result<Markup, UiError> {
     let c = &v.caller;
-    let projects: Vec<&str> = v
-        .snapshot
-        .catalog
-        .state
-        .of_kind(Kind::Project)
-        .map(schema::Resource::name)
-        .filter(|p| c.can(Some(p), Request::Action("audit")))
-        .collect();
+    let projects: Vec<&str> = v.projects(|r| c.can(Some(r.name()), Request::Action("audit"))).into_iter().map(schema::Resource::name).collect();
     let asked = c.project().map(str::to_owned).or_else(|| given(&q.project));
     let project = match asked {
         Some(p) => Some(p),

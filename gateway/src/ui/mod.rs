@@ -169,6 +169,13 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
     }
 }
 
+impl Viewer {
+    /// The deployed projects that `keep` accepts (in name order).
+    fn projects(&self, keep: impl Fn(&schema::Resource) -> bool) -> Vec<&schema::Resource> {
+        self.snapshot.catalog.state.of_kind(schema::Kind::Project).filter(|r| keep(r)).collect()
+    }
+}
+
 /// An optional query text: blank is none.
 fn given(v: &Option<String>) -> Option<String> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)

@@ -34,7 +34,7 @@ pub const WINDOWS: [i64; 4] = [60, 360, 1440, 10080];
 pub const MAX_MINUTES: i64 = 100_000;
 
 pub(crate) async fn list(v: Viewer) -> Result<Markup, UiError> {
-    let projects: Vec<&Resource> = v.snapshot.catalog.state.of_kind(Kind::Project).filter(|r| visible(&v.caller, r)).collect();
+    let projects = v.projects(|r| visible(&v.caller, r));
     let body = html! {
         h1 { "Projects" }
         @if projects.is_empty() {

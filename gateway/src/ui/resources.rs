@@ -49,7 +49,7 @@ pub(crate) async fn list(v: Viewer, Query(q): Query<ListQuery>) -> Result<Markup
     for r in state.resources().iter().filter(|r| visible(&v.caller, r)) {
         *counts.entry(r.kind().plural()).or_default() += 1;
     }
-    let projects: Vec<&str> = state.of_kind(Kind::Project).filter(|r| visible(&v.caller, r)).map(Resource::name).collect();
+    let projects: Vec<&str> = v.projects(|r| visible(&v.caller, r)).into_iter().map(Resource::name).collect();
     let matching: Vec<&Resource> = state
         .of_kind(kind)
         .filter(|r| project.is_none() || r.metadata.project == project)

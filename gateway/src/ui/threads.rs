@@ -11,7 +11,6 @@ use maud::{html, Markup};
 
 use reconciler::audit::AuditFilter;
 use reconciler::store::threads::{Message, ThreadFilter};
-use schema::Kind;
 
 use super::layout::{self, badge, encode, notice, time, Nav};
 use super::{given, UiError, Viewer};
@@ -31,14 +30,7 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list(State(app): State<Arc<AppState>>, v: Viewer, Query(q): Query<ListQuery>) -> Result<Markup, UiError> {
     let c = &v.caller;
-    let projects: Vec<&str> = v
-        .snapshot
-        .catalog
-        .state
-        .of_kind(Kind::Project)
-        .filter(|r| visible(c, r) && c.acts_in(r.name()))
-        .map(schema::Resource::name)
-        .collect();
+    let projects: Vec<&str> = v.projects(|r| visible(c, r) && c.acts_in(r.name())).into_iter().map(schema::Resource::name).collect();
     // A user is bound to no project: the one asked, else the first it may view.
     let named = given(&q.project).or_else(|| c.project().is_none().then(|| projects.first().map(|p| (*p).to_owned())).flatten());
     let project = project_of(c, named.as_deref())?;
