@@ -74,7 +74,10 @@ fn main() {
         let t = Instant::now();
         let desired = schema::check(&[schema::SourceFile::new("bench.yaml", yaml())]).expect("valid bench repo");
         let p = plan(&desired, &store.resources().await.unwrap(), "bench");
-        store.apply(&p, &DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None }, &|_, _| {}).await.unwrap();
+        store
+            .apply(&p, &DeployMeta { revision: "bench".into(), actor: "bench".into(), message: None, commit: None }, &|_, _| {})
+            .await
+            .unwrap();
         println!("applied {} resources in {:.1} s", desired.len(), t.elapsed().as_secs_f64());
         let t = Instant::now();
         for from in (0..total).step_by(BATCH) {

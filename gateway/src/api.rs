@@ -52,7 +52,11 @@ pub(crate) fn shown_upstreams(state: &AppState, c: &Caller, snapshot: &Snapshot)
         Some(own) => own == p,
         None => c.can(Some(p), Request::Resource { role: Role::View, kind: Kind::Server, name: Some(server) }),
     };
-    let keys = snapshot.catalog.projects.iter().flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()));
+    let keys = snapshot
+        .catalog
+        .projects
+        .iter()
+        .flat_map(|(p, view)| view.servers.iter().filter(move |s| shown(p, &s.name)).map(|s| s.key.as_str()));
     state
         .upstreams
         .health_of(keys)

@@ -350,21 +350,23 @@ async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
         assert_eq!(until.len(), 10, "{backend:?}: seconds 0..9 of minute 0");
 
         // Per-minute aggregates, written with the events: project `a` holds the even events.
-        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 16, 100).await.unwrap();
+        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 16, 10, 100).await.unwrap();
         let calls: Vec<(&str, i64)> = minutes.iter().map(|m| (m.minute.as_str(), m.calls)).collect();
         assert_eq!(calls, [("2026-11-25T10:00", 30), ("2026-11-25T10:01", 30)], "{backend:?}");
         assert_eq!(minutes[0].histogram[mcpctl_reconciler::audit_minutes::bucket(1000)], 30, "{backend:?}: 1.0–1.1 ms");
-        let b: i64 = store.audit_minutes("b", "2026-11-25T10:00", 16, 100).await.unwrap().iter().map(|m| m.errors).sum();
+        let b: i64 = store.audit_minutes("b", "2026-11-25T10:00", 16, 10, 100).await.unwrap().iter().map(|m| m.errors).sum();
         assert_eq!(b, 1, "{backend:?}: event 7 failed");
         // A later batch of the same minute adds to its row.
         store.insert_audit(&[event(0), event(2)]).await.unwrap();
-        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 16, 100).await.unwrap();
+        let minutes = store.audit_minutes("a", "2026-11-25T10:00", 16, 10, 100).await.unwrap();
         assert_eq!(minutes[0].calls, 32, "{backend:?}");
-        assert_eq!(store.audit_minutes("a", "2026-11-25T10:01", 16, 100).await.unwrap().len(), 1, "{backend:?}: since is inclusive");
+        assert_eq!(store.audit_minutes("a", "2026-11-25T10:01", 16, 10, 100).await.unwrap().len(), 1, "{backend:?}: since is inclusive");
         // Summed per hour: one row of 62 calls, its histogram summed too.
-        let hour = store.audit_minutes("a", "2026-11-25T10:00", 13, 100).await.unwrap();
+        let hour = store.audit_minutes("a", "2026-11-25T10:00", 13, 10, 100).await.unwrap();
         assert_eq!(hour.iter().map(|m| (m.minute.as_str(), m.calls)).collect::<Vec<_>>(), [("2026-11-25T10", 62)], "{backend:?}");
         assert_eq!(hour[0].histogram.iter().sum::<i64>(), 62, "{backend:?}");
+        // Only the busiest server: `time` has every call of `a`, so top 1 is all of it.
+        assert_eq!(store.audit_minutes("a", "2026-11-25T10:00", 13, 1, 100).await.unwrap().len(), 1, "{backend:?}");
 
         // Gate openings: recorded once per (project, subject), updated on reopening.
         assert_eq!(store.gate_opened_at("a", "sha256:x").await.unwrap(), None);

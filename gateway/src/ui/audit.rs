@@ -45,7 +45,8 @@ pub(crate) fn bound(field: &str, v: Option<String>) -> Result<Option<String>, Ui
 
 pub(crate) async fn page(State(app): State<Arc<AppState>>, v: Viewer, Query(q): Query<AuditQuery>) -> Result<Markup, UiError> {
     let c = &v.caller;
-    let projects: Vec<&str> = v.projects(|r| c.can(Some(r.name()), Request::Action("audit"))).into_iter().map(schema::Resource::name).collect();
+    let projects: Vec<&str> =
+        v.projects(|r| c.can(Some(r.name()), Request::Action("audit"))).into_iter().map(schema::Resource::name).collect();
     let asked = c.project().map(str::to_owned).or_else(|| given(&q.project));
     let project = match asked {
         Some(p) => Some(p),

@@ -38,11 +38,11 @@ impl Window {
         self.end - Duration::minutes(self.minutes)
     }
 
-    /// Minutes per slot: 1 up to an hour, 10 up to a day, 60 beyond.
+    /// Minutes per slot: 1 up to an hour, 10 up to 6 hours, 60 beyond (at most 168 slots a week).
     pub fn bucket(&self) -> i64 {
         match self.minutes {
             m if m <= 60 => 1,
-            m if m <= 1440 => 10,
+            m if m <= 360 => 10,
             _ => 60,
         }
     }
@@ -274,12 +274,14 @@ mod tests {
         assert_eq!(w.slot("2026-12-04T01:59"), Some(59));
         assert_eq!(w.slot("2026-12-04T02:00"), None);
         assert!(charts(&[], &[], &w).into_string().contains("No calls"));
-        // A day in ten-minute buckets, a week in hours (what the store groups by).
+        // Six hours in ten-minute buckets, a day and a week in hours (what the store groups by).
+        let six = Window { end, minutes: 360 };
+        assert_eq!((six.slots(), six.prefix()), (36, 15));
+        assert_eq!(six.slot("2026-12-03T20:0"), Some(0));
+        assert_eq!(six.slot("2026-12-04T01:5"), Some(35));
+        assert_eq!(six.slot("2026-12-03T19:5"), None, "before the window");
         let day = Window { end, minutes: 1440 };
-        assert_eq!((day.slots(), day.prefix()), (144, 15));
-        assert_eq!(day.slot("2026-12-03T02:0"), Some(0));
-        assert_eq!(day.slot("2026-12-04T01:5"), Some(143));
-        assert_eq!(day.slot("2026-12-03T01:5"), None, "before the window");
+        assert_eq!((day.slots(), day.prefix()), (24, 13));
         let week = Window { end, minutes: 10080 };
         assert_eq!((week.slots(), week.prefix()), (168, 13));
         assert_eq!(week.slot("2026-12-04T01"), Some(167));

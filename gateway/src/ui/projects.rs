@@ -16,7 +16,7 @@ use maud::{html, Markup};
 
 use schema::rbac::Request;
 use schema::spec::Role;
-use schema::{Kind, Resource, Spec};
+use schema::{Kind, Spec};
 
 use super::layout::{self, badge, encode, notice, Nav};
 use super::plot::{self, Window};
@@ -118,7 +118,7 @@ pub(crate) async fn one(
     let audits = c.can(Some(&name), Request::Action("audit"));
     let window = Window { end: chrono::Utc::now(), minutes: q.window.filter(|w| WINDOWS.contains(w)).unwrap_or(WINDOWS[0]) };
     let plots = if audits {
-        let minutes = app.store.audit_minutes(&name, &window.since(), window.prefix(), MAX_MINUTES).await?;
+        let minutes = app.store.audit_minutes(&name, &window.since(), window.prefix(), plot::MAX_SERIES, MAX_MINUTES).await?;
         let deploys: Vec<(String, String)> =
             app.store.deploys(super::deploys::MAX_DEPLOYS).await?.into_iter().map(|d| (d.finished_at, d.revision)).collect();
         Some(plot::charts(&minutes, &deploys, &window))
