@@ -244,6 +244,11 @@ pub struct GatewayArgs {
     /// How often to look for a new deploy in the database.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll: std::time::Duration,
+    /// age identity file of the installation: decrypts the API keys of the `Llm`s (chat) from
+    /// their git ciphertext, and the values held for Secrets on other backends. Without it, an
+    /// agent whose `Llm` has an `apiKey` answers 500 naming the `Llm`.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -918,4 +923,18 @@ pub struct SamplingArgs {
     /// Sampling seed, where the provider supports one.
     #[arg(long)]
     pub seed: Option<i64>,
+    /// An extra provider parameter, `KEY=VALUE` (repeatable; VALUE is read as JSON, else as a
+    /// string: `--param top_k=40`, `--param 'metadata={"run":"ci"}'`). Sent as `sampling.extra`.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, serde_json::Value)>,
+}
+
+/// `KEY=VALUE` of `--param`: VALUE as JSON when it parses, else as a string.
+fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("`{s}` has no KEY"));
+    }
+    let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+    Ok((k.to_string(), value))
 }

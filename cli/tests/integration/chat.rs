@@ -385,6 +385,30 @@ fn chat_against_serve_and_litellm() {
     let described = thread.as_ref().map(|t| run(&["describe", "thread", t]));
     let again =
         thread.as_ref().map(|t| run(&["chat", "assistant", "-m", "And now?", "--thread", t, "--personality", "teacher", "--no-stream"]));
+    // A standalone `mcpctl gateway` on the same database decrypts the Llm's key only when given
+    // the installation's age identity.
+    let via_gateway = |identity: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpctl"));
+        cmd.args(["gateway", "--listen", "127.0.0.1:0", "--poll", "1h"]).env("MCPCTL_DATABASE_URL", env.db_url());
+        cmd.env_remove("MCPCTL_AGE_IDENTITY_FILE").stdout(Stdio::piped()).stderr(Stdio::null());
+        if let Some(f) = identity {
+            cmd.arg("--age-identity").arg(f);
+        }
+        let mut gw = cmd.spawn().unwrap();
+        let (addr, _) = super::listening(&mut gw);
+        let o = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .args(["chat", "assistant", "-m", "Through the gateway?", "--no-stream"])
+            .env("NO_COLOR", "1")
+            .env("MCPCTL_URL", format!("http://{addr}"))
+            .env("MCPCTL_TOKEN", demo)
+            .output()
+            .unwrap();
+        let _ = gw.kill();
+        let _ = gw.wait();
+        o
+    };
+    let keyless = via_gateway(None);
+    let keyed = via_gateway(Some(&work.join(".mcpctl/demo-age-identity.txt")));
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let _ = child.wait();
     let log = std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap_or_default();
@@ -405,6 +429,10 @@ fn chat_against_serve_and_litellm() {
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(out(&again), "Hello from the lab model.\n");
     assert!(err(&again).contains(&format!("(thread: {thread})")), "{}", err(&again));
+    assert!(!keyless.status.success(), "{}", text(&keyless));
+    assert!(err(&keyless).contains("cannot read its API key"), "the error names the Llm whose key is unreadable: {}", text(&keyless));
+    assert!(keyed.status.success(), "{}", text(&keyed));
+    assert_eq!(out(&keyed), "Hello from the lab model.\n");
 }
 
 /// On a terminal (tmux) the session uses the line editor: a prompt naming the agent, history
