@@ -78,6 +78,19 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// The path a real peer's variable names (`.ci/peers.sh` sets them): `None` (SKIPPED) when unset,
+/// a failure under CI.
+fn peer(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{var} is not set: CI must run the real peers (source .ci/peers.sh)"),
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (source .ci/peers.sh)");
+            None
+        }
+    }
+}
+
 fn homelab() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab")
 }
