@@ -19,6 +19,8 @@ mod clone;
 mod console;
 #[path = "integration/deploy.rs"]
 mod deploy;
+#[path = "integration/docs.rs"]
+mod docs;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
 #[path = "integration/layout.rs"]
