@@ -165,6 +165,13 @@ fn sqlite_to_postgres_is_a_backup_and_a_restore_and_serves_at_once() {
     assert!(o.status.success(), "{}", text(&o));
     let after = block_on(async { dump(&Store::connect(&pg).await.unwrap()).await });
     assert_eq!(after, before, "Postgres holds exactly the SQLite rows");
+    // A backup of the Postgres installation (its REPEATABLE READ snapshot) carries the same rows.
+    let again = env.dir.path().join("from-postgres.jsonl");
+    let o = env.run(&homelab(), &["--database-url", &pg, "backup", "-o", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let again = std::fs::read_to_string(&again).unwrap();
+    assert!(again.lines().next().unwrap().contains("\"source\":\"postgres\""));
+    assert!(again.lines().skip(1).eq(text_of_archive.lines().skip(1)), "the rows differ between the SQLite and the Postgres archive");
 
     // The restored installation serves what was deployed, with its history, at once...
     let o = env.run(&homelab(), &["--database-url", &pg, "plan", "--detailed-exitcode"]);
