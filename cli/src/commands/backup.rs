@@ -12,13 +12,12 @@ use reconciler::backup::{self, Summary};
 use super::{open_existing_store, open_store, Result};
 use crate::args::*;
 
-/// A bar on stderr (drawn only on a terminal) counting rows or bytes.
-fn bar(total: u64, unit: &str) -> ProgressBar {
+const ROWS: &str = "{spinner} backing up [{bar:30}] {pos}/{len} rows";
+const BYTES: &str = "{spinner} restoring [{bar:30}] {bytes}/{total_bytes}";
+
+/// A bar on stderr (drawn only on a terminal) in the style of `template` ([`ROWS`], [`BYTES`]).
+fn bar(total: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let template = match unit {
-        "bytes" => "{spinner} restoring [{bar:30}] {bytes}/{total_bytes}",
-        _ => "{spinner} backing up [{bar:30}] {pos}/{len} rows",
-    };
     bar.set_style(ProgressStyle::with_template(template).expect("template").progress_chars("=> "));
     bar
 }
@@ -41,7 +40,7 @@ fn print(out: &mut dyn Write, verb: &str, s: &Summary, format: TextOrJson) -> an
 
 pub(super) async fn backup(g: &Global, a: BackupArgs) -> Result {
     let store = open_existing_store(g).await?;
-    let progress = bar(backup::count(&store).await.context("counting rows")?, "rows");
+    let progress = bar(backup::count(&store).await.context("counting rows")?, ROWS);
     let summary = match &a.out {
         Some(path) => {
             let partial = path.with_extension(match path.extension() {
@@ -87,7 +86,7 @@ pub(super) async fn restore(g: &Global, a: RestoreArgs) -> Result {
         backup::restore(&store, &mut std::io::stdin().lock(), |n| progress.inc(n)).await
     } else {
         let file = std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
-        let progress = bar(file.metadata().map(|m| m.len()).unwrap_or(0), "bytes");
+        let progress = bar(file.metadata().map(|m| m.len()).unwrap_or(0), BYTES);
         let done = backup::restore(&store, &mut BufReader::new(file), |n| progress.inc(n + 1)).await;
         progress.finish_and_clear();
         done
