@@ -166,7 +166,8 @@ pub enum ReferencePage {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Write the archive to FILE (written to FILE.partial, renamed when complete); default: stdout.
+    /// Write the archive to FILE (written to FILE.partial, renamed when complete); default (or
+    /// `-`): stdout.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// How to print the summary (on stderr when the archive goes to stdout).

@@ -41,7 +41,8 @@ fn print(out: &mut dyn Write, verb: &str, s: &Summary, format: TextOrJson) -> an
 pub(super) async fn backup(g: &Global, a: BackupArgs) -> Result {
     let store = open_existing_store(g).await?;
     let progress = bar(backup::count(&store).await.context("counting rows")?, ROWS);
-    let summary = match &a.out {
+    let out = a.out.as_deref().filter(|p| *p != Path::new("-"));
+    let summary = match out {
         Some(path) => {
             let partial = path.with_extension(match path.extension() {
                 Some(e) => format!("{}.partial", e.to_string_lossy()),
@@ -71,7 +72,7 @@ pub(super) async fn backup(g: &Global, a: BackupArgs) -> Result {
     };
     progress.finish_and_clear();
     // The archive may be on stdout: the summary goes to stderr then.
-    if a.out.is_some() {
+    if out.is_some() {
         print(&mut anstream::stdout(), "backed up", &summary, a.format)?;
     } else {
         print(&mut anstream::stderr(), "backed up", &summary, a.format)?;

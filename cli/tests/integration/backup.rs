@@ -145,6 +145,15 @@ fn every_table_is_backed_up_or_deliberately_left_out() {
     let o = env.run(&homelab(), &["backup", "-o", archive.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!archive.with_extension("jsonl.partial").exists());
+    // To stdout (no -o, or `-o -`): the archive alone there, the summary on stderr.
+    for args in [&["backup"][..], &["backup", "-o", "-"]] {
+        let o = env.run(&homelab(), args);
+        assert!(o.status.success(), "{}", text(&o));
+        let (piped, filed) = (String::from_utf8(o.stdout.clone()).unwrap(), std::fs::read_to_string(&archive).unwrap());
+        assert!(piped.starts_with("{\"format\":\"mcpctl-backup\""), "{piped}");
+        assert!(piped.lines().skip(1).eq(filed.lines().skip(1)), "stdout holds the same rows as the file");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("backed up"), "{}", text(&o));
+    }
 }
 
 #[test]
