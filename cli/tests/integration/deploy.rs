@@ -196,6 +196,44 @@ fn the_dockerfile_runs_mcpctl_as_a_fixed_non_root_user_on_its_listen_port_with_a
         }
     }
     assert!(root().join(".dockerignore").is_file(), "a .dockerignore keeps target/ out of the build context");
+
+    // The builder's toolchain builds the locked dependencies: at least their newest rust-version.
+    let arg = text.lines().find_map(|l| l.strip_prefix("ARG RUST_VERSION=")).expect("ARG RUST_VERSION=…");
+    let image = version(arg);
+    let (needed, by) = locked_msrv().unwrap_or_else(|| {
+        eprintln!("SKIPPED (toolchain check): no cargo registry sources found");
+        ((0, 0), String::new())
+    });
+    assert!(image >= needed, "RUST_VERSION={arg} is older than {by}'s rust-version {needed:?}");
+}
+
+fn version(s: &str) -> (u32, u32) {
+    let mut parts = s.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The newest `rust-version` among Cargo.lock's registry packages, read from the unpacked sources
+/// in `$CARGO_HOME/registry/src` (`None` when they are not there).
+fn locked_msrv() -> Option<((u32, u32), String)> {
+    let home =
+        std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))?;
+    let indexes: Vec<PathBuf> = std::fs::read_dir(home.join("registry/src")).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let mut best = None;
+    for package in lock.split("[[package]]") {
+        let field =
+            |k: &str| package.lines().find_map(|l| l.strip_prefix(&format!("{k} = \"")).map(|v| v.trim_end_matches('"').to_string()));
+        let (Some(name), Some(v), Some(_)) = (field("name"), field("version"), field("source")) else { continue };
+        let Some(manifest) = indexes.iter().map(|i| i.join(format!("{name}-{v}/Cargo.toml"))).find(|p| p.is_file()) else { continue };
+        let text = std::fs::read_to_string(manifest).unwrap();
+        if let Some(rv) = text.lines().find_map(|l| l.strip_prefix("rust-version = \"")) {
+            let rv = version(rv.trim_end_matches('"'));
+            if best.as_ref().is_none_or(|(b, _)| rv > *b) {
+                best = Some((rv, format!("{name} {v}")));
+            }
+        }
+    }
+    best
 }
 
 // ---- the Kubernetes manifests ----
