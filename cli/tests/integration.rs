@@ -5,12 +5,22 @@ use std::process::{Command, Output};
 
 #[path = "integration/access.rs"]
 mod access;
+/// The real clap definition, for the tests that check what deploy/ passes to the binary.
+#[allow(dead_code)]
+#[path = "../src/args.rs"]
+mod args;
+#[path = "integration/backup.rs"]
+mod backup;
 #[path = "integration/chat.rs"]
 mod chat;
 #[path = "integration/clone.rs"]
 mod clone;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/deploy.rs"]
+mod deploy;
+#[path = "integration/docs.rs"]
+mod docs;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
 #[path = "integration/layout.rs"]

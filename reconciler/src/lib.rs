@@ -3,6 +3,7 @@
 //! a commit is a deploy.
 
 pub mod audit;
+pub mod backup;
 pub mod controller;
 mod credentials;
 pub mod decode_cache;
