@@ -131,13 +131,58 @@ pub enum Command {
     /// Ask the RBAC engine about the repo's desired state: `can-i`, `who-can` (docs/rbac.md).
     #[command(subcommand)]
     Rbac(RbacCommand),
+    /// Back up the runtime data (deploy history, audit events, chat threads and messages, gate
+    /// openings, token last use, migrated Secrets' locations and sealed values, the deployed
+    /// snapshot) as a versioned archive of JSON lines, read in one consistent snapshot while the
+    /// gateway keeps serving. Desired state needs none: it is git. Exit 1 on any error.
+    Backup(BackupArgs),
+    /// Restore an archive written by `mcpctl backup` into the database (SQLite or Postgres,
+    /// created and migrated if needed), in one transaction: a bad line (named by its number), a
+    /// cut archive or a newer format changes nothing. Rows already present are kept, so restoring
+    /// twice is harmless. SQLite → Postgres: `backup` from one, `restore` into the other.
+    Restore(RestoreArgs),
     /// Print the JSON Schema of resource documents (for editors).
     Schema,
+    /// Print a generated reference page as markdown: `cli` (docs/reference/cli.md, from these
+    /// commands' definitions) or `resources` (docs/reference/resources.md, from the JSON Schema).
+    #[command(hide = true)]
+    Reference {
+        #[arg(value_enum)]
+        page: ReferencePage,
+    },
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// The generated pages of `mcpctl reference`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReferencePage {
+    Cli,
+    Resources,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Write the archive to FILE (written to FILE.partial, renamed when complete); default (or
+    /// `-`): stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How to print the summary (on stderr when the archive goes to stdout).
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive (`-` reads stdin, e.g. `gunzip -c backup.jsonl.gz | mcpctl restore -`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format of the summary.
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +289,11 @@ pub struct GatewayArgs {
     /// How often to look for a new deploy in the database.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll: std::time::Duration,
+    /// age identity file of the installation: decrypts the API keys of the `Llm`s (chat) from
+    /// their git ciphertext, and the values held for Secrets on other backends. Without it, an
+    /// agent whose `Llm` has an `apiKey` answers 500 naming the `Llm`.
+    #[arg(long, env = "MCPCTL_AGE_IDENTITY_FILE", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -918,4 +968,18 @@ pub struct SamplingArgs {
     /// Sampling seed, where the provider supports one.
     #[arg(long)]
     pub seed: Option<i64>,
+    /// An extra provider parameter, `KEY=VALUE` (repeatable; VALUE is read as JSON, else as a
+    /// string: `--param top_k=40`, `--param 'metadata={"run":"ci"}'`). Sent as `sampling.extra`.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, serde_json::Value)>,
+}
+
+/// `KEY=VALUE` of `--param`: VALUE as JSON when it parses, else as a string.
+fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("`{s}` has no KEY"));
+    }
+    let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+    Ok((k.to_string(), value))
 }

@@ -5,12 +5,22 @@ use std::process::{Command, Output};
 
 #[path = "integration/access.rs"]
 mod access;
+/// The real clap definition, for the tests that check what deploy/ passes to the binary.
+#[allow(dead_code)]
+#[path = "../src/args.rs"]
+mod args;
+#[path = "integration/backup.rs"]
+mod backup;
 #[path = "integration/chat.rs"]
 mod chat;
 #[path = "integration/clone.rs"]
 mod clone;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/deploy.rs"]
+mod deploy;
+#[path = "integration/docs.rs"]
+mod docs;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
 #[path = "integration/layout.rs"]
@@ -76,6 +86,19 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The path a real peer's variable names (`.ci/peers.sh` sets them): `None` (SKIPPED) when unset,
+/// a failure under CI.
+fn peer(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{var} is not set: CI must run the real peers (source .ci/peers.sh)"),
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (source .ci/peers.sh)");
+            None
+        }
+    }
 }
 
 fn homelab() -> PathBuf {

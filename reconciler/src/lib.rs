@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod audit_minutes;
+pub mod backup;
 pub mod controller;
 mod credentials;
 pub mod decode_cache;

@@ -16,6 +16,8 @@
 //! skipped (a block of whitespace tells the model nothing). The personality is the one asked for,
 //! else the agent's `defaultPersonality`, else none (groups 4 and 5 are then empty).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::desired::DesiredState;
@@ -196,7 +198,78 @@ pub fn effective_sampling(agent: &AgentSpec, personality: Option<&PersonalitySpe
         presence_penalty: first(&layers, |s| s.presence_penalty.as_ref()),
         frequency_penalty: first(&layers, |s| s.frequency_penalty.as_ref()),
         seed: first(&layers, |s| s.seed.as_ref()),
+        extra: effective_extra(&layers),
     }
+}
+
+/// `extra` in force, key by key: the lowest layer first, each higher one overwriting; a `null`
+/// in a higher layer removes the key.
+fn effective_extra(layers: &[&Sampling; 3]) -> BTreeMap<String, serde_json::Value> {
+    let mut extra = BTreeMap::new();
+    for layer in layers.iter().rev() {
+        for (k, v) in &layer.extra {
+            if v.is_null() {
+                extra.remove(k);
+            } else {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    extra
+}
+
+/// Most keys one `sampling.extra` may hold.
+pub const MAX_EXTRA_KEYS: usize = 32;
+/// Longest JSON text of one `sampling.extra` value.
+pub const MAX_EXTRA_VALUE_BYTES: usize = 4096;
+
+/// Request fields the gateway writes itself (the typed sampling fields, in both wire formats,
+/// and the conversation), so `sampling.extra` may not set them.
+const RESERVED_EXTRA: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "n",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "stop_sequences",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+];
+
+/// Checks one `sampling.extra` map: at most [`MAX_EXTRA_KEYS`] keys, each a non-empty name of at
+/// most 64 characters not in the reserved set, each value's JSON at most
+/// [`MAX_EXTRA_VALUE_BYTES`].
+///
+/// # Errors
+/// The offending key and why, as one sentence (the caller adds where it was found).
+pub fn check_extra(extra: &BTreeMap<String, serde_json::Value>) -> Result<(), (String, String)> {
+    if extra.len() > MAX_EXTRA_KEYS {
+        return Err((String::new(), format!("at most {MAX_EXTRA_KEYS} extra parameters, found {}", extra.len())));
+    }
+    for (k, v) in extra {
+        if k.is_empty() || k.len() > 64 {
+            return Err((k.clone(), "an extra parameter's name must be 1 to 64 characters".into()));
+        }
+        if RESERVED_EXTRA.contains(&k.as_str()) {
+            return Err((k.clone(), format!("`{k}` is set by the gateway (use the sampling field or the chat call), not by `extra`")));
+        }
+        let len = serde_json::to_string(v).map_or(0, |s| s.len());
+        if len > MAX_EXTRA_VALUE_BYTES {
+            return Err((k.clone(), format!("the value of `{k}` is {len} bytes of JSON; at most {MAX_EXTRA_VALUE_BYTES}")));
+        }
+    }
+    Ok(())
 }
 
 fn in_project<'a: 'p, 'p>(state: &'a DesiredState, kind: Kind, project: &'p str) -> impl Iterator<Item = &'a Resource> + 'p {
@@ -387,6 +460,54 @@ spec: {content: OTHER-PROJECT}
         for (persona, overrides, want) in cases {
             assert_eq!(effective_sampling(agent_spec, persona, overrides), want, "personality {persona:?}, overrides {overrides:?}");
         }
+    }
+
+    #[test]
+    fn extra_merges_key_by_key_and_null_removes() {
+        let layer = |pairs: &[(&str, serde_json::Value)]| Sampling {
+            extra: pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            ..Sampling::default()
+        };
+        let agent_layer = layer(&[("top_k", 40.into()), ("num_ctx", 4096.into()), ("keep", true.into())]);
+        let persona_layer = layer(&[("top_k", 10.into()), ("num_ctx", serde_json::Value::Null)]);
+        let call_layer = layer(&[("top_k", 1.into()), ("min_p", 0.05.into())]);
+        let got = effective_extra(&[&call_layer, &persona_layer, &agent_layer]);
+        let want: BTreeMap<String, serde_json::Value> = [("keep", true.into()), ("min_p", 0.05.into()), ("top_k", 1.into())]
+            .into_iter()
+            .map(|(k, v): (&str, serde_json::Value)| (k.to_string(), v))
+            .collect();
+        assert_eq!(got, want);
+        let none = Sampling::default();
+        assert_eq!(effective_extra(&[&none, &persona_layer, &none]), BTreeMap::from([("top_k".to_string(), 10.into())]));
+    }
+
+    #[test]
+    fn extra_refuses_reserved_keys_and_oversized_values() {
+        let one = |k: &str, v: serde_json::Value| BTreeMap::from([(k.to_string(), v)]);
+        assert_eq!(check_extra(&one("top_k", 5.into())), Ok(()));
+        for reserved in ["model", "messages", "tools", "stream", "temperature", "max_tokens", "stop_sequences"] {
+            let (key, why) = check_extra(&one(reserved, 1.into())).unwrap_err();
+            assert_eq!(key, reserved);
+            assert!(why.contains("set by the gateway"), "{why}");
+        }
+        let (key, why) = check_extra(&one("blob", "x".repeat(MAX_EXTRA_VALUE_BYTES).into())).unwrap_err();
+        assert_eq!(key, "blob");
+        assert!(why.contains("bytes of JSON"), "{why}");
+        let many: BTreeMap<String, serde_json::Value> = (0..=MAX_EXTRA_KEYS).map(|i| (format!("k{i}"), 1.into())).collect();
+        assert!(check_extra(&many).unwrap_err().1.contains("at most"));
+        assert!(check_extra(&one("", 1.into())).is_err());
+    }
+
+    #[test]
+    fn a_reserved_extra_key_in_yaml_is_an_error_at_its_line() {
+        let yaml = REPO.replace(
+            "sampling: {temperature: 0.3, maxTokens: 100, seed: 7}",
+            "sampling:\n        temperature: 0.3\n        extra:\n          model: other",
+        );
+        let err = crate::check(&[SourceFile::new("lab.yaml", yaml.clone())]).unwrap_err().to_string();
+        let line = yaml.lines().position(|l| l.trim() == "model: other").unwrap() + 1;
+        assert!(err.contains(&format!("lab.yaml:{line}:")), "{err}");
+        assert!(err.contains("`model` is set by the gateway"), "{err}");
     }
 
     #[test]

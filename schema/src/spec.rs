@@ -413,6 +413,13 @@ pub struct Sampling {
     /// Sampling seed, where the provider supports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// Extra provider parameters, sent as top-level fields of the request body (e.g. vLLM's
+    /// `top_k`, Ollama's `num_ctx`, LiteLLM's `metadata`). Merged key by key like the fields
+    /// above; `null` removes a key set by a lower layer. Keys the gateway sets itself (`model`,
+    /// `messages`, `tools`, `stream`, the fields above, …) are refused: see
+    /// [`crate::agent::check_extra`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Sampling {

@@ -445,6 +445,10 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        if let Err((k, why)) = crate::agent::check_extra(&s.extra) {
+            let path: Vec<&str> = if k.is_empty() { vec!["spec", field, "extra"] } else { vec!["spec", field, "extra", &k] };
+            self.err(at, &path, why);
+        }
     }
 
     /// `User.spec.tokens`: names unique DNS labels, digests well formed, prefixes short and of

@@ -113,6 +113,7 @@ fn sampling(a: &SamplingArgs) -> Value {
     put("maxTokens", a.max_tokens.map(Value::from));
     put("stop", (!a.stop.is_empty()).then(|| Value::from(a.stop.clone())));
     put("seed", a.seed.map(Value::from));
+    put("extra", (!a.params.is_empty()).then(|| Value::Object(a.params.iter().cloned().collect())));
     Value::Object(m)
 }
 
@@ -619,7 +620,11 @@ mod tests {
 
     #[test]
     fn only_given_sampling_flags_are_sent() {
-        let a = SamplingArgs { temperature: Some(0.5), top_p: None, max_tokens: Some(9), stop: vec!["x".into()], seed: None };
+        let a =
+            SamplingArgs { temperature: Some(0.5), top_p: None, max_tokens: Some(9), stop: vec!["x".into()], seed: None, params: vec![] };
         assert_eq!(sampling(&a), json!({"temperature": 0.5, "maxTokens": 9, "stop": ["x"]}));
+        let params = vec![("top_k".to_string(), json!(40)), ("tag".to_string(), json!("ci"))];
+        let a = SamplingArgs { temperature: None, top_p: None, max_tokens: None, stop: vec![], seed: None, params };
+        assert_eq!(sampling(&a), json!({"extra": {"top_k": 40, "tag": "ci"}}));
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command family; this one dispatches a parsed command line to them and holds
 //! what they share (loading the repo, opening the store, who is acting).
 
+mod backup;
 mod blocks;
 mod chat;
 mod clone;
@@ -13,6 +14,7 @@ mod migrate;
 mod publish;
 pub(crate) mod rbac;
 mod read;
+mod reference;
 mod repo;
 pub(crate) mod review;
 mod secret;
@@ -80,6 +82,9 @@ pub async fn run(cli: Cli) -> Result {
         Command::Rbac(RbacCommand::CanI(a)) => rbac::can_i(g, a),
         Command::Rbac(RbacCommand::WhoCan(a)) => rbac::who_can(g, a),
         Command::Chat(a) => chat::chat(a).await,
+        Command::Backup(a) => backup::backup(g, a).await,
+        Command::Restore(a) => backup::restore(g, a).await,
+        Command::Reference { page } => reference::print(page),
         Command::Schema => {
             let schema = schema::json_schema::document_schema();
             let text = serde_json::to_string_pretty(&schema).context("serializing the schema")?;

@@ -114,7 +114,11 @@ fn shown_path(p: &str) -> &str {
 }
 
 pub(super) fn secret_resolver(a: &LoopArgs) -> anyhow::Result<reconciler::secrets::SecretResolver> {
-    Ok(match &a.age_identity {
+    resolver_from(a.age_identity.as_deref())
+}
+
+fn resolver_from(age_identity: Option<&std::path::Path>) -> anyhow::Result<reconciler::secrets::SecretResolver> {
+    Ok(match age_identity {
         Some(f) => reconciler::secrets::SecretResolver::from_file(f).context("loading --age-identity")?,
         None => reconciler::secrets::SecretResolver::none(),
     })
@@ -229,6 +233,34 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     Ok(())
 }
 
+/// How often a standalone gateway looks whether the deployed revision changed, to fetch the
+/// values of Secrets that do not live in git (the reconciler does this in `mcpctl serve`).
+const SECRET_FETCH_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keep the held values of non-git Secrets (`openbao`, or migrated onto the plaintext backend)
+/// current for chat's `Llm` keys: fetched for each new deployed revision (looked for every
+/// [`SECRET_FETCH_CHECK`]); an incomplete fetch is tried again after a pause that doubles up to
+/// [`SECRET_FETCH_MAX_PAUSE`]. Runs until the process ends.
+async fn fetch_secrets(state: std::sync::Arc<gateway::AppState>, secrets: reconciler::secrets::SecretResolver) {
+    let mut done_for = None::<String>;
+    let mut pause = SECRET_FETCH_CHECK;
+    loop {
+        let catalog = state.snapshot().catalog.clone();
+        if done_for.as_deref() != Some(catalog.revision.as_str()) {
+            if secrets.prefetch(&catalog.state, &state.store).await {
+                done_for = Some(catalog.revision.clone());
+                pause = SECRET_FETCH_CHECK;
+            } else {
+                pause = (pause * 2).min(SECRET_FETCH_MAX_PAUSE);
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Longest pause between two tries of an incomplete secret fetch.
+const SECRET_FETCH_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Ctrl-C or SIGTERM.
 pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
@@ -249,8 +281,13 @@ pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     opts.reach = gateway::Reach { local_stdio: false, kube_namespace: a.kube_namespace.clone(), attacher: None };
     // Replicas share the database: only replies nobody has touched for a while are orphans.
     opts.chat.pending_grace = gateway::chat::STALE_AFTER;
+    let secrets = resolver_from(a.age_identity.as_deref())?;
+    opts.chat.secrets = secrets.clone();
     let state = gateway::AppState::with_options(store, opts);
     state.reload().await.context("loading the deployed state")?;
+    if a.age_identity.is_some() {
+        tokio::spawn(fetch_secrets(state.clone(), secrets));
+    }
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
     writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll))

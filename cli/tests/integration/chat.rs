@@ -347,29 +347,9 @@ fn chat_against_serve_and_litellm() {
     assert!(yaml.contains("http://127.0.0.1:4000/v1"), "the example's Llm URL moved: update this test and the README");
     std::fs::write(&agents, yaml.replace("http://127.0.0.1:4000/v1", &llm.url())).unwrap();
     assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
-    let repo_url = format!("file://{}", bare.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .args(["-C", &repo_url, "serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--runtime", "none", "--cache-dir"])
-        .arg(env.dir.path().join("cache"))
-        .arg("--age-identity")
-        .arg(work.join(".mcpctl/demo-age-identity.txt"))
-        .env("MCPCTL_DATABASE_URL", env.db_url())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(env.dir.path().join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let (addr, _) = super::listening(&mut child);
-    let url = format!("http://{addr}");
-    let demo = "mcpctl_pat_demo_homelab_0123456789abcdef";
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env("MCPCTL_URL", &url)
-            .env("MCPCTL_TOKEN", demo)
-            .output()
-            .unwrap()
-    };
+    let (mut child, url) = serve_homelab(&env, &bare, &work, &["--runtime", "none"]);
+    let demo = DEMO_TOKEN;
+    let run = |args: &[&str]| as_demo(&url, args);
     // Wait for the first deploy (the agent exists once the route stops answering 404 for it).
     let mut first = run(&["chat", "assistant", "-m", "What is in the lab?"]);
     for _ in 0..100 {
@@ -385,6 +365,30 @@ fn chat_against_serve_and_litellm() {
     let described = thread.as_ref().map(|t| run(&["describe", "thread", t]));
     let again =
         thread.as_ref().map(|t| run(&["chat", "assistant", "-m", "And now?", "--thread", t, "--personality", "teacher", "--no-stream"]));
+    // A standalone `mcpctl gateway` on the same database decrypts the Llm's key only when given
+    // the installation's age identity.
+    let via_gateway = |identity: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpctl"));
+        cmd.args(["gateway", "--listen", "127.0.0.1:0", "--poll", "1h"]).env("MCPCTL_DATABASE_URL", env.db_url());
+        cmd.env_remove("MCPCTL_AGE_IDENTITY_FILE").stdout(Stdio::piped()).stderr(Stdio::null());
+        if let Some(f) = identity {
+            cmd.arg("--age-identity").arg(f);
+        }
+        let mut gw = cmd.spawn().unwrap();
+        let (addr, _) = super::listening(&mut gw);
+        let o = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+            .args(["chat", "assistant", "-m", "Through the gateway?", "--no-stream"])
+            .env("NO_COLOR", "1")
+            .env("MCPCTL_URL", format!("http://{addr}"))
+            .env("MCPCTL_TOKEN", demo)
+            .output()
+            .unwrap();
+        let _ = gw.kill();
+        let _ = gw.wait();
+        o
+    };
+    let keyless = via_gateway(None);
+    let keyed = via_gateway(Some(&work.join(".mcpctl/demo-age-identity.txt")));
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let _ = child.wait();
     let log = std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap_or_default();
@@ -405,6 +409,125 @@ fn chat_against_serve_and_litellm() {
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(out(&again), "Hello from the lab model.\n");
     assert!(err(&again).contains(&format!("(thread: {thread})")), "{}", err(&again));
+    assert!(!keyless.status.success(), "{}", text(&keyless));
+    assert!(err(&keyless).contains("cannot read its API key"), "the error names the Llm whose key is unreadable: {}", text(&keyless));
+    assert!(keyed.status.success(), "{}", text(&keyed));
+    assert_eq!(out(&keyed), "Hello from the lab model.\n");
+}
+
+/// The homelab example's demo MCP token (its README publishes it).
+const DEMO_TOKEN: &str = "mcpctl_pat_demo_homelab_0123456789abcdef";
+
+/// `mcpctl -C file://<bare> serve` with the demo age identity and `extra` flags, its stderr in
+/// `serve.log`: the child and the gateway's URL.
+fn serve_homelab(env: &Env, bare: &Path, work: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(["-C", &format!("file://{}", bare.display()), "serve", "--listen", "127.0.0.1:0", "--interval", "1h"])
+        .args(extra)
+        .arg("--cache-dir")
+        .arg(env.dir.path().join("cache"))
+        .arg("--age-identity")
+        .arg(work.join(".mcpctl/demo-age-identity.txt"))
+        .env("MCPCTL_DATABASE_URL", env.db_url())
+        .env("MCPCTL_LOG_DIR", env.dir.path().join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(env.dir.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let (addr, _) = super::listening(&mut child);
+    (child, format!("http://{addr}"))
+}
+
+/// `mcpctl ARGS` against the gateway at `url` with the demo token.
+fn as_demo(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcpctl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("MCPCTL_URL", url)
+        .env("MCPCTL_TOKEN", DEMO_TOKEN)
+        .output()
+        .unwrap()
+}
+
+/// The example's own demo model (`examples/homelab/.mcpctl/demo-model`, a LiteLLM `CustomLLM`)
+/// behind `mcpctl serve` on a git copy of examples/homelab, with the real `mcp-server-time`: the
+/// assistant answers "what time is it in Tokyo?" by calling `time__get_current_time` through the
+/// gateway; the thread is listed and readable, the tool call is audited with the thread id, and the
+/// official `openai` client talks to the same agent.
+#[test]
+fn the_homelab_assistant_tells_the_time_in_tokyo_with_the_time_server() {
+    let (Some(time), Some(python)) = (super::peer("MCPCTL_PEER_TIME"), super::peer("MCPCTL_PEER_LLM_PYTHON")) else { return };
+    let Some(llm) = crate::litellm::LiteLlm::start_dir(&homelab().join(".mcpctl/demo-model"), "litellm.yaml") else { return };
+    let env = Env::new();
+    let (bare, work) = super::remote_and_work(&env, Some(&homelab()));
+    let agents = work.join("agents/homelab.yaml");
+    let yaml = std::fs::read_to_string(&agents).unwrap();
+    std::fs::write(&agents, yaml.replace("http://127.0.0.1:4000/v1", &llm.url())).unwrap();
+    // The example runs `uvx mcp-server-time` and `npx … server-everything`; here, the installed peers.
+    let stdio = work.join("servers/stdio.yaml");
+    let yaml = std::fs::read_to_string(&stdio).unwrap();
+    let local = yaml.replace("  packageName: mcp-server-time\n  runner: uvx\n", &format!("  command: \"{time}\"\n"));
+    assert_ne!(local, yaml, "the example's time server moved: update this test");
+    std::fs::write(&stdio, local).unwrap();
+    assert!(env.run(&work, &["push", "-m", "homelab"]).status.success());
+    let (mut child, url) = serve_homelab(&env, &bare, &work, &[]);
+    let demo = DEMO_TOKEN;
+    let run = |args: &[&str]| as_demo(&url, args);
+    // The time server starts with the deploy; ask until its tool is there (at most ~30 s).
+    let mut asked = run(&["chat", "assistant", "-m", "What time is it in Tokyo?"]);
+    for _ in 0..60 {
+        if asked.status.success() && out(&asked).contains("Asia/Tokyo") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        asked = run(&["chat", "assistant", "-m", "What time is it in Tokyo?"]);
+    }
+    let listed = run(&["get", "threads", "-o", "json"]);
+    let thread = err(&asked).lines().find_map(|l| l.strip_prefix("(thread: ").and_then(|r| r.strip_suffix(')'))).map(str::to_string);
+    let described = thread.as_ref().map(|t| run(&["describe", "thread", t, "-o", "json"]));
+    // The audit writer stores events within a moment of the call.
+    let mut audit = env.run(&work, &["get", "auditevents", "-p", "homelab", "-o", "json"]);
+    for _ in 0..50 {
+        if String::from_utf8_lossy(&audit.stdout).contains("get_current_time") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        audit = env.run(&work, &["get", "auditevents", "-p", "homelab", "-o", "json"]);
+    }
+    let openai = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/tests/fixtures/openai_client.py"))
+        .args([&format!("{url}/v1"), demo, "homelab/assistant", "What time is it in London?"])
+        .output()
+        .unwrap();
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap_or_default();
+
+    assert!(asked.status.success(), "{}\nserve: {log}\nLiteLLM: {}", text(&asked), llm.log());
+    let answer = out(&asked);
+    assert!(answer.starts_with("It is ") && answer.contains("in Asia/Tokyo") && answer.contains("per the time server"), "{answer}");
+    let thread = thread.expect("no (thread: ID) on stderr");
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&listed)));
+    assert!(list.as_array().unwrap().iter().any(|t| t["id"] == thread.as_str()), "{thread} not listed: {list}");
+    let d = described.unwrap();
+    let t: Value = serde_json::from_slice(&d.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&d)));
+    let messages = t["messages"].as_array().unwrap();
+    let call =
+        messages.iter().find_map(|m| m["toolCalls"].as_array().and_then(|c| c.first())).unwrap_or_else(|| panic!("no tool call: {t}"));
+    assert_eq!(
+        (call["name"].as_str(), call["arguments"].as_str()),
+        (Some("time__get_current_time"), Some(r#"{"timezone": "Asia/Tokyo"}"#))
+    );
+    assert!(messages.iter().any(|m| m["role"] == "tool" && m["content"].as_str().unwrap_or_default().contains("Asia/Tokyo")), "{t}");
+    let events: Value = serde_json::from_slice(&audit.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&audit)));
+    let audited = events.as_array().unwrap().iter().find(|e| e["target"] == "get_current_time" && e["thread"] == thread.as_str());
+    assert!(audited.is_some_and(|e| e["server"] == "time" && e["outcome"] == "ok"), "no audited tool call of {thread}: {events}");
+    assert!(openai.status.success(), "{}", String::from_utf8_lossy(&openai.stderr));
+    let v: Value = serde_json::from_slice(&openai.stdout).unwrap();
+    for field in ["plain", "streamed"] {
+        assert!(v[field].as_str().unwrap().contains("in Europe/London"), "{field}: {v}");
+    }
+    assert!(v["models"].as_array().unwrap().iter().any(|m| m == "homelab/assistant"), "{v}");
 }
 
 /// On a terminal (tmux) the session uses the line editor: a prompt naming the agent, history

@@ -207,6 +207,10 @@ pub async fn prepare(app: &Arc<AppState>, caller: &Caller, input: Input) -> Resu
     if input.message.len() > MAX_MESSAGE_BYTES {
         return Err(ChatError::BadRequest(format!("`message` is longer than {MAX_MESSAGE_BYTES} bytes")));
     }
+    if let Err((key, why)) = schema::agent::check_extra(&input.sampling.extra) {
+        let at = if key.is_empty() { String::new() } else { format!(" (`sampling.extra.{key}`)") };
+        return Err(ChatError::BadRequest(format!("{why}{at}")));
+    }
     let agent = schema::agent::agent(state, &project, &input.agent).map_err(|e| ChatError::NotFound(e.to_string()))?;
     if !may_chat(caller, &project, &input.agent) {
         return Err(ChatError::Forbidden(format!(

@@ -161,6 +161,7 @@ pub(crate) async fn completions(
         presence_penalty: b.presence_penalty,
         frequency_penalty: b.frequency_penalty,
         seed: b.seed,
+        extra: Default::default(),
     };
     let input = engine::Input {
         project: Some(project.to_string()),

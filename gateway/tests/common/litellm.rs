@@ -20,6 +20,33 @@ pub struct LiteLlm {
 impl LiteLlm {
     /// Start with one model per `(name, mock response)`; `None` (SKIPPED) without the binary.
     pub fn start(models: &[(&str, &str)]) -> Option<LiteLlm> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = String::from("model_list:\n");
+        for (name, reply) in models {
+            // A loopback api_base: a mock that stopped mocking could not reach a real provider.
+            config += &format!(
+                "  - model_name: {name}\n    litellm_params: {{model: openai/{name}, api_key: sk-none, api_base: 'http://127.0.0.1:9/v1', mock_response: {}}}\n",
+                serde_json::to_string(reply).unwrap()
+            );
+        }
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        Self::launch(dir, "config.yaml")
+    }
+
+    /// Start from a directory of our own holding `config` (and the handlers it names), copied
+    /// first; `None` (SKIPPED) without the binary. (Used by the CLI's tests, which include this
+    /// file; the gateway's own do not.)
+    #[allow(dead_code)]
+    pub fn start_dir(src: &std::path::Path, config: &str) -> Option<LiteLlm> {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(src).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        Self::launch(dir, config)
+    }
+
+    fn launch(dir: tempfile::TempDir, config: &str) -> Option<LiteLlm> {
         let bin = std::env::var("MCPCTL_PEER_LITELLM")
             .ok()
             .filter(|s| !s.is_empty())
@@ -31,20 +58,10 @@ impl LiteLlm {
             eprintln!("SKIPPED: LiteLLM is not installed at {bin} (set MCPCTL_PEER_LITELLM)");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = String::from("model_list:\n");
-        for (name, reply) in models {
-            // A loopback api_base: a mock that stopped mocking could not reach a real provider.
-            config += &format!(
-                "  - model_name: {name}\n    litellm_params: {{model: openai/{name}, api_key: sk-none, api_base: 'http://127.0.0.1:9/v1', mock_response: {}}}\n",
-                serde_json::to_string(reply).unwrap()
-            );
-        }
-        let path = dir.path().join("config.yaml");
-        std::fs::write(&path, config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&bin)
-            .args(["--config", path.to_str().unwrap(), "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--config", config, "--host", "127.0.0.1", "--port", &port.to_string()])
+            .current_dir(dir.path())
             .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             .env("LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY", "true")
             .stdout(Stdio::null())

@@ -235,6 +235,13 @@ async fn chat_streams_tool_calls_through_the_mcp_path_and_keeps_the_thread() {
         chat(&gw, ALICE, json!({"message": "x", "threadId": thread, "sampling": {"temperature": 1.5}})).await.json().await.unwrap();
     assert!(r["content"].as_str().unwrap().contains("temperature: 1.5"), "{r}");
     assert_eq!(r["personality"], "teacher", "the thread keeps its personality");
+    // Extra provider parameters reach the provider; one the gateway sets itself is refused.
+    let r: Value =
+        chat(&gw, ALICE, json!({"message": "x", "threadId": thread, "sampling": {"extra": {"top_k": 7}}})).await.json().await.unwrap();
+    assert!(r["content"].as_str().unwrap().contains("top_k: 7"), "{r}");
+    let r = chat(&gw, ALICE, json!({"message": "x", "threadId": thread, "sampling": {"extra": {"model": "gpt-5"}}})).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("`model` is set by the gateway"));
 
     // The thread, listed and read back whole.
     let list: Value = get(&gw, ALICE, "/api/v1/threads").await.json().await.unwrap();
@@ -243,7 +250,8 @@ async fn chat_streams_tool_calls_through_the_mcp_path_and_keeps_the_thread() {
     assert_eq!(list[0]["title"], CALL_TIME);
     let t: Value = get(&gw, ALICE, &format!("/api/v1/threads/{thread}")).await.json().await.unwrap();
     let roles: Vec<&str> = t["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "tool", "assistant", "user", "assistant", "user", "assistant"], "{t}");
+    let (turn, tool_turn) = (["user", "assistant"], ["user", "assistant", "tool", "assistant"]);
+    assert_eq!(roles, [&tool_turn[..], &turn, &turn, &turn].concat(), "{t}");
     assert!(t["messages"].as_array().unwrap().iter().all(|m| m["status"] == "complete"), "{t}");
     assert_eq!(t["messages"][1]["toolCalls"][0]["name"], "time__get_current_time");
     assert_eq!(t["messages"][2]["toolCallId"], t["messages"][1]["toolCalls"][0]["id"]);

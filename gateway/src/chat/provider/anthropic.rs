@@ -4,7 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{arguments_value, common_sampling, Decoded, Partial, Reply, Request, Role, ToolCall, DEFAULT_ANTHROPIC_MAX_TOKENS};
+use super::{
+    arguments_value, common_sampling, extra_params, Decoded, Partial, Reply, Request, Role, ToolCall, DEFAULT_ANTHROPIC_MAX_TOKENS,
+};
 
 /// The `anthropic-version` header sent.
 pub const VERSION: &str = "2023-06-01";
@@ -59,6 +61,7 @@ pub fn body(model: &str, req: &Request<'_>) -> Value {
     if !s.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(s.stop));
     }
+    extra_params(s, &mut body);
     Value::Object(body)
 }
 
@@ -166,9 +169,11 @@ mod tests {
         let mut answer = turn(Role::Tool, "12:00");
         answer.tool_call_id = Some("t1".into());
         let msgs = [turn(Role::User, "a"), turn(Role::User, "b"), asked, answer];
-        let sampling = schema::spec::Sampling { stop: vec!["X".into()], ..Default::default() };
+        let extra = [("top_k".to_string(), json!(3)), ("metadata".to_string(), json!({"user_id": "u1"}))].into();
+        let sampling = schema::spec::Sampling { stop: vec!["X".into()], extra, ..Default::default() };
         let b = body("claude", &Request { system: "sys", messages: &msgs, tools: &[], allow_tools: true, sampling: &sampling });
         assert_eq!(b["system"], "sys");
+        assert_eq!((&b["top_k"], &b["metadata"]["user_id"]), (&json!(3), &json!("u1")), "extra parameters at the top level");
         assert_eq!(b["max_tokens"], DEFAULT_ANTHROPIC_MAX_TOKENS);
         assert_eq!(b["stop_sequences"], json!(["X"]));
         let m = b["messages"].as_array().unwrap();

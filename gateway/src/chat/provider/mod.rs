@@ -418,6 +418,14 @@ fn common_sampling(s: &Sampling, body: &mut serde_json::Map<String, Value>) {
     }
 }
 
+/// `sampling.extra`, as top-level fields of the request body; a field the gateway already wrote
+/// is kept (validation refuses those keys, this only makes sure an extra can never replace one).
+fn extra_params(s: &Sampling, body: &mut serde_json::Map<String, Value>) {
+    for (k, v) in &s.extra {
+        body.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+}
+
 /// Tool call arguments as a JSON value (an object when the model wrote nothing or garbage, so a
 /// provider that requires an object accepts the history).
 pub(crate) fn arguments_value(args: &str) -> Value {

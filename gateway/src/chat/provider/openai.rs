@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{common_sampling, Decoded, Partial, Reply, Request, Role, ToolCall};
+use super::{common_sampling, extra_params, Decoded, Partial, Reply, Request, Role, ToolCall};
 
 /// The streamed request body.
 pub fn body(model: &str, req: &Request<'_>) -> Value {
@@ -60,6 +60,7 @@ pub fn body(model: &str, req: &Request<'_>) -> Value {
     if let Some(v) = s.frequency_penalty {
         body.insert("frequency_penalty".into(), v.into());
     }
+    extra_params(s, &mut body);
     Value::Object(body)
 }
 
@@ -128,6 +129,16 @@ impl Decoder {
 mod tests {
     use super::*;
     use crate::chat::provider::Usage;
+
+    #[test]
+    fn typed_sampling_and_extra_parameters_are_top_level_fields() {
+        let extra = [("top_k".to_string(), json!(20)), ("seed".to_string(), json!(99))].into();
+        let sampling = schema::spec::Sampling { max_tokens: Some(50), seed: Some(3), extra, ..Default::default() };
+        let b = body("m", &Request { system: "", messages: &[], tools: &[], allow_tools: true, sampling: &sampling });
+        assert_eq!((&b["max_tokens"], &b["top_k"]), (&json!(50), &json!(20)));
+        assert_eq!(b["seed"], 3, "an extra never replaces a field the gateway wrote");
+        assert_eq!(b["model"], "m");
+    }
 
     #[test]
     fn tool_call_deltas_are_joined_by_index() {
