@@ -5,8 +5,8 @@
 //!
 //! `chromium` and `chromedriver` are found on PATH (`apt-get install chromium chromium-driver`).
 //! Missing, [`Browser::start`] skips the test (printing SKIPPED) outside CI and fails it under
-//! `CI`. Each browser gets a fresh `--user-data-dir`; chromedriver and the browser are ended when
-//! the [`Browser`] is dropped.
+//! `CI`. Each browser gets a fresh `--user-data-dir`; the session (so the browser) and chromedriver
+//! are ended when the [`Browser`] is dropped, a failed test included.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -219,6 +219,21 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        // A test that failed never quit: end the session first, or the browser (which
+        // chromedriver starts in a process group of its own) outlives the driver.
+        if !self.session.is_empty() {
+            let addr = self.base.trim_start_matches("http://");
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    s,
+                    "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.session
+                );
+                let _ = s.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
