@@ -190,7 +190,7 @@ impl Refused {
 
 /// The association of a message as it stood when the message was received (see [`Tagged`]).
 #[derive(Clone)]
-pub struct AtReceipt(pub Result<Destination<Peer<RoleServer>>, Unroutable>);
+pub struct AtReceipt(pub Result<Destination<Option<Peer<RoleServer>>>, Unroutable>);
 
 /// The gateway's client transport towards an upstream, wrapped: every request and log message the
 /// upstream sends is marked, as it is read (in the upstream's order), with the caller it belongs
