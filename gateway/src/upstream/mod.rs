@@ -136,6 +136,25 @@ struct Progress {
     /// Progress that arrived before its call was registered (the upstream may answer with
     /// progress before `send` returns); bounded, oldest dropped.
     early: std::collections::VecDeque<ProgressNotificationParam>,
+    /// Progress notifications read from the upstream, per upstream token, counted by the
+    /// transport ([`routing::Tagged`]) in the upstream's order: a call whose count is 0 when its
+    /// answer arrives has no progress still on its way to the forwarder.
+    received: HashMap<ProgressToken, u32>,
+}
+
+/// Tokens whose progress [`Progress::received`] keeps at most (counts of ended calls are
+/// removed with the call; this bounds those of tokens no call is waiting for).
+const MAX_PROGRESS_COUNTS: usize = 1024;
+
+impl Upstream {
+    /// Count one progress notification of `token` as read from the transport.
+    pub(crate) fn progress_received(&self, token: &ProgressToken) {
+        let mut p = self.progress.lock().expect("progress lock");
+        if p.received.len() >= MAX_PROGRESS_COUNTS && !p.received.contains_key(token) {
+            p.received.clear();
+        }
+        *p.received.entry(token.clone()).or_default() += 1;
+    }
 }
 
 /// Resource URI → the callers subscribed to it, with their peers.
@@ -427,7 +446,9 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.up.calls.lock().expect("calls lock").end(self.id);
         if let Some(p) = &self.progress {
-            self.up.progress.lock().expect("progress lock").progress.remove(p);
+            let mut progress = self.up.progress.lock().expect("progress lock");
+            progress.progress.remove(p);
+            progress.received.remove(p);
         }
     }
 }
@@ -761,7 +782,7 @@ impl Upstream {
                 }
             }));
         }
-        let (req_id, peer) = (handle.id.clone(), handle.peer.clone());
+        let (req_id, peer, upstream_token) = (handle.id.clone(), handle.peer.clone(), handle.progress_token.clone());
         let result = tokio::select! {
             r = handle.await_response() => r,
             _ = cancelled.cancelled() => {
@@ -770,9 +791,11 @@ impl Upstream {
             }
             _ = conn.closed.cancelled() => Err(ServiceError::TransportClosed),
         };
-        if forwarder.is_some() {
-            // The client hands notifications to their handlers concurrently with the answer:
-            // give progress the upstream sent before answering a moment to land.
+        // The client hands notifications to their handlers concurrently with the answer: when
+        // the upstream sent progress for this call (rmcp clients ask for it on every request),
+        // give it a moment to land. Without any, the answer goes at once.
+        let sent_progress = self.progress.lock().expect("progress lock").received.remove(&upstream_token).is_some_and(|n| n > 0);
+        if forwarder.is_some() && sent_progress {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(guard);

@@ -226,6 +226,11 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Tagged<T> {
             JsonRpcMessage::Notification(n) if matches!(n.notification, ServerNotification::LoggingMessageNotification(_)) => {
                 n.notification.extensions_mut().insert(at_receipt());
             }
+            JsonRpcMessage::Notification(n) => {
+                if let ServerNotification::ProgressNotification(p) = &n.notification {
+                    up.progress_received(&p.params.progress_token);
+                }
+            }
             _ => {}
         }
         Some(message)
