@@ -4,6 +4,7 @@
 //!
 //! A real LiteLLM proxy (tests/fixtures/litellm/run.sh, the scripted model) and a real
 //! `mcp-server-time` as the agent's tool; the gateway runs in this process over SQLite.
+//! `MCPCTL_BENCH_SYNCHRONOUS=full` (or `normal`, the default) chooses SQLite's commit durability.
 //! Measures (p50/p99 of sequential requests):
 //! (a) time to first token: the first `delta` event of `POST /api/v1/agents/…/chat` vs the first
 //!     content chunk of the same model's `/v1/chat/completions` stream called directly;
@@ -127,7 +128,13 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
-        let store = reconciler::Store::connect(&reconciler::store::sqlite_url(&dir.path().join("s.db"))).await.unwrap();
+        // `MCPCTL_BENCH_SYNCHRONOUS=full` measures with every commit waiting for the disk.
+        let mut url = reconciler::store::sqlite_url(&dir.path().join("s.db"));
+        if let Ok(level) = std::env::var("MCPCTL_BENCH_SYNCHRONOUS") {
+            url = format!("{url}?synchronous={level}");
+        }
+        println!("database: {url}");
+        let store = reconciler::Store::connect(&url).await.unwrap();
         let files = vec![schema::SourceFile::new("all.yaml", yaml(&time, &llm))];
         let desired = schema::check(&files).map_err(|e| format!("{e:?}")).unwrap();
         let plan = reconciler::plan(&desired, &store.resources().await.unwrap(), "r");

@@ -8,6 +8,14 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("MCPCTL_BENCH_TOKEN")
 wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
 wrk.headers["Mcp-Method"] = "tools/call"
 wrk.headers["Mcp-Name"] = "echo"
+-- $MCPCTL_BENCH_ORIGIN (an allowed browser origin) sends the call through rmcp's service instead
+-- of the gateway's direct stateless answer (gateway/src/mcp/stateless.rs), for comparison.
+-- $MCPCTL_BENCH_EXPECT: the text a JSON-RPC error answer must contain instead (a refused call).
+expect = os.getenv("MCPCTL_BENCH_EXPECT") or ""
+local origin = os.getenv("MCPCTL_BENCH_ORIGIN")
+if origin and origin ~= "" then
+  wrk.headers["Origin"] = origin
+end
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},'
   .. '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},'
   .. '"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"4"}}}}'
@@ -23,7 +31,13 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status == 200 and string.find(body, '"Echo: hi"', 1, true) and not string.find(body, '"isError":true', 1, true) then
+  if expect ~= "" then
+    if status == 200 and string.find(body, expect, 1, true) then
+      ok = ok + 1
+    else
+      failed = failed + 1
+    end
+  elseif status == 200 and string.find(body, '"Echo: hi"', 1, true) and not string.find(body, '"isError":true', 1, true) then
     ok = ok + 1
   else
     failed = failed + 1

@@ -9,7 +9,10 @@
 #   source .ci/peers.sh && cargo build --release -p mcpctl && gateway/benches/throughput.sh
 #
 # Env: MCPCTL (binary, default $CARGO_TARGET_DIR/release/mcpctl), CONNS (space-separated list,
-# default "16 64"), SECS (10), ROUNDS (2), THREADS (wrk threads, 2), RATE_LIMIT (off).
+# default "16 64"), SECS (10), ROUNDS (2), THREADS (wrk threads, 2), RATE_LIMIT (off),
+# VIA ("direct"; or a list of: direct, rmcp — through rmcp's per-request service, forced by an
+# allowed `Origin` header —, denied — a token that may not run `echo`: the gateway's whole path
+# but the upstream hop, a ceiling for this machine — in the same round).
 # PROFILE=1 keeps serve running after the rounds and prints its pid (for perf/callgrind).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +22,9 @@ conns_list="${CONNS:-16 64}" secs="${SECS:-10}" rounds="${ROUNDS:-2}" threads="$
 work="$(mktemp -d)"
 token="mcpctl_pat_bench_echo_0123456789abcdef"
 hash="sha256:$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+# A token that may not run `echo`: its calls are refused by RBAC (audited), with no upstream hop.
+token_denied="mcpctl_pat_bench_deny_0123456789abcdef"
+hash_denied="sha256:$(printf %s "$token_denied" | sha256sum | cut -d' ' -f1)"
 mkdir -p "$work/repo"
 cat > "$work/repo/bench.yaml" <<YAML
 apiVersion: mcpctl.io/v1
@@ -35,6 +41,11 @@ apiVersion: mcpctl.io/v1
 kind: McpToken
 metadata: {name: bench, project: bench}
 spec: {hash: "$hash", prefix: mcpctl_pat_b, bindings: [{role: run, resource: servers}]}
+---
+apiVersion: mcpctl.io/v1
+kind: McpToken
+metadata: {name: bench-sum-only, project: bench}
+spec: {hash: "$hash_denied", prefix: mcpctl_pat_b, bindings: [{role: run, resource: servers, name: everything/get-sum}]}
 YAML
 git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A && git -C "$work/repo" -c user.name=b -c user.email=b@b commit -qm bench
 port=$((20000 + RANDOM % 20000))
@@ -51,17 +62,27 @@ call() {
 for _ in $(seq 120); do call | grep -q 'Echo: hi' && break; sleep 0.5; done
 call | grep -q 'Echo: hi' || { echo "the gateway does not answer echo:"; call; cat "$work/serve.log"; exit 1; }
 echo "date: $(date -u +%FT%TZ)  duration: ${secs}s  rounds: $rounds  wrk threads: $threads  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+audited() { sqlite3 "$work/s.db" "SELECT count(*) FROM audit_events WHERE method = 'tools/call'" 2>/dev/null || echo 0; }
+audited_before="$(audited)" answered=0
 for conns in $conns_list; do
   for r in $(seq "$rounds"); do
     alone="$(node "$here/stdio_pipelined.mjs" "$conns" "$secs" echo '{"message":"hi"}' -- node "$MCPCTL_PEER_EVERYTHING" stdio)"
-    out="$(MCPCTL_BENCH_TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/throughput.lua" "$url")"
     up="$(awk '{print $2}' <<<"$alone")"
-    gw="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")" p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    ratio="$(awk -v g="$gw" -v u="$up" 'BEGIN {printf "%.0f", 100 * g / u}')"
-    echo "c=$conns round $r: upstream alone $alone | gateway $gw calls/s p50 $p50 p99 $p99 $(grep mcp_ok <<<"$out") | gateway/alone $ratio %"
+    for via in ${VIA:-direct}; do
+      origin="" as="$token" expect=""
+      [ "$via" = rmcp ] && origin="http://127.0.0.1:9"
+      [ "$via" = denied ] && as="$token_denied" expect="may not use"
+      out="$(MCPCTL_BENCH_TOKEN="$as" MCPCTL_BENCH_ORIGIN="$origin" MCPCTL_BENCH_EXPECT="$expect" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/throughput.lua" "$url")"
+      gw="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+      p50="$(awk '$1=="50%" {print $2}' <<<"$out")" p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+      ratio="$(awk -v g="$gw" -v u="$up" 'BEGIN {printf "%.0f", 100 * g / u}')"
+      answered=$((answered + $(awk '/mcp_ok/ {print $2 + $4}' <<<"$out")))
+      echo "c=$conns round $r: upstream alone $alone | gateway ($via) $gw calls/s p50 $p50 p99 $p99 $(grep mcp_ok <<<"$out") | gateway/alone $ratio %"
+    done
   done
 done
+sleep 1  # the audit writer batches for up to 200 ms
+echo "audited tools/call: $(( $(audited) - audited_before )) of $answered answered (sqlite3 on the serve database)"
 if [ -n "${PROFILE:-}" ]; then
   echo "serve pid $serve, url $url, token $token; Ctrl-C ends"
   wait $serve

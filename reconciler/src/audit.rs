@@ -81,16 +81,10 @@ impl Store {
     pub async fn insert_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for chunk in events.chunks(BATCH) {
-            let mut sql = String::from("INSERT INTO audit_events (at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision, thread_id) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 13;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                sql.push_str(&(1..=13).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
-                sql.push(')');
-            }
+            let sql = format!(
+                "INSERT INTO audit_events (at, project, token, token_prefix, session, method, server, target, duration_us, outcome, error, revision, thread_id) VALUES {}",
+                self.value_rows(chunk.len(), 13)
+            );
             let mut q = sqlx::query(&sql);
             for e in chunk {
                 q = q

@@ -395,3 +395,26 @@ async fn concurrent_openers_of_a_new_sqlite_database_all_succeed() {
         }
     }
 }
+
+/// A SQLite store commits with `synchronous = NORMAL` under WAL unless the URL asks for `full`;
+/// the parameter is taken off the URL (the driver does not know it, and other parameters still
+/// work) and a bad value is refused by name.
+#[tokio::test]
+async fn sqlite_synchronous_is_normal_by_default_and_full_on_request() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let url = mcpctl_reconciler::store::sqlite_url(&dir.path().join("sync.db"));
+    let level = |store: Store| async move {
+        let journal: String = sqlx::query("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
+        assert_eq!(journal, "wal");
+        let n: i64 = sqlx::query("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap().try_get(0).unwrap();
+        n
+    };
+    assert_eq!(level(Store::connect(&url).await.unwrap()).await, 1, "NORMAL");
+    assert_eq!(level(Store::connect(&format!("{url}?synchronous=full")).await.unwrap()).await, 2, "FULL");
+    assert_eq!(level(Store::connect(&format!("{url}?mode=rw&synchronous=FULL")).await.unwrap()).await, 2, "FULL");
+    assert_eq!(level(Store::connect(&format!("{url}?synchronous=normal&mode=rw")).await.unwrap()).await, 1, "NORMAL");
+    let err = Store::connect(&format!("{url}?synchronous=off")).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Synchronous(v) if v == "off"), "{err}");
+    assert!(err.to_string().contains("`synchronous=off`"), "{err}");
+}

@@ -2,8 +2,8 @@
 //! (401 with `WWW-Authenticate` → RFC 9728 metadata, 403 for another project's token), the
 //! per-token rate limit (429), session ownership (404 for a session another caller opened), body
 //! size, body-read time and JSON-RPC shape checks, name/URI length limits (-32602), then the
-//! hand-off to the project's rmcp service; the session id of an `initialize` answer is recorded
-//! with its owner.
+//! hand-off to the project's rmcp service (or, for a canonical stateless `tools/call`, the direct
+//! answer of `stateless`); the session id of an `initialize` answer is recorded with its owner.
 
 use std::sync::Arc;
 
@@ -99,6 +99,8 @@ pub(crate) async fn endpoint(
             return jsonrpc_error(StatusCode::NOT_FOUND, Value::Null, -32600, "session not found");
         }
     }
+    let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings_in(&project));
+    let access = Arc::new(Access { caller, bindings, session: session.clone(), thread: None });
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let limit = app.mcp_settings.max_body_bytes;
@@ -120,11 +122,15 @@ pub(crate) async fn endpoint(
                 return resp;
             }
         }
+        if session.is_none() {
+            if let Some(call) = super::stateless::direct(&app.mcp_settings.allowed_hosts, &parts.headers, &bytes) {
+                return super::stateless::answer(app.clone(), project, access, call).await;
+            }
+        }
         req = Request::from_parts(parts, Body::from(bytes));
     }
     let delete = req.method() == Method::DELETE;
-    let bindings = caller.as_ref().map_or_else(|| Arc::new(Vec::new()), |c| c.bindings_in(&project));
-    req.extensions_mut().insert(Arc::new(Access { caller, bindings, session: session.clone(), thread: None }));
+    req.extensions_mut().insert(access);
     let service = app.endpoints.service(&app, &project);
     let resp = service.handle(req).await.map(Body::new);
     match &session {

@@ -27,7 +27,7 @@ use super::access::Access;
 use super::BEGIN_SESSION;
 use crate::catalog::{ProjectView, ServerRef};
 use crate::upstream::readiness::{Ready, STARTING_META};
-use crate::upstream::Upstream;
+use crate::upstream::{Downstream, Upstream};
 use crate::AppState;
 
 /// The MCP server of one project (one instance per session, or per stateless request).
@@ -57,7 +57,7 @@ struct Audited<'a> {
 }
 
 impl ProjectHandler {
-    fn view(&self) -> Result<Arc<ProjectView>, McpError> {
+    pub(super) fn view(&self) -> Result<Arc<ProjectView>, McpError> {
         self.app
             .catalog()
             .projects
@@ -189,16 +189,44 @@ impl ProjectHandler {
         access: &Access,
         what: Audited<'_>,
         request: ClientRequest,
-        ctx: &RequestContext<RoleServer>,
+        downstream: Downstream,
     ) -> Result<ServerResult, McpError> {
         let started = Instant::now();
         let server = what.server.expect("forwarded requests name a server");
         let result = match self.upstream(server) {
-            Ok(up) => up.request(request, ctx, access.caller_key(&self.project)).await,
+            Ok(up) => up.request(request, downstream, access.caller_key(&self.project)).await,
             Err(e) => Err(e),
         };
         self.record(access, what, started, &result, false);
         result
+    }
+
+    /// `tools/call` of a server's tool (`name` namespaced): RBAC, the gate, then upstream,
+    /// audited. Shared by rmcp's dispatch and the direct stateless answer (`stateless`).
+    pub(super) async fn call_routed(
+        &self,
+        view: &ProjectView,
+        access: &Access,
+        mut req: CallToolRequestParams,
+        downstream: Downstream,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = req.name.to_string();
+        let (server, inner) = match self.route(view, access, &name, Role::Run).await {
+            Ok(r) => r,
+            Err(e) => return self.denied(access, Audited { method: "tools/call", server: None, target: &name }, e),
+        };
+        req.name = inner.to_string().into();
+        req.meta = None;
+        let what = Audited { method: "tools/call", server: Some(server), target: inner };
+        match self.forward(access, what, ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(req)), downstream).await? {
+            ServerResult::CallToolResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+            _ => unexpected(),
+        }
     }
 
     fn denied<T>(&self, access: &Access, what: Audited<'_>, err: McpError) -> Result<T, McpError> {
@@ -299,7 +327,7 @@ impl ServerHandler for ProjectHandler {
         Ok(result)
     }
 
-    async fn call_tool(&self, mut req: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
+    async fn call_tool(&self, req: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
         let (view, access) = (self.view()?, access_of(&ctx.extensions)?);
         let name = req.name.to_string();
         if name == BEGIN_SESSION && view.spec.gated {
@@ -314,22 +342,7 @@ impl ServerHandler for ProjectHandler {
             self.record(&access, Audited { method: "tools/call", server: None, target: &target }, started, &r, false);
             return r.map(|(result, _)| CallToolResponse::Complete(result));
         }
-        let (server, inner) = match self.route(&view, &access, &name, Role::Run).await {
-            Ok(r) => r,
-            Err(e) => return self.denied(&access, Audited { method: "tools/call", server: None, target: &name }, e),
-        };
-        req.name = inner.to_string().into();
-        req.meta = None;
-        let what = Audited { method: "tools/call", server: Some(server), target: inner };
-        match self.forward(&access, what, ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(req)), &ctx).await? {
-            ServerResult::CallToolResult(mut r) => {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(CallToolResponse::Complete(r))
-            }
-            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
-            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
-            _ => unexpected(),
-        }
+        self.call_routed(&view, &access, req, Downstream::of(&ctx)).await
     }
 
     async fn list_prompts(
@@ -387,7 +400,10 @@ impl ServerHandler for ProjectHandler {
         req.name = inner.to_string();
         req.meta = None;
         let what = Audited { method: "prompts/get", server: Some(server), target: inner };
-        match self.forward(&access, what, ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(req)), &ctx).await? {
+        match self
+            .forward(&access, what, ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(req)), Downstream::of(&ctx))
+            .await?
+        {
             ServerResult::GetPromptResult(mut r) => {
                 r.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(GetPromptResponse::Complete(r))
@@ -440,7 +456,10 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         let what = Audited { method: "resources/read", server: Some(server), target: &uri };
-        match self.forward(&access, what, ClientRequest::ReadResourceRequest(rmcp::model::ReadResourceRequest::new(req)), &ctx).await? {
+        match self
+            .forward(&access, what, ClientRequest::ReadResourceRequest(rmcp::model::ReadResourceRequest::new(req)), Downstream::of(&ctx))
+            .await?
+        {
             ServerResult::ReadResourceResult(mut r) => {
                 r.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(ReadResourceResponse::Complete(r))
@@ -460,7 +479,7 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         let what = Audited { method: "resources/subscribe", server: Some(server), target: &uri };
-        self.forward(&access, what, ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), &ctx).await?;
+        self.forward(&access, what, ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(req)), Downstream::of(&ctx)).await?;
         self.upstream(server)?.subscribed(&uri, access.caller_key(&self.project), ctx.peer.clone());
         Ok(())
     }
@@ -481,7 +500,9 @@ impl ServerHandler for ProjectHandler {
             self.record(&access, what, Instant::now(), &r, false);
             return r;
         }
-        self.forward(&access, what, ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(req)), &ctx).await.map(|_| ())
+        self.forward(&access, what, ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(req)), Downstream::of(&ctx))
+            .await
+            .map(|_| ())
     }
 
     /// The caller's log level, kept per session at the gateway: it filters the log messages
@@ -532,7 +553,10 @@ impl ServerHandler for ProjectHandler {
         };
         req.meta = None;
         let what = Audited { method: "completion/complete", server: Some(&server), target: &target };
-        match self.forward(&access, what, ClientRequest::CompleteRequest(rmcp::model::CompleteRequest::new(req)), &ctx).await? {
+        match self
+            .forward(&access, what, ClientRequest::CompleteRequest(rmcp::model::CompleteRequest::new(req)), Downstream::of(&ctx))
+            .await?
+        {
             ServerResult::CompleteResult(mut r) => {
                 r.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(r)

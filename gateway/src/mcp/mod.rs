@@ -16,6 +16,7 @@
 //! | `handler` | the MCP server of one project: lists, calls, gating, audit |
 //! | `sessions` | per-project protocol services, open sessions and their owners, change notifications |
 //! | `shape` | a fast, tree-free look at a POST body's JSON-RPC shape and bounded fields |
+//! | `stateless` | the direct answer of a canonical stateless `tools/call`, without an rmcp service per request |
 //!
 //! # Gated projects
 //! A session of a gated project sees `begin_session` and the project's own prompts; calling
@@ -30,6 +31,7 @@ mod handler;
 pub mod limits;
 mod sessions;
 mod shape;
+mod stateless;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -136,6 +136,25 @@ struct Progress {
     /// Progress that arrived before its call was registered (the upstream may answer with
     /// progress before `send` returns); bounded, oldest dropped.
     early: std::collections::VecDeque<ProgressNotificationParam>,
+    /// Progress notifications read from the upstream, per upstream token, counted by the
+    /// transport ([`routing::Tagged`]) in the upstream's order: a call whose count is 0 when its
+    /// answer arrives has no progress still on its way to the forwarder.
+    received: HashMap<ProgressToken, u32>,
+}
+
+/// Tokens whose progress [`Progress::received`] keeps at most (counts of ended calls are
+/// removed with the call; this bounds those of tokens no call is waiting for).
+const MAX_PROGRESS_COUNTS: usize = 1024;
+
+impl Upstream {
+    /// Count one progress notification of `token` as read from the transport.
+    pub(crate) fn progress_received(&self, token: &ProgressToken) {
+        let mut p = self.progress.lock().expect("progress lock");
+        if p.received.len() >= MAX_PROGRESS_COUNTS && !p.received.contains_key(token) {
+            p.received.clear();
+        }
+        *p.received.entry(token.clone()).or_default() += 1;
+    }
 }
 
 /// Resource URI → the callers subscribed to it, with their peers.
@@ -170,7 +189,7 @@ pub struct Upstream {
     connecting: tokio::sync::Mutex<()>,
     last_error: Mutex<Option<String>>,
     lists: Mutex<Lists>,
-    calls: Mutex<Calls<Peer<RoleServer>>>,
+    calls: Mutex<Calls<Option<Peer<RoleServer>>>>,
     /// Woken when a call's upstream request id is recorded (a message may arrive on its stream
     /// before `send` returns).
     sent: tokio::sync::Notify,
@@ -390,6 +409,28 @@ impl Upstreams {
 }
 
 /// A call in flight; unregisters itself when dropped.
+/// The downstream side of a request forwarded upstream: where the upstream's own messages about
+/// it go, and what ends it.
+pub struct Downstream {
+    /// The caller's peer; `None` for a stateless request answered directly
+    /// (`mcp::stateless`), which has no stream: requests the upstream sends during it are refused
+    /// and counted, its log messages dropped, as for any message that belongs to no caller.
+    pub peer: Option<Peer<RoleServer>>,
+    /// The caller's request id (server-to-client requests name it as their origin).
+    pub request: rmcp::model::RequestId,
+    /// The caller's progress token (progress is forwarded only with a peer).
+    pub progress: Option<ProgressToken>,
+    /// Cancelled when the caller cancels (then `notifications/cancelled` goes upstream).
+    pub cancelled: CancellationToken,
+}
+
+impl Downstream {
+    /// The caller of a request served by rmcp (a session, or a stateless request through rmcp).
+    pub fn of(ctx: &RequestContext<RoleServer>) -> Self {
+        Self { peer: Some(ctx.peer.clone()), request: ctx.id.clone(), progress: ctx.meta.get_progress_token(), cancelled: ctx.ct.clone() }
+    }
+}
+
 struct InFlight<'a> {
     up: &'a Upstream,
     id: u64,
@@ -416,7 +457,9 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.up.calls.lock().expect("calls lock").end(self.id);
         if let Some(p) = &self.progress {
-            self.up.progress.lock().expect("progress lock").progress.remove(p);
+            let mut progress = self.up.progress.lock().expect("progress lock");
+            progress.progress.remove(p);
+            progress.received.remove(p);
         }
     }
 }
@@ -701,19 +744,19 @@ impl Upstream {
     pub async fn request(
         self: &Arc<Self>,
         request: ClientRequest,
-        ctx: &RequestContext<RoleServer>,
+        downstream: Downstream,
         caller: CallerKey,
     ) -> Result<ServerResult, McpError> {
         let replica = self.pick(Some(&caller));
         let _busy = Busy::new(&replica.in_flight);
-        replica.request_here(request, ctx, caller).await
+        replica.request_here(request, downstream, caller).await
     }
 
     /// [`Upstream::request`] on this very process's session.
     async fn request_here(
         self: &Arc<Self>,
         request: ClientRequest,
-        ctx: &RequestContext<RoleServer>,
+        downstream: Downstream,
         caller: CallerKey,
     ) -> Result<ServerResult, McpError> {
         let unavailable =
@@ -721,7 +764,8 @@ impl Upstream {
         let conn = self.connection().await.map_err(unavailable)?;
         let timeout = *self.timeout.read().expect("timeout lock");
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
-        self.calls.lock().expect("calls lock").begin(id, Destination { caller, peer: ctx.peer.clone(), request: ctx.id.clone() });
+        let Downstream { peer: downstream_peer, request: downstream_id, progress, cancelled } = downstream;
+        self.calls.lock().expect("calls lock").begin(id, Destination { caller, peer: downstream_peer.clone(), request: downstream_id });
         let mut guard = InFlight { up: self, id, progress: None };
         let options = PeerRequestOptions::with_timeout(timeout);
         let handle = conn.peer.send_request_with_option(request, options).await.map_err(|e| unavailable(e.to_string()))?;
@@ -730,7 +774,7 @@ impl Upstream {
         // Progress is forwarded in order by one task per call, which is drained before the
         // result is returned (so a caller sees every progress before the answer).
         let mut forwarder = None;
-        if let Some(token) = ctx.meta.get_progress_token() {
+        if let (Some(token), Some(downstream)) = (progress, downstream_peer) {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
             {
                 let mut calls = self.progress.lock().expect("progress lock");
@@ -742,7 +786,6 @@ impl Upstream {
                 calls.progress.insert(handle.progress_token.clone(), tx);
             }
             guard.progress = Some(handle.progress_token.clone());
-            let downstream = ctx.peer.clone();
             forwarder = Some(tokio::spawn(async move {
                 while let Some(mut p) = rx.recv().await {
                     p.progress_token = token.clone();
@@ -750,18 +793,20 @@ impl Upstream {
                 }
             }));
         }
-        let (req_id, peer) = (handle.id.clone(), handle.peer.clone());
+        let (req_id, peer, upstream_token) = (handle.id.clone(), handle.peer.clone(), handle.progress_token.clone());
         let result = tokio::select! {
             r = handle.await_response() => r,
-            _ = ctx.ct.cancelled() => {
+            _ = cancelled.cancelled() => {
                 let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(req_id), Some("cancelled by the client".into()))).await;
                 return Err(McpError::internal_error("cancelled", None));
             }
             _ = conn.closed.cancelled() => Err(ServiceError::TransportClosed),
         };
-        if forwarder.is_some() {
-            // The client hands notifications to their handlers concurrently with the answer:
-            // give progress the upstream sent before answering a moment to land.
+        // The client hands notifications to their handlers concurrently with the answer: when
+        // the upstream sent progress for this call (rmcp clients ask for it on every request),
+        // give it a moment to land. Without any, the answer goes at once.
+        let sent_progress = self.progress.lock().expect("progress lock").received.remove(&upstream_token).is_some_and(|n| n > 0);
+        if forwarder.is_some() && sent_progress {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(guard);
@@ -785,7 +830,11 @@ impl Upstream {
     ///
     /// # Errors
     /// [`Unroutable`] when the message belongs to no caller or cannot be told apart.
-    async fn associate(&self, kind: Kind, extensions: &rmcp::model::Extensions) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+    async fn associate(
+        &self,
+        kind: Kind,
+        extensions: &rmcp::model::Extensions,
+    ) -> Result<Destination<Option<Peer<RoleServer>>>, Unroutable> {
         let origin = extensions.get::<InboundStreamOrigin>();
         let result = match (origin, extensions.get::<AtReceipt>()) {
             (Some(InboundStreamOrigin::OutboundRequest(_)), _) => self.associate_by_stream(origin).await,
@@ -801,7 +850,7 @@ impl Upstream {
 
     /// The call whose upstream request's response stream carried the message; waits (≤ 1 s) for
     /// the id of a call just sent to be recorded.
-    async fn associate_by_stream(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<Peer<RoleServer>>, Unroutable> {
+    async fn associate_by_stream(&self, origin: Option<&InboundStreamOrigin>) -> Result<Destination<Option<Peer<RoleServer>>>, Unroutable> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         loop {
             // Registered before checking, so an id recorded in between still wakes us.
@@ -931,12 +980,20 @@ impl UpstreamClient {
         let to = up.associate(kind, &ctx.extensions).await.map_err(|why| {
             McpError::internal_error(format!("cannot associate this {} request with one caller: {why}", kind.as_str()), None)
         })?;
+        let Some(peer) = to.peer else {
+            up.refused.count(kind);
+            warn!(server = %up.key, kind = kind.as_str(), "upstream request refused: its caller is a stateless request without a stream");
+            return Err(McpError::internal_error(
+                format!("cannot forward this {} request: its caller is a stateless (2026-07-28) request", kind.as_str()),
+                None,
+            ));
+        };
         request.extensions_mut().insert(OriginatingRequestId(to.request.clone()));
         let timeout = *up.timeout.read().expect("timeout lock");
         // A task of its own: rmcp would otherwise mark the request as originating from the
         // upstream's request id (a task-local), which means nothing on the caller's session.
         let sent = tokio::spawn(async move {
-            to.peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await?.await_response().await
+            peer.send_request_with_option(request, PeerRequestOptions::with_timeout(timeout)).await?.await_response().await
         });
         match sent.await {
             Ok(Ok(r)) => Ok(r),
@@ -1002,9 +1059,9 @@ impl ClientHandler for UpstreamClient {
 
     async fn on_logging_message(&self, params: LoggingMessageNotificationParam, ctx: NotificationContext<RoleClient>) {
         let Some(up) = self.up() else { return };
-        if let Ok(to) = up.associate(Kind::Logging, &ctx.extensions).await {
-            if up.levels.passes(&to.caller, params.level) {
-                let _ = to.peer.notify_logging_message(params).await;
+        if let Ok(Destination { caller, peer: Some(peer), .. }) = up.associate(Kind::Logging, &ctx.extensions).await {
+            if up.levels.passes(&caller, params.level) {
+                let _ = peer.notify_logging_message(params).await;
             }
         }
     }

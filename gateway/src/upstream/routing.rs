@@ -190,7 +190,7 @@ impl Refused {
 
 /// The association of a message as it stood when the message was received (see [`Tagged`]).
 #[derive(Clone)]
-pub struct AtReceipt(pub Result<Destination<Peer<RoleServer>>, Unroutable>);
+pub struct AtReceipt(pub Result<Destination<Option<Peer<RoleServer>>>, Unroutable>);
 
 /// The gateway's client transport towards an upstream, wrapped: every request and log message the
 /// upstream sends is marked, as it is read (in the upstream's order), with the caller it belongs
@@ -225,6 +225,11 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Tagged<T> {
             }
             JsonRpcMessage::Notification(n) if matches!(n.notification, ServerNotification::LoggingMessageNotification(_)) => {
                 n.notification.extensions_mut().insert(at_receipt());
+            }
+            JsonRpcMessage::Notification(n) => {
+                if let ServerNotification::ProgressNotification(p) = &n.notification {
+                    up.progress_received(&p.params.progress_token);
+                }
             }
             _ => {}
         }

@@ -424,3 +424,86 @@ async fn audit_retention_deletes_old_events_in_batches_on_every_backend() {
         assert_eq!(mcpctl_gateway::audit::prune(&store, mcpctl_gateway::state::DEFAULT_AUDIT_RETENTION).await.unwrap(), 0);
     }
 }
+
+/// A stateless (2026-07-28) `tools/call` POST: the canonical form, answered by the gateway
+/// directly (`mcp::stateless`), plus `extra` headers.
+async fn stateless_call(url: &str, token: &str, name: &str, extra: &[(&str, &str)]) -> (u16, String, Value) {
+    let meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+        "params": {"name": name, "arguments": {"prompt": "hi"}, "_meta": meta}});
+    let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", name)];
+    headers.extend_from_slice(extra);
+    let r = post(url, Some(token), &headers, body.to_string()).await;
+    let status = r.status().as_u16();
+    let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, kind, answer(r).await)
+}
+
+/// The direct answer of a stateless `tools/call` is the answer rmcp gives the same request (an
+/// allowed loopback `Origin` sends it through rmcp): results, upstream errors, unknown names,
+/// with the same audit rows; a request the upstream sends meanwhile is refused and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_call_answered_directly_equals_rmcps_answer_and_is_audited_alike() {
+    let gw = Gw::start(&yaml(), McpSettings::default()).await;
+    let url = gw.url("lab");
+    let through_rmcp = [("origin", "http://127.0.0.1:9")];
+    // Wait for the upstream (a call before it runs fails alike on both paths, but slowly).
+    for _ in 0..100 {
+        if stateless_call(&url, ALICE, "up__test_simple_text", &[]).await.2.to_string().contains("simple text response") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.state.auditor.flush().await;
+    let audit = reconciler::audit::AuditFilter { limit: 1000, ..Default::default() };
+    let before = gw.store.audit_events(&audit).await.unwrap().len();
+    let names =
+        ["up__test_simple_text", "up__test_error_handling", "up__test_multiple_content_types", "up__no_such_tool", "no_such_server"];
+    for name in names {
+        let direct = stateless_call(&url, ALICE, name, &[]).await;
+        let rmcp = stateless_call(&url, ALICE, name, &through_rmcp).await;
+        assert_eq!(direct, rmcp, "{name}: direct vs rmcp");
+        assert_eq!(direct.0, 200, "{name}");
+        assert!(direct.1.starts_with("application/json"), "{name}: {}", direct.1);
+        assert_eq!(direct.2["id"], 41, "{name}");
+    }
+    let ok = stateless_call(&url, ALICE, "up__test_simple_text", &[]).await.2;
+    assert_eq!(ok["result"]["resultType"], "complete", "{ok}");
+    assert_eq!(stateless_call(&url, ALICE, "no_such_server", &[]).await.2["error"]["code"], -32602);
+
+    // Each pair left two audit rows alike but for time, duration and id.
+    gw.state.auditor.flush().await;
+    let mut events = gw.store.audit_events(&audit).await.unwrap();
+    events.truncate(events.len() - before);
+    events.reverse();
+    let rows: Vec<_> = events
+        .iter()
+        .map(|e| (&e.project, &e.token, &e.token_prefix, &e.session, &e.method, &e.server, &e.target, &e.outcome, &e.error, &e.revision))
+        .collect();
+    assert_eq!(rows.len(), 2 * names.len() + 2, "every call audited once");
+    for pair in rows[..2 * names.len()].chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
+    assert_eq!(events[0].session, "-");
+    assert_eq!((events[0].outcome.as_str(), events[0].token.as_str()), ("ok", "alice"));
+    assert!(events.iter().any(|e| e.target == "no_such_server" && e.outcome == "denied"));
+
+    // Tokens are judged before either path: another project's token, no token.
+    assert_eq!(stateless_call(&url, OTTO, "up__test_simple_text", &[]).await.0, 403);
+    let r = post(&url, None, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "x")], "{}").await;
+    assert_eq!(r.status(), 401);
+
+    // The upstream's sampling request during a direct call has no stream to go to: refused.
+    let refused = |gw: &Gw| {
+        gw.state.upstreams.health().iter().find(|h| h.server == "up").and_then(|h| h.unroutable.get("sampling").copied()).unwrap_or(0)
+    };
+    let n = refused(&gw);
+    let v = stateless_call(&url, ALICE, "up__test_sampling", &[]).await.2;
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("sampling failed"), "{v}");
+    assert_eq!(refused(&gw), n + 1);
+    gw.stop().await;
+}

@@ -129,15 +129,7 @@ impl Store {
         // batches, in the same transaction (the table has no foreign keys or triggers).
         let gone: Vec<&crate::plan::Change> = plan.changes.iter().filter(|c| c.action != Action::Create).collect();
         for batch in gone.chunks(DELETE_BATCH) {
-            let mut sql = String::from("DELETE FROM resources WHERE (kind, project, name) IN (VALUES ");
-            for i in 0..batch.len() {
-                let b = i * 3;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
-            }
-            sql.push(')');
+            let sql = format!("DELETE FROM resources WHERE (kind, project, name) IN (VALUES {})", self.value_rows(batch.len(), 3));
             let mut q = sqlx::query(&sql);
             for c in batch {
                 q = q.bind(c.kind.as_str()).bind(c.project.clone().unwrap_or_default()).bind(c.name.clone());
@@ -148,14 +140,10 @@ impl Store {
         }
         let inserts: Vec<&crate::plan::Change> = plan.changes.iter().filter(|c| c.action != Action::Delete).collect();
         for batch in inserts.chunks(INSERT_BATCH) {
-            let mut sql = String::from("INSERT INTO resources (kind, project, name, body, hash, source, revision, updated_at) VALUES ");
-            for i in 0..batch.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${},${},${},${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8));
-            }
+            let sql = format!(
+                "INSERT INTO resources (kind, project, name, body, hash, source, revision, updated_at) VALUES {}",
+                self.value_rows(batch.len(), 8)
+            );
             let mut q = sqlx::query(&sql);
             for c in batch {
                 let body = c.desired.as_ref().map(|d| d.to_string()).unwrap_or_default();

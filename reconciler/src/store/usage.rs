@@ -43,17 +43,11 @@ impl Store {
     pub async fn record_token_use(&self, uses: &[TokenUse]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for chunk in uses.chunks(BATCH) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 5;
-                    format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO token_usage (hash, project, token, last_used_at, uses) VALUES {} ON CONFLICT (hash) DO UPDATE SET \
                  project = excluded.project, token = excluded.token, uses = token_usage.uses + excluded.uses, \
                  last_used_at = CASE WHEN excluded.last_used_at > token_usage.last_used_at THEN excluded.last_used_at ELSE token_usage.last_used_at END",
-                values.join(", ")
+                self.value_rows(chunk.len(), 5)
             );
             let mut q = sqlx::query(&sql);
             for u in chunk {
