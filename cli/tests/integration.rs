@@ -21,6 +21,8 @@ mod litellm;
 mod login;
 #[path = "integration/safety.rs"]
 mod safety;
+#[path = "integration/scale_out.rs"]
+mod scale_out;
 #[path = "integration/secret.rs"]
 mod secret;
 #[path = "integration/secret_backends.rs"]

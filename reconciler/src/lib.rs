@@ -6,6 +6,7 @@ pub mod audit;
 pub mod controller;
 mod credentials;
 pub mod decode_cache;
+pub mod leader;
 pub mod leak_scan;
 pub mod plan;
 pub mod publish;
