@@ -11,8 +11,12 @@ mod chat;
 mod clone;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
+#[path = "integration/faults.rs"]
+mod faults;
 #[path = "integration/layout.rs"]
 mod layout;
 #[path = "../../gateway/tests/common/litellm.rs"]
