@@ -209,6 +209,7 @@ mod tests {
         // Known FNV-1a 64 vectors, so the key cannot drift silently between versions.
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(LOCK_KEY, -2_448_823_072_530_306_447, "docs/scale-out.md names this key");
         let (hi, lo) = key_halves();
         assert_eq!(((hi as u64) << 32) | lo as u64, LOCK_KEY as u64);
     }
