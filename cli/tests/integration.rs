@@ -46,11 +46,16 @@ impl Env {
     }
 
     fn run(&self, repo: &Path, args: &[&str]) -> Output {
+        self.run_on(&self.db_url(), repo, args)
+    }
+
+    /// [`Env::run`] with the store at `db` (another SQLite file, a Postgres database).
+    fn run_on(&self, db: &str, repo: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_mcpctl"))
             .arg("-C")
             .arg(repo)
             .args(args)
-            .env("MCPCTL_DATABASE_URL", self.db_url())
+            .env("MCPCTL_DATABASE_URL", db)
             // Hermetic: no login context of the person running the tests (see docs/login.md).
             .env("MCPCTL_CONFIG", self.dir.path().join("mcpctl-config.yaml"))
             .env_remove("MCPCTL_CONTEXT")

@@ -32,22 +32,10 @@ fn repo(env: &Env, name: &str, servers: usize, version: &str) -> PathBuf {
     dir
 }
 
-fn mcpctl(env: &Env, db: &str, dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("MCPCTL_DATABASE_URL", db)
-        .env("MCPCTL_CONFIG", env.dir.path().join("mcpctl-config.yaml"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
 /// The whole store as `get all -o json` prints it, minus what differs between two applies of
 /// the same repo (timestamps and revisions are compared by the deploy history instead).
 fn state(env: &Env, db: &str) -> String {
-    let o = mcpctl(env, db, env.dir.path(), &["get", "all", "-o", "json"]);
+    let o = env.run_on(db, env.dir.path(), &["get", "all", "-o", "json"]);
     assert!(o.status.success(), "reading the store after a kill: {}", text(&o));
     let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     strip(&mut v);
@@ -111,11 +99,11 @@ fn apply_killed_at_random_moments_leaves_the_old_or_the_new_state() {
     let (a, b) = (repo(&env, "a", 300, "v1"), repo(&env, "b", 400, "v2"));
     for (db, _pg) in databases(&env, "apply") {
         // The two states, and how long a whole apply takes here (the kills spread over 1.5× that).
-        let o = mcpctl(&env, &db, &a, &["apply", "-q"]);
+        let o = env.run_on(&db, &a, &["apply", "-q"]);
         assert!(o.status.success(), "{}", text(&o));
         let old = state(&env, &db);
         let started = Instant::now();
-        let o = mcpctl(&env, &db, &b, &["apply", "-q"]);
+        let o = env.run_on(&db, &b, &["apply", "-q"]);
         let took = started.elapsed();
         assert!(o.status.success(), "{}", text(&o));
         let new = state(&env, &db);
@@ -138,10 +126,10 @@ fn apply_killed_at_random_moments_leaves_the_old_or_the_new_state() {
             current = now;
         }
         // Restart recovers: the next apply finishes and the store is exactly the repo.
-        let o = mcpctl(&env, &db, &a, &["apply", "-q"]);
+        let o = env.run_on(&db, &a, &["apply", "-q"]);
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(state(&env, &db), old);
-        let o = mcpctl(&env, &db, &a, &["plan", "--detailed-exitcode"]);
+        let o = env.run_on(&db, &a, &["plan", "--detailed-exitcode"]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         eprintln!("{db}: {} kills during apply: {saw_old} left the old state, {saw_new} the new (apply takes {took:?})", runs());
     }
@@ -185,7 +173,7 @@ fn migrations_killed_at_random_moments_finish_on_the_next_run() {
     // The full list of migrations, from a database migrated to the end.
     let all = {
         let db = format!("sqlite://{}", env.dir.path().join("full.db").display());
-        assert!(mcpctl(&env, &db, &a, &["apply", "-q"]).status.success());
+        assert!(env.run_on(&db, &a, &["apply", "-q"]).status.success());
         migrations(&db).0
     };
     assert!(all.len() >= 8, "{all:?}");
@@ -204,7 +192,7 @@ fn migrations_killed_at_random_moments_finish_on_the_next_run() {
                 assert_eq!(versions, all);
             }
             // The next run recovers: the schema completes and the repo applies.
-            let o = mcpctl(&env, &db, &a, &["apply", "-q"]);
+            let o = env.run_on(&db, &a, &["apply", "-q"]);
             assert!(o.status.success(), "run {i} on {db}: {}", text(&o));
             assert_eq!(migrations(&db).0, all);
             drop(pg);

@@ -5,7 +5,7 @@
 //! The upstream killed mid-call is `gateway/tests/integration/mcp.rs`'
 //! `upstream_killed_mid_call_errors_then_restarts`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -170,17 +170,6 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
-fn mcpctl(env: &Env, db: &str, dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("MCPCTL_DATABASE_URL", db)
-        .env("MCPCTL_CONFIG", env.dir.path().join("mcpctl-config.yaml"))
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn postgres_restarted_under_load_the_gateway_serves_its_snapshot_and_follows_after() {
     let Some(pg) = PrivatePostgres::start() else {
@@ -189,7 +178,7 @@ fn postgres_restarted_under_load_the_gateway_serves_its_snapshot_and_follows_aft
     };
     let env = Env::new();
     let repo = env.copy(&super::homelab(), "repo");
-    let o = mcpctl(&env, &pg.url(), &repo, &["apply", "-q"]);
+    let o = env.run_on(&pg.url(), &repo, &["apply", "-q"]);
     assert!(o.status.success(), "{}", text(&o));
     let mut gw: Child = Command::new(env!("CARGO_BIN_EXE_mcpctl"))
         .args(["gateway", "--listen", "127.0.0.1:0", "--poll", "1s", "--rate-limit", "off"])
@@ -228,7 +217,7 @@ fn postgres_restarted_under_load_the_gateway_serves_its_snapshot_and_follows_aft
     std::thread::sleep(Duration::from_secs(1));
     // After the restart, a deploy reaches the gateway (pool and listener reconnected).
     std::fs::write(repo.join("projects/after.yaml"), project_doc("after")).unwrap();
-    let o = mcpctl(&env, &pg.url(), &repo, &["apply", "-q"]);
+    let o = env.run_on(&pg.url(), &repo, &["apply", "-q"]);
     let followed = o.status.success() && wait_until(Duration::from_secs(20), || serves(&addr, "after"));
     stop.store(true, Ordering::Relaxed);
     clients.into_iter().for_each(|c| c.join().unwrap());

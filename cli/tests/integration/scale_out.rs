@@ -4,7 +4,7 @@
 //! before their 60 s poll. Skipped without `MCPCTL_TEST_DATABASE_URL` (CI sets it).
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{git, http, listening, remote_and_work, text, Env};
@@ -51,20 +51,6 @@ impl Drop for PgDb {
     }
 }
 
-/// `mcpctl` with the store at `db`, hermetic config.
-fn mcpctl(env: &Env, db: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcpctl"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("MCPCTL_DATABASE_URL", db)
-        .env("MCPCTL_CONFIG", env.dir.path().join("mcpctl-config.yaml"))
-        .env_remove("MCPCTL_CONTEXT")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
 /// A `mcpctl reconcile` loop on `repo` into `db`, its stderr in `<name>.log`.
 fn reconciler(env: &Env, db: &str, repo: &str, name: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mcpctl"))
@@ -84,7 +70,7 @@ fn log(env: &Env, name: &str) -> String {
 
 /// `status -o json`'s reconcilers as (pid, role).
 fn roles(env: &Env, db: &str) -> Vec<(u32, String)> {
-    let o = mcpctl(env, db, env.dir.path(), &["status", "-o", "json"]);
+    let o = env.run_on(db, env.dir.path(), &["status", "-o", "json"]);
     let Ok(s) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else { return Vec::new() };
     s["reconcilers"]
         .as_array()
@@ -200,7 +186,7 @@ fn gateways_reload_on_the_deploy_notification_long_before_their_poll() {
     let Some(db) = PgDb::create() else { return };
     let env = Env::new();
     let repo = env.copy(&super::homelab(), "repo");
-    let o = mcpctl(&env, &db.url, &repo, &["apply", "-q"]);
+    let o = env.run_on(&db.url, &repo, &["apply", "-q"]);
     assert!(o.status.success(), "{}", text(&o));
     let mut gateways: Vec<Child> = (0..2)
         .map(|_| {
@@ -225,7 +211,7 @@ fn gateways_reload_on_the_deploy_notification_long_before_their_poll() {
         "apiVersion: mcpctl.io/v1\nkind: Project\nmetadata: {name: lab2}\nspec: {servers: [time], public: true}\n",
     )
     .unwrap();
-    let o = mcpctl(&env, &db.url, &repo, &["apply", "-q"]);
+    let o = env.run_on(&db.url, &repo, &["apply", "-q"]);
     assert!(o.status.success(), "{}", text(&o));
     let seen: Vec<Option<((), Duration)>> = addrs
         .iter()
