@@ -71,6 +71,8 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Follow a git branch: every new commit is validated, planned and applied; drift is
     /// reverted. The repo (`--repo`) may be a local path (watched) or a URL (polled, pokable).
+    /// On Postgres one reconciler leads (an advisory lock); others wait as standbys and take
+    /// over when it dies (docs/scale-out.md).
     Reconcile(ReconcileArgs),
     /// Print the captured stderr of a server run by the local runtime.
     Logs(LogsArgs),
@@ -78,7 +80,8 @@ pub enum Command {
     /// runtime), printing the URLs it serves.
     Serve(ServeArgs),
     /// Run the gateway alone, following the database a reconciler writes (scaled deploys:
-    /// several gateways sharing Postgres with one `mcpctl reconcile`).
+    /// several gateways sharing Postgres with one `mcpctl reconcile`). On Postgres each deploy
+    /// is picked up at once (LISTEN/NOTIFY), polling being the fallback.
     Gateway(GatewayArgs),
     /// Test a running endpoint.
     #[command(subcommand)]
@@ -286,7 +289,8 @@ pub struct GatewayArgs {
     /// on pods and `create` on pods/attach).
     #[arg(long, value_name = "NAMESPACE")]
     pub kube_namespace: Option<String>,
-    /// How often to look for a new deploy in the database.
+    /// How often to look for a new deploy in the database (on Postgres the fallback of the
+    /// `mcpctl_deploy` notification, which reloads at once).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll: std::time::Duration,
     /// age identity file of the installation: decrypts the API keys of the `Llm`s (chat) from

@@ -450,6 +450,12 @@ pub fn status(out: &mut impl Write, s: &Value) -> io::Result<()> {
         Some(d) => writeln!(out, "{} {}", paint(BOLD, "Drift:         "), paint(YELLOW, &d))?,
         None => writeln!(out, "{} none", paint(BOLD, "Drift:         "))?,
     }
+    if let Some(rs) = s.get("reconcilers").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        writeln!(out, "{}", paint(BOLD, "Reconcilers:"))?;
+        for r in rs {
+            writeln!(out, "  {:<8} {}", r["role"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or(""))?;
+        }
+    }
     if let Some(servers) = s.get("servers").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         writeln!(out, "{}", paint(BOLD, "Servers:"))?;
         for sv in servers {

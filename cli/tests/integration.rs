@@ -17,12 +17,16 @@ mod chat;
 mod clone;
 #[path = "integration/console.rs"]
 mod console;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "integration/deploy.rs"]
 mod deploy;
 #[path = "integration/docs.rs"]
 mod docs;
 #[path = "../../reconciler/tests/common/fake_openbao.rs"]
 mod fake_openbao;
+#[path = "integration/faults.rs"]
+mod faults;
 #[path = "integration/layout.rs"]
 mod layout;
 #[path = "../../gateway/tests/common/litellm.rs"]
@@ -31,6 +35,8 @@ mod litellm;
 mod login;
 #[path = "integration/safety.rs"]
 mod safety;
+#[path = "integration/scale_out.rs"]
+mod scale_out;
 #[path = "integration/secret.rs"]
 mod secret;
 #[path = "integration/secret_backends.rs"]
@@ -50,11 +56,16 @@ impl Env {
     }
 
     fn run(&self, repo: &Path, args: &[&str]) -> Output {
+        self.run_on(&self.db_url(), repo, args)
+    }
+
+    /// [`Env::run`] with the store at `db` (another SQLite file, a Postgres database).
+    fn run_on(&self, db: &str, repo: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_mcpctl"))
             .arg("-C")
             .arg(repo)
             .args(args)
-            .env("MCPCTL_DATABASE_URL", self.db_url())
+            .env("MCPCTL_DATABASE_URL", db)
             // Hermetic: no login context of the person running the tests (see docs/login.md).
             .env("MCPCTL_CONFIG", self.dir.path().join("mcpctl-config.yaml"))
             .env_remove("MCPCTL_CONTEXT")

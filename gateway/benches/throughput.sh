@@ -15,52 +15,8 @@
 # but the upstream hop, a ceiling for this machine — in the same round).
 # PROFILE=1 keeps serve running after the rounds and prints its pid (for perf/callgrind).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-mcpctl="${MCPCTL:-${CARGO_TARGET_DIR:-$here/../../target}/release/mcpctl}"
 conns_list="${CONNS:-16 64}" secs="${SECS:-10}" rounds="${ROUNDS:-2}" threads="${THREADS:-2}"
-: "${MCPCTL_PEER_EVERYTHING:?run source .ci/peers.sh first}"
-work="$(mktemp -d)"
-token="mcpctl_pat_bench_echo_0123456789abcdef"
-hash="sha256:$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
-# A token that may not run `echo`: its calls are refused by RBAC (audited), with no upstream hop.
-token_denied="mcpctl_pat_bench_deny_0123456789abcdef"
-hash_denied="sha256:$(printf %s "$token_denied" | sha256sum | cut -d' ' -f1)"
-mkdir -p "$work/repo"
-cat > "$work/repo/bench.yaml" <<YAML
-apiVersion: mcpctl.io/v1
-kind: Server
-metadata: {name: everything}
-spec: {command: node, args: ["$MCPCTL_PEER_EVERYTHING", stdio]}
----
-apiVersion: mcpctl.io/v1
-kind: Project
-metadata: {name: bench}
-spec: {servers: [everything], prefixTools: false}
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: bench, project: bench}
-spec: {hash: "$hash", prefix: mcpctl_pat_b, bindings: [{role: run, resource: servers}]}
----
-apiVersion: mcpctl.io/v1
-kind: McpToken
-metadata: {name: bench-sum-only, project: bench}
-spec: {hash: "$hash_denied", prefix: mcpctl_pat_b, bindings: [{role: run, resource: servers, name: everything/get-sum}]}
-YAML
-git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A && git -C "$work/repo" -c user.name=b -c user.email=b@b commit -qm bench
-port=$((20000 + RANDOM % 20000))
-MCPCTL_LOG_DIR="$work/logs" "$mcpctl" serve -C "$work/repo" --database-url "sqlite://$work/s.db" --listen "127.0.0.1:$port" \
-  --cache-dir "$work/cache" --rate-limit "${RATE_LIMIT:-off}" > "$work/serve.log" 2>&1 &
-serve=$!
-trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$work"' EXIT
-url="http://127.0.0.1:$port/projects/bench/mcp"
-call() {
-  curl -s -X POST "$url" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/call' -H 'mcp-name: echo' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"curl","version":"1"}}}}'
-}
-for _ in $(seq 120); do call | grep -q 'Echo: hi' && break; sleep 0.5; done
-call | grep -q 'Echo: hi' || { echo "the gateway does not answer echo:"; call; cat "$work/serve.log"; exit 1; }
+source "$(dirname "$0")/echo_gateway.sh"
 echo "date: $(date -u +%FT%TZ)  duration: ${secs}s  rounds: $rounds  wrk threads: $threads  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 audited() { sqlite3 "$work/s.db" "SELECT count(*) FROM audit_events WHERE method = 'tools/call'" 2>/dev/null || echo 0; }
 audited_before="$(audited)" answered=0

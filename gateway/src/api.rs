@@ -154,7 +154,7 @@ pub(crate) async fn one(
 /// Deployed revision, last attempt, drift, and the health of the caller's servers (an McpToken:
 /// every server of its project; a user: those it may view).
 #[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the caller's servers (an McpToken: its project's; a user: those it may view), URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "`{deployed, lastAttempted, lastOutcome, drift: bool, reconcilers?: [{name, role: leader|standby}] (Postgres), upstreams: [{server, transport, connected, error, unroutable, health, check: {state, lastCheck, checks, consecutiveFailures, lastError, restarts}, replicas}]}`: upstreams of the caller's servers (an McpToken: its project's; a user: those it may view), URLs in errors redacted", body = Object), (status = 401, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
@@ -162,13 +162,20 @@ pub(crate) async fn status(
 ) -> Result<Json<Value>, ApiError> {
     let s = state.status();
     let upstreams: Vec<Value> = shown_upstreams(&state, &c, &snapshot).into_iter().map(|h| json!(h)).collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "deployed": s.deployed,
         "lastAttempted": s.last_attempted,
         "lastOutcome": s.last_outcome,
         "drift": s.drift,
         "upstreams": upstreams,
-    })))
+    });
+    // Postgres: which reconciler leads and which wait (scale-out); SQLite knows none.
+    // Left out while the database is unreachable: the rest of the answer is the snapshot's.
+    let reconcilers = state.store.reconcilers().await.unwrap_or_default();
+    if !reconcilers.is_empty() {
+        body["reconcilers"] = reconcilers.iter().map(|(name, role)| json!({"name": name, "role": role})).collect();
+    }
+    Ok(Json(body))
 }
 
 /// The deploy history, newest first (needs action `audit` where the caller acts). Deploys are of

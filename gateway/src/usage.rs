@@ -71,13 +71,24 @@ impl UsageRecorder {
     pub async fn flush(&self) {
         let mut retry = self.writing.lock().await;
         let taken = std::mem::take(&mut *self.pending.lock().expect("usage lock"));
-        retry.extend(taken.into_iter().map(|(hash, p)| TokenUse {
-            hash,
-            project: p.project,
-            token: p.token,
-            last_used_at: p.last.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            uses: p.uses,
-        }));
+        // One row per token: a batch kept from a failed write is merged with the new uses (a
+        // statement may not name one row twice: Postgres refuses `ON CONFLICT` on it).
+        let mut at: HashMap<String, usize> = retry.iter().enumerate().map(|(i, u)| (u.hash.clone(), i)).collect();
+        for (hash, p) in taken {
+            let last_used_at = p.last.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            match at.get(&hash) {
+                Some(&i) => {
+                    let u = &mut retry[i];
+                    u.uses += p.uses;
+                    u.last_used_at = u.last_used_at.clone().max(last_used_at);
+                    (u.project, u.token) = (p.project, p.token);
+                }
+                None => {
+                    at.insert(hash.clone(), retry.len());
+                    retry.push(TokenUse { hash, project: p.project, token: p.token, last_used_at, uses: p.uses });
+                }
+            }
+        }
         if retry.is_empty() {
             return;
         }

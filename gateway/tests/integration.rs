@@ -12,6 +12,8 @@ mod chat;
 mod crossing;
 #[path = "integration/front.rs"]
 mod front;
+#[path = "integration/fuzz_replay.rs"]
+mod fuzz_replay;
 #[path = "integration/gate.rs"]
 mod gate;
 #[path = "integration/harness.rs"]

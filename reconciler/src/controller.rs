@@ -21,6 +21,12 @@
 //!   decrypted with the installation's identity (each such secret and key is named);
 //! - its desired state is empty while the store is not, unless [`Settings::allow_empty`] (a commit
 //!   that deletes every file would otherwise delete every resource, tokens included).
+//!
+//! On Postgres, only the holder of the leader lock ([`crate::leader`]) reconciles: the others
+//! are standbys that try for the lock every second. A reconciler that takes the lock re-reads
+//! the deploy history first, so it goes on from the last deploy recorded by any leader, and its
+//! writes are fenced (they commit only while it holds the lock). Losing the lock stops its
+//! servers and makes it a standby again.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +36,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use schema::DesiredState;
 
+use crate::leader::{LeaderError, LeaderLock, Role};
 use crate::plan::{plan, Summary};
 use crate::repo::{GitRepo, RepoSource};
 use crate::source::{read_git_tree_at, subtree_id, CommitInfo, SourceError};
@@ -48,6 +55,11 @@ pub enum ReconcileError {
         #[source]
         source: notify::Error,
     },
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+    /// Another reconciler holds the leader lock of this Postgres database.
+    #[error("this reconciler is a standby: another one holds the leader lock of the database")]
+    Standby,
 }
 
 /// What one reconcile did.
@@ -126,6 +138,13 @@ pub struct Reconciler {
     cache_since: std::time::Instant,
     /// What the store holds after this reconciler's last write or read of it (see `deploy`).
     applied: Option<Vec<crate::plan::StoredResource>>,
+    /// The leader lock (Postgres only).
+    leader: Option<LeaderLock>,
+    /// The lock connection whose takeover the deploy history was re-read for.
+    resumed_for: Option<i32>,
+    role: tokio::sync::watch::Sender<Role>,
+    /// Whether this standby spell was logged.
+    standby_logged: bool,
 }
 
 impl Reconciler {
@@ -145,12 +164,16 @@ impl Reconciler {
     /// As [`Reconciler::new`].
     pub async fn new_at(store: Store, settings: Settings, path: &str) -> Result<Reconciler, ReconcileError> {
         let repo = GitRepo::open_at(&settings.source, &settings.branch, &settings.cache_dir, path)?;
-        let last_attempted = store.deploys(1).await?.into_iter().next().map(|d| d.revision);
+        let leader = match store.backend() {
+            crate::Backend::Postgres => Some(LeaderLock::new(store.url())?),
+            crate::Backend::Sqlite => None,
+        };
+        let role = if leader.is_some() { Role::Standby } else { Role::Single };
         let mut r = Reconciler {
             store,
             repo,
             settings,
-            last_attempted,
+            last_attempted: None,
             last_good: None,
             runtimes: Vec::new(),
             secrets: None,
@@ -160,16 +183,83 @@ impl Reconciler {
             cache: schema::FileCache::default(),
             cache_since: std::time::Instant::now(),
             applied: None,
+            leader,
+            resumed_for: None,
+            role: tokio::sync::watch::Sender::new(role),
+            standby_logged: false,
         };
-        if let Some(d) = r.store.last_good_deploy().await? {
-            // The desired state in force, re-read from git for drift checks.
-            if let Ok((files, _)) = read_git_tree_at(r.repo.repository(), &d.revision, r.repo.path()) {
-                if let Ok(state) = schema::check_cached(&files, &mut r.cache) {
-                    r.last_good = Some((d.revision, state));
+        r.resume().await?;
+        Ok(r)
+    }
+
+    /// Pick up where the deploy history left off: the newest attempt, and the desired state in
+    /// force (re-read from git for drift checks). Nothing this reconciler remembered of the
+    /// store is kept.
+    async fn resume(&mut self) -> Result<(), ReconcileError> {
+        self.last_attempted = self.store.deploys(1).await?.into_iter().next().map(|d| d.revision);
+        self.last_good = None;
+        self.applied = None;
+        self.fetched_for = None;
+        if let Some(d) = self.store.last_good_deploy().await? {
+            if let Ok((files, _)) = read_git_tree_at(self.repo.repository(), &d.revision, self.repo.path()) {
+                if let Ok(state) = schema::check_cached(&files, &mut self.cache) {
+                    self.last_good = Some((d.revision, state));
                 }
             }
         }
-        Ok(r)
+        Ok(())
+    }
+
+    /// This reconciler's role, as it changes (`single` on SQLite).
+    pub fn role(&self) -> tokio::sync::watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// Make sure this reconciler may write: always on SQLite; on Postgres while it holds the
+    /// leader lock (taken when free; the deploy history is re-read once it is taken).
+    ///
+    /// # Errors
+    /// [`ReconcileError::Standby`] when another reconciler holds the lock;
+    /// [`ReconcileError::Leader`] when the lock's connection fails (the lock is not held then).
+    async fn ensure_leader(&mut self) -> Result<(), ReconcileError> {
+        let Some(lock) = self.leader.as_mut() else { return Ok(()) };
+        let held = match lock.ensure().await {
+            Ok(held) => held,
+            Err(e) => {
+                self.step_down().await;
+                return Err(e.into());
+            }
+        };
+        let pid = lock.held_by();
+        if !held {
+            self.step_down().await;
+            return Err(ReconcileError::Standby);
+        }
+        if self.resumed_for != pid {
+            self.store = self.store.fenced(pid);
+            self.resume().await?;
+            self.resumed_for = pid;
+            self.standby_logged = false;
+            self.role.send_replace(Role::Leader);
+            warn!(last = ?self.last_attempted, "leader: took the leader lock; going on from the last recorded deploy");
+        }
+        Ok(())
+    }
+
+    /// Not (or no longer) the leader: stop this process's servers and say so once.
+    async fn step_down(&mut self) {
+        self.resumed_for = None;
+        if *self.role.borrow() == Role::Leader {
+            warn!("lost the leader lock; stopping this process's servers");
+            for rt in &mut self.runtimes {
+                rt.shutdown().await;
+            }
+        }
+        self.role.send_replace(Role::Standby);
+        if !self.standby_logged {
+            warn!("{}", crate::leader::STANDBY_MESSAGE);
+            self.standby_logged = true;
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -230,6 +320,7 @@ impl Reconciler {
     /// that (the loop's pokes and file events: the drift check, which reads the whole store, runs
     /// on its own timer, not once per event of a burst of git writes).
     async fn reconcile_with(&mut self, drift_check: bool) -> Result<Outcome, ReconcileError> {
+        self.ensure_leader().await?;
         self.repo.fetch()?;
         let tip = match self.repo.tip() {
             Ok(t) => t,
@@ -313,11 +404,19 @@ impl Reconciler {
             // next apply checks its base without reading every row.
             let next = after_apply(stored, &p);
             let after = crate::plan::fingerprint(&next);
-            match self.store.apply_knowing(&p, &meta, &|_, _| {}, Some(&after)).await {
+            match self.store.apply_commit(&p, &meta, Some(&after)).await {
                 Ok(_) => {
                     self.applied = Some(next);
                     break p;
                 }
+                Err(StoreError::AlreadyRecorded { id }) => {
+                    // The previous leader committed this deploy just before this one took over.
+                    info!(deploy = id, "commit already deployed by the previous leader");
+                    self.last_attempted = Some(sha.clone());
+                    self.last_good = Some((sha.clone(), desired));
+                    return Ok(Outcome::UpToDate { sha: Some(sha) });
+                }
+                Err(e @ StoreError::NotLeader) => return Err(e.into()),
                 Err(StoreError::StoreMoved { .. }) if from_snapshot => {
                     info!("the store changed since this reconciler's last write; planning again from the table");
                     continue;
@@ -407,6 +506,15 @@ impl Reconciler {
                 full_at = tokio::time::Instant::now() + self.settings.interval;
             }
             let wait = match self.reconcile_with(full).await {
+                Err(ReconcileError::Standby) => {
+                    full_at = tokio::time::Instant::now();
+                    crate::leader::RETRY
+                }
+                Err(ReconcileError::Store(StoreError::NotLeader)) => {
+                    self.step_down().await;
+                    full_at = tokio::time::Instant::now();
+                    crate::leader::RETRY
+                }
                 Ok(outcome) => {
                     failures = 0;
                     log_outcome(&outcome);

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod controller;
 mod credentials;
 pub mod decode_cache;
+pub mod leader;
 pub mod leak_scan;
 pub mod plan;
 pub mod publish;

@@ -10,6 +10,8 @@ mod incremental;
 mod kubernetes;
 #[path = "integration/layout.rs"]
 mod layout;
+#[path = "integration/leader.rs"]
+mod leader;
 #[path = "integration/runtime.rs"]
 mod runtime;
 #[path = "integration/secrets.rs"]

@@ -145,7 +145,7 @@ pub(super) async fn status(r: &Remote, a: StatusArgs) -> Result {
         .iter()
         .map(|u| serde_json::json!({"runtime": "gateway", "server": u["server"], "status": u}))
         .collect();
-    let status = serde_json::json!({
+    let mut status = serde_json::json!({
         "deployed": s["deployed"],
         "lastAttempted": s["lastAttempted"],
         "lastOutcome": s["lastOutcome"],
@@ -153,6 +153,9 @@ pub(super) async fn status(r: &Remote, a: StatusArgs) -> Result {
         "servers": servers,
         "gateway": reconciler::redact::urls(&r.url),
     });
+    if let Some(rs) = s.get("reconcilers") {
+        status["reconcilers"] = rs.clone();
+    }
     super::read::print_status(&status, a.output)
 }
 

@@ -234,6 +234,11 @@ pub(super) async fn status(g: &Global, a: StatusArgs) -> Result {
         "drift": if drift.is_empty() { None } else { Some(&drift) },
         "servers": servers,
     });
+    let mut status = status;
+    let reconcilers = store.reconcilers().await.context("reading the reconcilers' roles")?;
+    if !reconcilers.is_empty() {
+        status["reconcilers"] = reconcilers.iter().map(|(name, role)| serde_json::json!({"name": name, "role": role})).collect();
+    }
     print_status(&status, a.output)
 }
 

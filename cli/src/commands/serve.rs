@@ -212,13 +212,20 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     let addr = listener.local_addr().context("local address")?;
     // Deploy the tip before printing, so the endpoints shown are the ones served; the loop goes
     // on from there (and keeps retrying if this first attempt fails).
-    if let Err(e) = r.reconcile().await {
-        tracing::warn!(error = %e, "first reconcile failed; serving the last good state");
+    match r.reconcile().await {
+        // Logged by the reconciler ("standby: waiting for the leader lock").
+        Err(reconciler::controller::ReconcileError::Standby) => {}
+        Err(e) => tracing::warn!(error = %e, "first reconcile failed; serving the last good state"),
+        Ok(_) => {}
     }
     state.reload().await.context("loading the deployed state")?;
     writeln!(anstream::stdout(), "mcpctl serving {} (branch {}, path `{}`)", g.repo.display(), a.lp.branch, shown_path(r.path()))
         .context("writing output")?;
     print_urls(addr, &sorted_projects(&state), webhook_secret.is_some()).context("writing output")?;
+    // Deploys of another leader on the same Postgres (this one may be a standby) wake it too.
+    let store = state.store.clone();
+    let woken = deployed.clone();
+    tokio::spawn(async move { store.listen_deploys(woken).await });
     tokio::spawn(gateway::follow(state.clone(), Some(deployed), std::time::Duration::from_secs(30)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -290,10 +297,20 @@ pub(super) async fn gateway_only(g: &Global, a: GatewayArgs) -> Result {
     }
     let listener = tokio::net::TcpListener::bind(a.http.listen).await.with_context(|| format!("listening on {}", a.http.listen))?;
     let addr = listener.local_addr().context("local address")?;
-    writeln!(anstream::stdout(), "mcpctl gateway (following the database every {})", humantime::format_duration(a.poll))
-        .context("writing output")?;
+    let listens = state.store.backend() == reconciler::Backend::Postgres;
+    writeln!(
+        anstream::stdout(),
+        "mcpctl gateway (following the database every {}{})",
+        humantime::format_duration(a.poll),
+        if listens { " and at once on each deploy notified on `mcpctl_deploy`" } else { "" }
+    )
+    .context("writing output")?;
     print_urls(addr, &sorted_projects(&state), false).context("writing output")?;
-    tokio::spawn(gateway::follow(state.clone(), None, a.poll));
+    let deployed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let store = state.store.clone();
+    let woken = deployed.clone();
+    tokio::spawn(async move { store.listen_deploys(woken).await });
+    tokio::spawn(gateway::follow(state.clone(), Some(deployed), a.poll));
     let shutdown = shutdown_signal();
     gateway::serve(listener, state, shutdown).await.context("gateway")?;
     Ok(())

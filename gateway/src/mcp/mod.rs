@@ -106,3 +106,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/projects/{project}/mcp", any(endpoint::endpoint))
         .route("/.well-known/oauth-protected-resource/projects/{project}/mcp", get(endpoint::resource_metadata))
 }
+
+/// The front door's two looks at a POST body, for the fuzz targets (`fuzz/`) and their corpus
+/// replay: (the fast tree-free look of `shape`, the tree-based `endpoint` check). `shape`'s
+/// guarantee is that the first implies the second.
+#[doc(hidden)]
+pub fn body_checks(bytes: &[u8]) -> (bool, bool) {
+    (shape::acceptable(bytes), endpoint::check_jsonrpc(bytes).is_ok())
+}

@@ -19,7 +19,10 @@ pub fn acceptable(bytes: &[u8]) -> bool {
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return false;
     }
-    let Ok(m) = serde_json::from_slice::<Message>(bytes) else { return false };
+    // serde_json skips ignored strings without checking their UTF-8; the tree check refuses
+    // invalid UTF-8 anywhere (found by the `jsonrpc` fuzz target).
+    let Ok(text) = std::str::from_utf8(bytes) else { return false };
+    let Ok(m) = serde_json::from_str::<Message>(text) else { return false };
     let valid =
         matches!(m.jsonrpc, Shape::Str { version_2_0: true, .. }) && (matches!(m.method, Shape::Str { .. }) || m.result.0 || m.error.0);
     if !valid {
@@ -300,6 +303,8 @@ mod tests {
         for body in &refused_or_unsure {
             assert!(!acceptable(body.as_bytes()), "the fast look leaves {body} to the tree check");
         }
+        let invalid_utf8 = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"other\":\"\xe3\xe3\"}}";
+        assert!(!slow(invalid_utf8) && !acceptable(invalid_utf8), "invalid UTF-8 in a skipped string");
         // Among those, the ones the tree check accepts are still accepted by the endpoint (the
         // fast look is only a shortcut): an odd but valid body.
         assert!(slow(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["LONG"]}"#));

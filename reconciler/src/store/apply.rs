@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use schema::{Kind, ResourceKey};
 
-use super::deploys::insert_deploy;
+use super::deploys::{insert_deploy, newest_if_recorded, Once};
 use super::{now, Deploy, DeployMeta, Store, StoreError};
 use crate::plan::{body_hash, Action, Plan, StoredResource};
 
@@ -79,6 +79,18 @@ impl Store {
         self.apply_knowing(plan, meta, progress, None).await
     }
 
+    /// [`Store::apply_knowing`] of a new commit by the reconciler: refused with
+    /// [`StoreError::AlreadyRecorded`] when the newest deploy already records `meta.revision` as
+    /// applied or unchanged (checked under the write lock, so a leader taking over cannot
+    /// record the deploy its predecessor committed an instant before).
+    ///
+    /// # Errors
+    /// As [`Store::apply`]; [`StoreError::NotLeader`] from a fenced store that lost its lock.
+    /// Neither of the two is recorded as a failed deploy.
+    pub async fn apply_commit(&self, plan: &Plan, meta: &DeployMeta, after: Option<&str>) -> Result<Deploy, StoreError> {
+        self.apply_once(plan, meta, &|_, _| {}, after, Once::Good).await
+    }
+
     /// [`Store::apply`] by a caller that knows the store's [`crate::plan::fingerprint`] after the
     /// plan is applied (`after`): it is kept, so the next apply checks its base without hashing
     /// every stored body. Only pass what the rows will hash to (e.g. the reconciler's own copy of
@@ -93,12 +105,24 @@ impl Store {
         progress: &(dyn Fn(usize, usize) + Sync),
         after: Option<&str>,
     ) -> Result<Deploy, StoreError> {
+        self.apply_once(plan, meta, progress, after, Once::Always).await
+    }
+
+    async fn apply_once(
+        &self,
+        plan: &Plan,
+        meta: &DeployMeta,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        after: Option<&str>,
+        once: Once,
+    ) -> Result<Deploy, StoreError> {
         let started = now();
-        match self.apply_tx(plan, meta, &started, progress, after).await {
+        match self.apply_tx(plan, meta, &started, progress, after, once).await {
             Ok(d) => Ok(d),
+            Err(e @ (StoreError::NotLeader | StoreError::AlreadyRecorded { .. })) => Err(e),
             Err(e) => {
                 // Best effort: the apply already failed; a failure to record it must not hide why.
-                let _ = self.record(meta, &started, "failed", plan.summary, Some(&e.to_string())).await;
+                let _ = self.record(meta, &started, "failed", plan.summary, Some(&e.to_string()), Once::Always).await;
                 Err(e)
             }
         }
@@ -111,10 +135,16 @@ impl Store {
         started: &str,
         progress: &(dyn Fn(usize, usize) + Sync),
         after: Option<&str>,
+        once: Once,
     ) -> Result<Deploy, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Take the write lock first: serializes concurrent appliers on both backends.
         sqlx::query("UPDATE store_meta SET value = value WHERE key = 'lock'").execute(&mut *tx).await?;
+        if once != Once::Always {
+            if let Some(d) = newest_if_recorded(&mut tx, &meta.revision, once).await? {
+                return Err(StoreError::AlreadyRecorded { id: d.id });
+            }
+        }
         let actual = match kept_fingerprint(&mut tx).await? {
             Some(kept) => kept,
             None => stream_fingerprint(&mut tx).await?,
@@ -170,6 +200,7 @@ impl Store {
         }
         let outcome = if plan.is_empty() { "unchanged" } else { "applied" };
         let deploy = insert_deploy(&mut tx, meta, started, outcome, plan.summary, None).await?;
+        self.check_fence(&mut tx).await?;
         tx.commit().await?;
         Ok(deploy)
     }

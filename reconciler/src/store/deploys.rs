@@ -41,8 +41,20 @@ pub struct Deploy {
     pub committed_at: Option<String>,
 }
 
+/// Which deploys a recorded attempt must not repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Once {
+    /// Always record (drift reverts, `mcpctl apply`: the same revision may be recorded again).
+    Always,
+    /// Skip when the newest deploy is this revision with a good outcome (`applied`/`unchanged`).
+    Good,
+    /// Skip when the newest deploy is this revision with outcome `failed`.
+    Failed,
+}
+
 impl Store {
-    /// Record a finished attempt with its outcome in its own transaction.
+    /// Record a finished attempt with its outcome in its own transaction; with `once`, the
+    /// existing row when the newest deploy already records it.
     pub(super) async fn record(
         &self,
         meta: &DeployMeta,
@@ -50,28 +62,44 @@ impl Store {
         outcome: &str,
         summary: Summary,
         error: Option<&str>,
+        once: Once,
     ) -> Result<Deploy, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if once != Once::Always {
+            // Serialized with applies, so the newest row read is the one this would follow.
+            sqlx::query("UPDATE store_meta SET value = value WHERE key = 'lock'").execute(&mut *tx).await?;
+            if let Some(d) = newest_if_recorded(&mut tx, &meta.revision, once).await? {
+                return Ok(d);
+            }
+        }
         let d = insert_deploy(&mut tx, meta, started, outcome, summary, error).await?;
+        self.check_fence(&mut tx).await?;
         tx.commit().await?;
         Ok(d)
     }
 
     /// Record a deploy that never reached the database (e.g. an invalid commit).
     ///
+    /// # Guarantees
+    /// Idempotent: when the newest deploy already records `meta.revision` as failed, that row is
+    /// returned and nothing is written (a standby taking over re-reads the same commit).
+    ///
     /// # Errors
-    /// On a database error.
+    /// On a database error; [`StoreError::NotLeader`] from a fenced store that lost its lock.
     pub async fn record_failure(&self, meta: &DeployMeta, error: &str) -> Result<Deploy, StoreError> {
-        self.record(meta, &now(), "failed", Summary::default(), Some(error)).await
+        self.record(meta, &now(), "failed", Summary::default(), Some(error), Once::Failed).await
     }
 
     /// Record a commit that changes nothing the reconciler reads (its folder's tree is the one
     /// in force) as an `unchanged` deploy, without touching the resources.
     ///
+    /// # Guarantees
+    /// Idempotent like [`Store::record_failure`] (for a newest deploy `applied` or `unchanged`).
+    ///
     /// # Errors
-    /// On a database error.
+    /// As [`Store::record_failure`].
     pub async fn record_unchanged(&self, meta: &DeployMeta) -> Result<Deploy, StoreError> {
-        self.record(meta, &now(), "unchanged", Summary::default(), None).await
+        self.record(meta, &now(), "unchanged", Summary::default(), None, Once::Good).await
     }
 
     /// The newest deploy whose outcome is `applied` or `unchanged`: what is in force.
@@ -122,7 +150,28 @@ pub(super) async fn insert_deploy(
         .bind(meta.commit.as_ref().map(|c| c.time.clone()))
         .fetch_one(&mut **tx)
         .await?;
-    deploy_from_row(&row)
+    let deploy = deploy_from_row(&row)?;
+    super::notify::deployed(tx, deploy.id).await?;
+    Ok(deploy)
+}
+
+/// The newest deploy, when it records `revision` with the outcome `once` looks for.
+pub(super) async fn newest_if_recorded(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    revision: &str,
+    once: Once,
+) -> Result<Option<Deploy>, StoreError> {
+    let row = sqlx::query("SELECT id, revision, actor, message, started_at, finished_at, outcome, summary, error, author, committer, committed_at FROM deploys ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(d) = row.as_ref().map(deploy_from_row).transpose()? else { return Ok(None) };
+    let same = d.revision == revision
+        && match once {
+            Once::Always => false,
+            Once::Good => d.outcome != "failed",
+            Once::Failed => d.outcome == "failed",
+        };
+    Ok(same.then_some(d))
 }
 
 fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {

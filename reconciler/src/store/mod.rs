@@ -2,7 +2,8 @@
 //! SQLite (embedded default) and Postgres share one code path through sqlx's `Any` driver; only
 //! the migrations differ. Each table's jobs live in a child module: resources and apply
 //! (`apply`), the deploy history (`deploys`), what the reconciler reports (`status`) and the
-//! gateway's own rows (`gateway`), chat threads (`threads`).
+//! gateway's own rows (`gateway`), chat threads (`threads`), and the `mcpctl_deploy` channel
+//! that tells gateways of each deploy on Postgres (`notify`).
 //!
 //! # Guarantees
 //! A plan is applied in one transaction, after checking that the store still has the fingerprint
@@ -12,6 +13,7 @@
 mod apply;
 mod deploys;
 mod gateway;
+pub mod notify;
 mod origins;
 mod secrets;
 mod status;
@@ -59,6 +61,14 @@ pub enum StoreError {
     StoreMoved { planned: String, actual: String },
     #[error("stored row {key} is corrupt: {message}")]
     Corrupt { key: String, message: String },
+    /// A fenced write (see [`Store::fenced`]) found the leader lock no longer held by its
+    /// connection; nothing was written.
+    #[error("this reconciler lost the leader lock; nothing was written")]
+    NotLeader,
+    /// The newest deploy already records this commit (another leader applied it just before
+    /// this one took over); nothing was written.
+    #[error("deploy {id} already records this commit")]
+    AlreadyRecorded { id: i64 },
 }
 
 /// Which database is behind the URL.
@@ -74,6 +84,12 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL opened (for the connections that are not the pool's: the leader lock and the
+    /// deploy listener). Never shown.
+    url: std::sync::Arc<str>,
+    /// Backend pid of the leader lock's connection: every write transaction of the reconciler
+    /// checks that it still holds the lock before committing (see [`Store::fenced`]).
+    fence: Option<i32>,
 }
 
 fn now() -> String {
@@ -163,11 +179,65 @@ impl Store {
             }
             migrator.run(&pool).await?;
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url: url.into(), fence: None })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL this store was opened with (it may hold a password: never log it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// This store whose deploy writes (applies and recorded attempts) commit only while the
+    /// Postgres backend `lock_pid` holds the leader lock ([`crate::leader`]): the check runs in
+    /// the write transaction just before `COMMIT`. `None`: unfenced.
+    pub fn fenced(&self, lock_pid: Option<i32>) -> Store {
+        Store { fence: lock_pid, ..self.clone() }
+    }
+
+    /// Fail with [`StoreError::NotLeader`] when this store is fenced and its lock is gone.
+    async fn check_fence(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        use sqlx::Row;
+        let Some(pid) = self.fence else { return Ok(()) };
+        let (hi, lo) = crate::leader::key_halves();
+        let row = sqlx::query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1 AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1")
+            .bind(pid)
+            .bind(hi)
+            .bind(lo)
+            .fetch_one(&mut **tx)
+            .await?;
+        match row.try_get::<i64, _>("n")? {
+            0 => Err(StoreError::NotLeader),
+            _ => Ok(()),
+        }
+    }
+
+    /// The reconcilers connected to this database and their roles (Postgres: from each lock
+    /// connection's `application_name`; SQLite: none are known, so empty).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn reconcilers(&self) -> Result<Vec<(String, crate::leader::Role)>, StoreError> {
+        use sqlx::Row;
+        if self.backend != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        let (hi, lo) = crate::leader::key_halves();
+        let rows = sqlx::query("SELECT a.application_name AS name, EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = a.pid AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 1) AS leader FROM pg_stat_activity a WHERE a.datname = current_database() AND a.application_name LIKE $3 ORDER BY 2 DESC, 1")
+            .bind(hi)
+            .bind(lo)
+            .bind(format!("{}%", crate::leader::APPLICATION_NAME))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let leader: bool = r.try_get("leader")?;
+                Ok((r.try_get("name")?, if leader { crate::leader::Role::Leader } else { crate::leader::Role::Standby }))
+            })
+            .collect()
     }
 
     pub fn pool(&self) -> &AnyPool {

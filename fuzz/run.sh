@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing on the stable toolchain: builds one target of fuzz/ with libFuzzer's
+# SanitizerCoverage instrumentation (the flags cargo-fuzz passes, minus the nightly-only
+# -Zsanitizer) and runs it for a bounded time.
+#
+#   fuzz/run.sh TARGET [SECONDS]      # targets: yaml_load jsonrpc token webhook
+#
+# New inputs go to fuzz/target/corpus/TARGET (not committed); crashes to fuzz/artifacts/.
+# A crash found is fixed, then its input is added to fuzz/corpus/TARGET so the gateway's
+# replay test (every_fuzz_seed_passes_its_target) keeps it fixed. Env: JOBS (cargo -j, 1).
+set -euo pipefail
+cd "$(dirname "$0")"
+target="${1:?usage: fuzz/run.sh TARGET [SECONDS]}"
+secs="${2:-60}"
+case "$target" in yaml_load|jsonrpc|token|webhook) ;; *) echo "unknown target $target" >&2; exit 1 ;; esac
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target}"
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+# An explicit --target keeps the flags off build scripts and proc macros (as cargo-fuzz does).
+triple="$(rustc -vV | awk '/^host:/ {print $2}')"
+cargo build --release --locked --target "$triple" --bin "$target" -j "${JOBS:-1}"
+work="$CARGO_TARGET_DIR/corpus/$target"
+mkdir -p "$work" artifacts
+seeds=("corpus/$target")
+if [ "$target" = yaml_load ]; then
+  # Every example and schema fixture is a seed too (libFuzzer reads directories recursively).
+  seeds+=(../examples ../schema/tests/fixtures)
+fi
+exec "$CARGO_TARGET_DIR/$triple/release/$target" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="artifacts/$target-" "$work" "${seeds[@]}"
