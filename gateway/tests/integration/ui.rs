@@ -159,6 +159,16 @@ async fn ui_needs_a_subject_sets_a_strict_cookie_and_shows_only_what_rbac_lets_v
         order.iter().map(|s| agent.find(&format!("<strong>{s}</strong>")).unwrap_or_else(|| panic!("{s}: {agent}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "blocks in chat's order: {at:?}");
 
+    // The example's read-only viewer (lab-viewers: view everything and audit in homelab): the
+    // deploys and the audit log too, still never research.
+    let viewer = "mcpctl_usr_demo_viewer_0123456789abcdef";
+    for path in ["/ui/deploys", "/ui/audit", "/ui/projects/homelab", "/ui/tokens"] {
+        let (status, body) = page(path, bearer(viewer)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.contains("needs `{role: run, action: audit}`") && !body.contains("research"), "{path}: {body}");
+    }
+    assert_eq!(page("/ui/projects/research", bearer(viewer)).await.0, 404);
+
     // An unknown token by bearer or cookie is no subject; sign-out clears the cookie.
     assert_eq!(page("/ui", bearer("mcpctl_pat_nope")).await.0, 303);
     let out = http.post(format!("{base}/ui/logout")).header("cookie", jar.clone()).send().await.unwrap();
