@@ -17,11 +17,6 @@ use clap::Parser;
 
 use args::{Cli, ColorMode};
 
-/// mimalloc rather than glibc's allocator: the gateway allocates and frees many small buffers per
-/// call on many threads (figures in docs/performance.md, issue 9).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Everything a command can end with besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

@@ -122,20 +122,20 @@ pub(super) async fn answer(app: Arc<AppState>, project: String, access: Arc<Acce
                 None => serde_json::from_slice(answer.body())
                     .map_err(|e| McpError::internal_error(format!("the upstream's result is not one of rmcp's: {e}"), None))?,
             },
-            Relayed::Typed(r) => r,
+            Relayed::Typed(r) => *r,
         };
         match tool_response(typed)? {
             // As rmcp: no task handle for a client that did not declare tasks (SEP-2663).
             CallToolResponse::Task(_) if !tasks => {
                 Err(McpError::missing_required_client_capability(ClientCapabilities::builder().enable_tasks().build()))
             }
-            r => Ok(Outcome::Typed(ServerResult::from(r))),
+            r => Ok(Outcome::Typed(Box::new(ServerResult::from(r)))),
         }
     });
     let result = task.await.unwrap_or_else(|e| Err(McpError::internal_error(format!("the call failed: {e}"), None)));
     let (body, status) = match result {
         Ok(Outcome::Raw { answer, complete }) => (Ok(spliced(&id, answer.body(), complete)), StatusCode::OK),
-        Ok(Outcome::Typed(r)) => (serde_json::to_vec(&ServerJsonRpcMessage::response(r, id)), StatusCode::OK),
+        Ok(Outcome::Typed(r)) => (serde_json::to_vec(&ServerJsonRpcMessage::response(*r, id)), StatusCode::OK),
         Err(e) => {
             let status = status_of(e.code);
             (serde_json::to_vec(&ServerJsonRpcMessage::error(e, Some(id))), status)
@@ -161,7 +161,7 @@ enum Outcome {
         answer: Answer,
         complete: bool,
     },
-    Typed(ServerResult),
+    Typed(Box<ServerResult>),
 }
 
 /// The members of a result that decide whether it is spliced as written.

@@ -151,7 +151,7 @@ pub enum Relayed {
     /// A local process's `result`, as it wrote it.
     Raw(relay::Answer),
     /// rmcp's decoded result (other transports, or a call with a progress token).
-    Typed(ServerResult),
+    Typed(Box<ServerResult>),
 }
 
 #[derive(Default)]
@@ -900,7 +900,7 @@ impl Upstream {
         let conn = self.conn().await.map_err(|why| self.unavailable(&why))?;
         let Some(relay) = conn.relay.clone().filter(|_| downstream.progress.is_none()) else {
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            return self.request_here(request, downstream, caller).await.map(Relayed::Typed);
+            return self.request_here(request, downstream, caller).await.map(|r| Relayed::Typed(Box::new(r)));
         };
         let timeout = *self.timeout.read().expect("timeout lock");
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
