@@ -5,6 +5,7 @@
 // 2025 revisions this gateway serves, so it forwards them.
 #![allow(deprecated)]
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,7 +28,7 @@ use super::access::Access;
 use super::BEGIN_SESSION;
 use crate::catalog::{ProjectView, ServerRef};
 use crate::upstream::readiness::{Ready, STARTING_META};
-use crate::upstream::{Downstream, Upstream};
+use crate::upstream::{CallerKey, Downstream, Relayed, Upstream};
 use crate::AppState;
 
 /// The MCP server of one project (one instance per session, or per stateless request).
@@ -84,7 +85,8 @@ impl ProjectHandler {
         if self.app.endpoints.gates.lock().expect("gates lock").contains(&key) {
             return true;
         }
-        let open = matches!(self.app.store.gate_opened_at(&key.0, &key.1).await, Ok(Some(_)));
+        // Boxed: the query's future is large, and rare (first call of a caller in a gated project).
+        let open = matches!(Box::pin(self.app.store.gate_opened_at(&key.0, &key.1)).await, Ok(Some(_)));
         if open {
             self.app.endpoints.gates.lock().expect("gates lock").insert(key);
         }
@@ -191,10 +193,20 @@ impl ProjectHandler {
         request: ClientRequest,
         downstream: Downstream,
     ) -> Result<ServerResult, McpError> {
+        self.audited(access, what, |up, caller| async move { up.request(request, downstream, caller).await }).await
+    }
+
+    /// Run `send` on `what`'s server (its upstream and the caller's key), audited.
+    async fn audited<T, F: Future<Output = Result<T, McpError>>>(
+        &self,
+        access: &Access,
+        what: Audited<'_>,
+        send: impl FnOnce(Arc<Upstream>, CallerKey) -> F,
+    ) -> Result<T, McpError> {
         let started = Instant::now();
         let server = what.server.expect("forwarded requests name a server");
         let result = match self.upstream(server) {
-            Ok(up) => up.request(request, downstream, access.caller_key(&self.project)).await,
+            Ok(up) => send(up, access.caller_key(&self.project)).await,
             Err(e) => Err(e),
         };
         self.record(access, what, started, &result, false);
@@ -202,14 +214,41 @@ impl ProjectHandler {
     }
 
     /// `tools/call` of a server's tool (`name` namespaced): RBAC, the gate, then upstream,
-    /// audited. Shared by rmcp's dispatch and the direct stateless answer (`stateless`).
+    /// audited (rmcp's dispatch).
     pub(super) async fn call_routed(
         &self,
         view: &ProjectView,
         access: &Access,
-        mut req: CallToolRequestParams,
+        req: CallToolRequestParams,
         downstream: Downstream,
     ) -> Result<CallToolResponse, McpError> {
+        let send = |up: Arc<Upstream>, req, caller| async move {
+            up.request(ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(req)), downstream, caller).await
+        };
+        tool_response(self.call_via(view, access, req, send).await?)
+    }
+
+    /// [`ProjectHandler::call_routed`] answered raw by a local process where it can be
+    /// ([`Upstream::call_relayed`]): the direct stateless answer (`stateless`).
+    pub(super) async fn call_relayed(
+        &self,
+        view: &ProjectView,
+        access: &Access,
+        req: CallToolRequestParams,
+        downstream: Downstream,
+    ) -> Result<Relayed, McpError> {
+        let send = |up: Arc<Upstream>, req, caller| async move { up.call_relayed(req, downstream, caller).await };
+        self.call_via(view, access, req, send).await
+    }
+
+    /// The route, RBAC and gate of a `tools/call`, then `send` of the upstream's request, audited.
+    async fn call_via<T, F: Future<Output = Result<T, McpError>>>(
+        &self,
+        view: &ProjectView,
+        access: &Access,
+        mut req: CallToolRequestParams,
+        send: impl FnOnce(Arc<Upstream>, CallToolRequestParams, CallerKey) -> F,
+    ) -> Result<T, McpError> {
         let name = req.name.to_string();
         let (server, inner) = match self.route(view, access, &name, Role::Run).await {
             Ok(r) => r,
@@ -218,15 +257,7 @@ impl ProjectHandler {
         req.name = inner.to_string().into();
         req.meta = None;
         let what = Audited { method: "tools/call", server: Some(server), target: inner };
-        match self.forward(access, what, ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(req)), downstream).await? {
-            ServerResult::CallToolResult(mut r) => {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(CallToolResponse::Complete(r))
-            }
-            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
-            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
-            _ => unexpected(),
-        }
+        self.audited(access, what, |up, caller| send(up, req, caller)).await
     }
 
     fn denied<T>(&self, access: &Access, what: Audited<'_>, err: McpError) -> Result<T, McpError> {
@@ -236,8 +267,24 @@ impl ProjectHandler {
     }
 }
 
-// Results relayed from a 2025-revision upstream carry no `resultType`; a 2026-07-28 caller
-// requires it (rmcp strips it again for older callers), so relays mark them complete.
+/// The caller's answer to a `tools/call` from the upstream's result. Results relayed from a
+/// 2025-revision upstream carry no `resultType`; a 2026-07-28 caller requires it (rmcp strips it
+/// again for older callers), so relays mark them complete.
+///
+/// # Errors
+/// When the upstream answered with a result that is not one of a `tools/call`.
+pub(super) fn tool_response(r: ServerResult) -> Result<CallToolResponse, McpError> {
+    match r {
+        ServerResult::CallToolResult(mut r) => {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+            Ok(CallToolResponse::Complete(r))
+        }
+        ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+        ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+        _ => unexpected(),
+    }
+}
+
 fn unexpected<T>() -> Result<T, McpError> {
     Err(McpError::internal_error("the upstream answered with an unexpected result type", None))
 }

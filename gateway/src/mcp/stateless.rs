@@ -12,13 +12,21 @@
 //! A request answered here passed the checks rmcp makes on the same request (Host allowlist,
 //! `Accept` and `Content-Type`, `MCP-Protocol-Version` equal to the `_meta` protocol version,
 //! `Mcp-Method`/`Mcp-Name` equal to the body, the required `_meta` keys, a supported version),
-//! then runs the project handler's own `tools/call` ([`ProjectHandler::call_routed`]: RBAC, the
+//! then runs the project handler's own `tools/call` ([`ProjectHandler::call_relayed`]: RBAC, the
 //! gate, the upstream, audit, metrics) on its own task — so a client that disconnects cancels
 //! the call upstream (`notifications/cancelled`) and the call is still audited, as with rmcp —
 //! and gets the answer rmcp gives: one JSON-RPC message as `application/json`, with the HTTP
 //! status rmcp maps its error code to.
 //!
+//! A local process's plain result (`content`, no `resultType` other than `complete`) comes back
+//! as the bytes it wrote (`upstream::relay`) and is spliced into the answer, `resultType` added
+//! when absent: the same JSON value rmcp gives, without decoding it into rmcp's types and
+//! encoding it again. Any other result is decoded as rmcp decodes it and answered as before.
+//!
 //! # Caveats
+//! A spliced result keeps members rmcp's types do not know (rmcp would drop them), and is not
+//! checked against rmcp's content types beyond its envelope.
+//!
 //! A request answered here has no response stream: a request the upstream sends during it
 //! (sampling, elicitation, roots) is refused and counted, and a log message dropped. rmcp refuses
 //! server-to-client requests on 2026-07-28 as well (that revision replaced them with
@@ -38,9 +46,10 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::access::Access;
-use super::handler::ProjectHandler;
+use super::handler::{tool_response, ProjectHandler};
 use super::BEGIN_SESSION;
-use crate::upstream::Downstream;
+use crate::upstream::relay::Answer;
+use crate::upstream::{Downstream, Relayed};
 use crate::AppState;
 
 /// The only protocol revision answered here.
@@ -107,23 +116,32 @@ pub(super) async fn answer(app: Arc<AppState>, project: String, access: Arc<Acce
     let handler = ProjectHandler { app, project, opened: Arc::new(AtomicBool::new(false)) };
     let task = tokio::spawn(async move {
         let view = handler.view()?;
-        match handler.call_routed(&view, &access, params, downstream).await? {
+        let typed = match handler.call_relayed(&view, &access, params, downstream).await? {
+            Relayed::Raw(answer) => match plain(answer.body()) {
+                Some(complete) => return Ok(Outcome::Raw { answer, complete }),
+                None => serde_json::from_slice(answer.body())
+                    .map_err(|e| McpError::internal_error(format!("the upstream's result is not one of rmcp's: {e}"), None))?,
+            },
+            Relayed::Typed(r) => *r,
+        };
+        match tool_response(typed)? {
             // As rmcp: no task handle for a client that did not declare tasks (SEP-2663).
             CallToolResponse::Task(_) if !tasks => {
                 Err(McpError::missing_required_client_capability(ClientCapabilities::builder().enable_tasks().build()))
             }
-            r => Ok(ServerResult::from(r)),
+            r => Ok(Outcome::Typed(Box::new(ServerResult::from(r)))),
         }
     });
     let result = task.await.unwrap_or_else(|e| Err(McpError::internal_error(format!("the call failed: {e}"), None)));
-    let (message, status) = match result {
-        Ok(r) => (ServerJsonRpcMessage::response(r, id), StatusCode::OK),
+    let (body, status) = match result {
+        Ok(Outcome::Raw { answer, complete }) => (Ok(spliced(&id, answer.body(), complete)), StatusCode::OK),
+        Ok(Outcome::Typed(r)) => (serde_json::to_vec(&ServerJsonRpcMessage::response(*r, id)), StatusCode::OK),
         Err(e) => {
             let status = status_of(e.code);
-            (ServerJsonRpcMessage::error(e, Some(id)), status)
+            (serde_json::to_vec(&ServerJsonRpcMessage::error(e, Some(id))), status)
         }
     };
-    match serde_json::to_vec(&message) {
+    match body {
         Ok(body) => Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, "application/json")
@@ -134,6 +152,54 @@ pub(super) async fn answer(app: Arc<AppState>, project: String, access: Arc<Acce
             .body(Body::from(format!("cannot serialize the answer: {e}")))
             .expect("valid response"),
     }
+}
+
+/// A call's answer before it is framed.
+enum Outcome {
+    /// A local process's plain result, as it wrote it (`complete`: it says `resultType`).
+    Raw {
+        answer: Answer,
+        complete: bool,
+    },
+    Typed(Box<ServerResult>),
+}
+
+/// The members of a result that decide whether it is spliced as written.
+#[derive(Deserialize)]
+struct Shape<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Option<std::borrow::Cow<'a, str>>,
+    content: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+/// `Some(says_complete)` when `result` is a plain tool result (an object with a `content` list and
+/// no `resultType` but `complete`), which rmcp would relay unchanged but for `resultType`.
+fn plain(result: &[u8]) -> Option<bool> {
+    let shape: Shape<'_> = serde_json::from_slice(result).ok()?;
+    shape.content?;
+    match shape.result_type.as_deref() {
+        None => Some(false),
+        Some("complete") => Some(true),
+        Some(_) => None,
+    }
+}
+
+/// `{"jsonrpc":"2.0","id":<id>,"result":<result>}`, `"resultType":"complete"` added to the result
+/// unless it says so (`complete`). `result` is a JSON object with members ([`plain`]).
+fn spliced(id: &RequestId, result: &[u8], complete: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(result.len() + 80);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    serde_json::to_writer(&mut out, id).expect("a request id is JSON");
+    out.extend_from_slice(br#","result":"#);
+    match result.strip_prefix(b"{") {
+        Some(members) if !complete => {
+            out.extend_from_slice(br#"{"resultType":"complete","#);
+            out.extend_from_slice(members);
+        }
+        _ => out.extend_from_slice(result),
+    }
+    out.push(b'}');
+    out
 }
 
 /// The HTTP status rmcp gives a JSON-RPC error answering a 2026-07-28 request.
@@ -291,6 +357,39 @@ mod tests {
         assert!(host_allowed(&h("gw.example:8443"), &pinned));
         assert!(!host_allowed(&h("gw.example:80"), &pinned));
         assert!(!host_allowed(&HeaderMap::new(), &loopback()));
+    }
+
+    /// The spliced answer is the JSON value rmcp gives for the same result.
+    #[test]
+    fn a_plain_result_is_spliced_into_rmcps_answer() {
+        let cases = [
+            (r#"{"content":[{"type":"text","text":"Echo: hi"}]}"#, Some(false)),
+            (r#"{"content":[],"isError":true,"resultType":"complete"}"#, Some(true)),
+            (r#"{ "content" : [{"type":"text","text":"}"}], "structuredContent": {"a": 1}}"#, Some(false)),
+        ];
+        for (raw, expected) in cases {
+            let complete = plain(raw.as_bytes());
+            assert_eq!(complete, expected, "{raw}");
+            for id in [RequestId::Number(7), RequestId::String("a\"b".into())] {
+                let ours: serde_json::Value = serde_json::from_slice(&spliced(&id, raw.as_bytes(), complete.unwrap())).unwrap();
+                let typed: ServerResult = serde_json::from_str(raw).unwrap();
+                let r = match tool_response(typed).unwrap() {
+                    CallToolResponse::Complete(r) => ServerResult::CallToolResult(r),
+                    _ => unreachable!("a complete result"),
+                };
+                let rmcps = serde_json::to_value(ServerJsonRpcMessage::response(r, id)).unwrap();
+                assert_eq!(ours, rmcps, "{raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_results_are_not_spliced() {
+        for raw in
+            [r#"{}"#, r#"{"content":{}}"#, r#"{"resultType":"task","task":{}}"#, r#"{"resultType":"input_required","content":[]}"#, "[]"]
+        {
+            assert_eq!(plain(raw.as_bytes()), None, "{raw}");
+        }
     }
 
     #[test]

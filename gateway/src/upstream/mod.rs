@@ -10,6 +10,7 @@
 //! | `sse` | the legacy HTTP+SSE (2024-11-05) client transport |
 //! | `health` | MCP-level health checks per `spec.health`, restarts, transitions |
 //! | `pool` | which replica (local process) of a server takes a call |
+//! | `relay` | a local process's pipes: rmcp's session, and a raw lane for `tools/call` answers |
 //!
 //! # Guarantees
 //! - **One upstream session per server, ids remapped.** Each downstream request becomes a new
@@ -27,6 +28,10 @@
 //!   the new process's pipes to [`Upstreams::attach`]; HTTP, SSE and pod-attach upstreams
 //!   reconnect on the next use (and in the background). A process that is alive but stops
 //!   answering is found by [`health`] and restarted.
+//! - **Raw answers from local processes.** A stateless `tools/call` to a local process goes on
+//!   its pipe's raw lane ([`relay`], [`Upstream::call_relayed`]): same routing, timeout,
+//!   cancellation and crash handling, but the answer's `result` is relayed as the process wrote
+//!   it, not decoded into rmcp's types and encoded again.
 //! - **Replicas.** A stdio server with `replicas: N` has N processes, each its own session (and its
 //!   own routing of server-to-client messages); calls are spread by [`pool`].
 //! - **No credentials in messages.** Every error, health and log text produced here has its URLs
@@ -39,6 +44,7 @@ pub mod attach;
 pub mod health;
 pub mod pool;
 pub mod readiness;
+pub mod relay;
 pub mod routing;
 pub mod sse;
 
@@ -48,10 +54,10 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ClientResult, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequestParams, ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, Prompt, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerRequest,
-    ServerResult, Tool,
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ClientResult,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Prompt, RequestMetaObject, Resource, ResourceTemplate,
+    ResourceUpdatedNotificationParam, ServerRequest, ServerResult, Tool,
 };
 use rmcp::model::{GetExtensions, LoggingLevel};
 use rmcp::service::RunningService;
@@ -119,6 +125,33 @@ pub enum Change {
 struct Conn {
     peer: Peer<RoleClient>,
     closed: CancellationToken,
+    /// The raw lane of a local process's pipes; `None` on other transports.
+    relay: Option<Arc<relay::Relay>>,
+    /// What rmcp adds to the `_meta` of every request to a server without `initialize`
+    /// (2026-07-28): the lane's requests carry it too.
+    meta: Option<Arc<RequestMetaObject>>,
+}
+
+impl Conn {
+    fn new(peer: Peer<RoleClient>, closed: CancellationToken, relay: Option<Arc<relay::Relay>>) -> Self {
+        let meta = peer.peer_info().filter(|i| !i.protocol_version.has_initialize()).map(|i| {
+            let config = client_config();
+            let mut meta = RequestMetaObject::default();
+            meta.set_protocol_version(i.protocol_version.clone());
+            meta.set_client_info(config.client_info);
+            meta.set_client_capabilities(config.capabilities);
+            Arc::new(meta)
+        });
+        Self { peer, closed, relay, meta }
+    }
+}
+
+/// The answer of [`Upstream::call_relayed`].
+pub enum Relayed {
+    /// A local process's `result`, as it wrote it.
+    Raw(relay::Answer),
+    /// rmcp's decoded result (other transports, or a call with a progress token).
+    Typed(Box<ServerResult>),
 }
 
 #[derive(Default)]
@@ -357,11 +390,12 @@ impl Upstreams {
         up.checked.lock().expect("health lock").restarted();
         tokio::spawn(async move {
             let handler = UpstreamClient { up: Arc::downgrade(&up) };
-            match handler.serve(tagged((stdout, stdin), Arc::downgrade(&up))).await {
+            let (pipes, relay) = relay::pipes(stdout, stdin);
+            match handler.serve(tagged(pipes, Arc::downgrade(&up))).await {
                 Ok(running) => {
                     info!(server = %up.key, replica, pid, "upstream connected (stdio)");
                     let closed = CancellationToken::new();
-                    up.connected(Conn { peer: running.peer().clone(), closed: closed.clone() });
+                    up.connected(Conn::new(running.peer().clone(), closed.clone(), Some(relay)));
                     let _ = running.waiting().await;
                     closed.cancel();
                     up.gone(generation, "the process exited; the runtime restarts it");
@@ -656,6 +690,15 @@ impl Upstream {
         }
     }
 
+    /// [`Upstream::connection`] at once when live. Connecting is boxed: its future (HTTP, SSE and
+    /// attach clients) is large, and would otherwise be part of, and moved with, every call's.
+    async fn conn(self: &Arc<Self>) -> Result<Conn, String> {
+        match self.live() {
+            Some(c) => Ok(c),
+            None => Box::pin(self.connection()).await,
+        }
+    }
+
     /// The live connection: waits for a starting stdio server, connects an HTTP, SSE or
     /// pod-attach one.
     async fn connection(self: &Arc<Self>) -> Result<Conn, String> {
@@ -699,7 +742,7 @@ impl Upstream {
                     Ok(Ok(running)) => {
                         info!(server = %self.key, url = %redact::urls(&url), transport, "upstream connected");
                         let closed = CancellationToken::new();
-                        let conn = Conn { peer: running.peer().clone(), closed: closed.clone() };
+                        let conn = Conn::new(running.peer().clone(), closed.clone(), None);
                         self.connected(conn.clone());
                         let me = self.clone();
                         tokio::spawn(async move {
@@ -759,9 +802,8 @@ impl Upstream {
         downstream: Downstream,
         caller: CallerKey,
     ) -> Result<ServerResult, McpError> {
-        let unavailable =
-            |why: String| McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(&why)), None);
-        let conn = self.connection().await.map_err(unavailable)?;
+        let unavailable = |why: String| self.unavailable(&why);
+        let conn = self.conn().await.map_err(unavailable)?;
         let timeout = *self.timeout.read().expect("timeout lock");
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let Downstream { peer: downstream_peer, request: downstream_id, progress, cancelled } = downstream;
@@ -813,16 +855,78 @@ impl Upstream {
         if let Some(f) = forwarder {
             let _ = tokio::time::timeout(Duration::from_secs(5), f).await;
         }
-        result.map_err(|e| match e {
+        result.map_err(|e| self.failed(e))
+    }
+
+    fn unavailable(&self, why: &str) -> McpError {
+        McpError::internal_error(format!("server `{}` is unavailable: {}", self.key, redact::urls(why)), None)
+    }
+
+    /// The caller's error for a request that failed upstream.
+    fn failed(&self, e: ServiceError) -> McpError {
+        match e {
             ServiceError::McpError(e) => e,
             ServiceError::Timeout { timeout } => {
                 McpError::internal_error(format!("server `{}` did not answer within {timeout:?}", self.key), None)
             }
-            ServiceError::TransportClosed => {
-                unavailable("the connection closed mid-call (the server exited?); it is being restarted".into())
-            }
-            other => unavailable(other.to_string()),
-        })
+            ServiceError::TransportClosed => self.unavailable("the connection closed mid-call (the server exited?); it is being restarted"),
+            other => self.unavailable(&other.to_string()),
+        }
+    }
+
+    /// A `tools/call` on behalf of `caller`, as [`Upstream::request`] (same replica choice,
+    /// routing, timeout, cancellation and crash handling), answered raw by a local process: on its
+    /// pipe's lane ([`relay`]) when the call has no progress token; through rmcp otherwise.
+    ///
+    /// # Errors
+    /// As [`Upstream::request`]; an upstream error is decoded into the caller's error.
+    pub async fn call_relayed(
+        self: &Arc<Self>,
+        params: CallToolRequestParams,
+        downstream: Downstream,
+        caller: CallerKey,
+    ) -> Result<Relayed, McpError> {
+        let replica = self.pick(Some(&caller));
+        let _busy = Busy::new(&replica.in_flight);
+        replica.relay_here(params, downstream, caller).await
+    }
+
+    async fn relay_here(
+        self: &Arc<Self>,
+        mut params: CallToolRequestParams,
+        downstream: Downstream,
+        caller: CallerKey,
+    ) -> Result<Relayed, McpError> {
+        let conn = self.conn().await.map_err(|why| self.unavailable(&why))?;
+        let Some(relay) = conn.relay.clone().filter(|_| downstream.progress.is_none()) else {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            return self.request_here(request, downstream, caller).await.map(|r| Relayed::Typed(Box::new(r)));
+        };
+        let timeout = *self.timeout.read().expect("timeout lock");
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let Downstream { peer, request, cancelled, .. } = downstream;
+        self.calls.lock().expect("calls lock").begin(id, Destination { caller, peer, request });
+        let _guard = InFlight { up: self, id, progress: None };
+        params.meta = conn.meta.as_deref().cloned();
+        let pending = relay.send("tools/call", &params).map_err(|e| self.unavailable(&e.to_string()))?;
+        // Only stdio has a lane: nothing waits for the id (`associate_by_stream` is for HTTP).
+        self.calls.lock().expect("calls lock").sent(id, pending.id());
+        let answer = tokio::select! {
+            r = pending.answer(timeout, &cancelled) => r,
+            _ = conn.closed.cancelled() => Err(relay::RelayError::Closed),
+        };
+        let answer = answer.map_err(|e| match e {
+            relay::RelayError::Cancelled => McpError::internal_error("cancelled", None),
+            relay::RelayError::Timeout(timeout) => self.failed(ServiceError::Timeout { timeout }),
+            relay::RelayError::Closed => self.failed(ServiceError::TransportClosed),
+            other => self.unavailable(&other.to_string()),
+        })?;
+        if answer.is_error() {
+            return Err(serde_json::from_slice(answer.body()).unwrap_or_else(|e| {
+                McpError::internal_error(format!("server `{}` answered with an error that is not one: {e}", self.key), None)
+            }));
+        }
+        Ok(Relayed::Raw(answer))
     }
 
     /// The caller a message the upstream sent on its own belongs to (see [`routing`]); counted
@@ -1004,13 +1108,18 @@ impl UpstreamClient {
     }
 }
 
+/// The gateway's client: its identity and capabilities towards every upstream.
+fn client_config() -> ClientConfig {
+    let mut caps = ClientCapabilities::default();
+    caps.sampling = Some(Default::default());
+    caps.elicitation = Some(Default::default());
+    caps.roots = Some(Default::default());
+    ClientConfig::new(caps, Implementation::new("mcpctl-gateway", env!("CARGO_PKG_VERSION")))
+}
+
 impl ClientHandler for UpstreamClient {
     fn get_info(&self) -> ClientConfig {
-        let mut caps = ClientCapabilities::default();
-        caps.sampling = Some(Default::default());
-        caps.elicitation = Some(Default::default());
-        caps.roots = Some(Default::default());
-        ClientConfig::new(caps, Implementation::new("mcpctl-gateway", env!("CARGO_PKG_VERSION")))
+        client_config()
     }
 
     async fn create_message(

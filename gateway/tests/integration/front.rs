@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::harness::{post, request, token_doc, Gw, INITIALIZE};
+use super::harness::{answer, post, request, stateless, token_doc, Gw, INITIALIZE};
 
 const ALICE: &str = "mcpctl_pat_front_alice_0123456789";
 const BOB: &str = "mcpctl_pat_front_bob_0123456789ab";
@@ -57,15 +57,6 @@ async fn call(url: &str, token: &str, sid: &str, name: &str) -> Value {
     let r = post(url, Some(token), &[("mcp-session-id", sid), V], body.to_string()).await;
     assert_eq!(r.status(), 200);
     answer(r).await
-}
-
-/// The JSON-RPC message of an answer, sent as JSON or as the last `data:` event of an SSE stream.
-async fn answer(r: reqwest::Response) -> Value {
-    let text = r.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| {
-        let data = text.lines().filter_map(|l| l.strip_prefix("data: ")).rfind(|d| d.starts_with('{'));
-        serde_json::from_str(data.unwrap_or_else(|| panic!("no JSON-RPC message in {text}"))).unwrap()
-    })
 }
 
 async fn tools_list(url: &str, token: &str, sid: &str) -> reqwest::Response {
@@ -425,22 +416,9 @@ async fn audit_retention_deletes_old_events_in_batches_on_every_backend() {
     }
 }
 
-/// A stateless (2026-07-28) `tools/call` POST: the canonical form, answered by the gateway
-/// directly (`mcp::stateless`), plus `extra` headers.
+/// [`stateless`] with the arguments of the conformance server's tools.
 async fn stateless_call(url: &str, token: &str, name: &str, extra: &[(&str, &str)]) -> (u16, String, Value) {
-    let meta = serde_json::json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
-    });
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
-        "params": {"name": name, "arguments": {"prompt": "hi"}, "_meta": meta}});
-    let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", name)];
-    headers.extend_from_slice(extra);
-    let r = post(url, Some(token), &headers, body.to_string()).await;
-    let status = r.status().as_u16();
-    let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (status, kind, answer(r).await)
+    stateless(url, token, name, serde_json::json!({"prompt": "hi"}), extra).await
 }
 
 /// The direct answer of a stateless `tools/call` is the answer rmcp gives the same request (an

@@ -160,6 +160,40 @@ pub async fn post(url: &str, token: Option<&str>, headers: &[(&str, &str)], body
 pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
 /// A Rust MCP client (rmcp) over Streamable HTTP with a bearer token.
+/// The JSON-RPC message of an answer (`application/json`, or the last of an event stream).
+pub async fn answer(r: reqwest::Response) -> serde_json::Value {
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| {
+        let data = text.lines().filter_map(|l| l.strip_prefix("data: ")).rfind(|d| d.starts_with('{'));
+        serde_json::from_str(data.unwrap_or_else(|| panic!("no JSON-RPC message in {text}"))).unwrap()
+    })
+}
+
+/// A stateless (2026-07-28) `tools/call` POST of `name` with `arguments`: the canonical form,
+/// answered by the gateway directly (`mcp::stateless`), plus `extra` headers. Status, content
+/// type and the JSON-RPC answer.
+pub async fn stateless(
+    url: &str,
+    token: &str,
+    name: &str,
+    arguments: serde_json::Value,
+    extra: &[(&str, &str)],
+) -> (u16, String, serde_json::Value) {
+    let meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": meta}});
+    let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", name)];
+    headers.extend_from_slice(extra);
+    let r = post(url, Some(token), &headers, body.to_string()).await;
+    let status = r.status().as_u16();
+    let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, kind, answer(r).await)
+}
+
 pub async fn rust_client(url: &str, token: &str) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
     use rmcp::ServiceExt;
     let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string())

@@ -290,6 +290,66 @@ async fn upstream_killed_mid_call_errors_then_restarts() {
     gw.stop().await;
 }
 
+/// A stateless call answered raw by a local process (`upstream::relay`) keeps what the typed
+/// path guarantees: the server's timeout (audited as an error, the process still serving), an
+/// error at once when the process dies mid-call, and answers again once it is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_stateless_call_times_out_fails_fast_on_a_crash_and_works_after_the_restart() {
+    let Some(p) = peers() else { return };
+    let yaml = lab_yaml(&p.time, &p.everything, false, "").replace("timeoutSeconds: 20", "timeoutSeconds: 2");
+    let gw = Gw::start(&yaml, McpSettings::default()).await;
+    let url = gw.url("lab");
+    wait_for_tool(&url, ALICE, "everything__echo").await;
+    let echo = |message: &'static str| {
+        let url = url.clone();
+        async move { stateless(&url, ALICE, "everything__echo", serde_json::json!({ "message": message }), &[]).await }
+    };
+    let (status, _, v) = echo("raw").await;
+    assert_eq!(
+        (status, &v["id"], &v["result"]["content"][0]["text"]),
+        (200, &serde_json::json!(41), &serde_json::json!("Echo: raw")),
+        "{v}"
+    );
+    assert_eq!(v["result"]["resultType"], "complete");
+
+    let long = serde_json::json!({"duration": 15, "steps": 5});
+    let started = Instant::now();
+    let (_, _, v) = stateless(&url, ALICE, "everything__trigger-long-running-operation", long.clone(), &[]).await;
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("did not answer within 2s"), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(echo("still").await.2["result"]["content"][0]["text"], "Echo: still");
+    gw.state.auditor.flush().await;
+    let events = gw.store.audit_events(&reconciler::audit::AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let timed_out = events.iter().find(|e| e.target == "trigger-long-running-operation").expect("audited");
+    assert_eq!(timed_out.outcome, "error");
+
+    let pid = gw.runtime.status().iter().find(|s| s.name == "everything").and_then(|s| match s.state {
+        reconciler::runtime::ProcessState::Running { pid } => Some(pid),
+        _ => None,
+    });
+    let call = tokio::spawn({
+        let url = url.clone();
+        async move { stateless(&url, ALICE, "everything__trigger-long-running-operation", long, &[]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    std::process::Command::new("kill").arg("-9").arg(pid.expect("everything runs").to_string()).status().unwrap();
+    let v = call.await.unwrap().2;
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("closed mid-call"), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(1), "the call waited {:?} after the crash", started.elapsed());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = echo("back").await.2;
+        if v["result"]["content"][0]["text"] == "Echo: back" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never came back: {v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_errors_malformed_oversized_unknown_session_origin_host_version() {
     let yaml = format!(
