@@ -95,6 +95,8 @@ pub struct AppState {
     pub(crate) limiter: RateLimiter,
     reach: Reach,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Bumped after each snapshot swap ([`AppState::reloads`]).
+    reloaded: tokio::sync::watch::Sender<u64>,
     status: RwLock<DeployStatus>,
 }
 
@@ -125,6 +127,7 @@ impl AppState {
             request_head_timeout: o.request_head_timeout,
             reach: o.reach,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            reloaded: tokio::sync::watch::Sender::new(0),
             status: RwLock::new(DeployStatus::default()),
         });
         tokio::spawn(mcp::forward_changes(state.clone()));
@@ -135,6 +138,13 @@ impl AppState {
     /// The snapshot in force. Hold the `Arc` for the whole request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().expect("snapshot lock").clone()
+    }
+
+    /// A receiver that sees every snapshot swap (the value counts the swaps since start): for
+    /// work that must follow each deploy, such as a standalone gateway's fetch of Secret values,
+    /// without polling the snapshot.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloaded.subscribe()
     }
 
     /// The catalog of the snapshot in force.
@@ -190,6 +200,7 @@ impl AppState {
         let catalog = Arc::new(catalog);
         self.metrics.set_catalog(catalog.clone());
         *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { catalog, tokens });
+        self.reloaded.send_modify(|n| *n += 1);
         self.endpoints.notify(&projects, &upstream::Change::Tools(String::new())).await;
         self.endpoints.notify(&projects, &upstream::Change::Prompts(String::new())).await;
         Ok(())

@@ -117,7 +117,11 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     })
     .await;
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 200, "the deployed snapshot is still in force");
+    let mut reloads = state.reloads();
+    assert!(!reloads.has_changed().unwrap(), "no swap yet");
     state.reload().await.unwrap();
+    assert!(reloads.has_changed().unwrap(), "a swap wakes what follows deploys (a standalone gateway's secret fetch)");
+    reloads.mark_unchanged();
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 401);
 
     // The OpenAPI document describes every route, unauthenticated.

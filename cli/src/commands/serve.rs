@@ -240,28 +240,33 @@ pub(super) async fn serve(g: &Global, a: ServeArgs) -> Result {
     Ok(())
 }
 
-/// How often a standalone gateway looks whether the deployed revision changed, to fetch the
-/// values of Secrets that do not live in git (the reconciler does this in `mcpctl serve`).
-const SECRET_FETCH_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+/// First pause after an incomplete secret fetch before it is tried again.
+const SECRET_FETCH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Keep the held values of non-git Secrets (`openbao`, or migrated onto the plaintext backend)
-/// current for chat's `Llm` keys: fetched for each new deployed revision (looked for every
-/// [`SECRET_FETCH_CHECK`]); an incomplete fetch is tried again after a pause that doubles up to
-/// [`SECRET_FETCH_MAX_PAUSE`]. Runs until the process ends.
+/// current for chat's `Llm` keys: fetched once for each new deployed revision, woken by the
+/// gateway's snapshot swap ([`gateway::AppState::reloads`]); an incomplete fetch is tried again
+/// after a pause that doubles from [`SECRET_FETCH_RETRY`] up to [`SECRET_FETCH_MAX_PAUSE`] (or
+/// at once on the next swap). Runs until the process ends.
 async fn fetch_secrets(state: std::sync::Arc<gateway::AppState>, secrets: reconciler::secrets::SecretResolver) {
+    let mut reloads = state.reloads();
     let mut done_for = None::<String>;
-    let mut pause = SECRET_FETCH_CHECK;
+    let mut pause = SECRET_FETCH_RETRY;
     loop {
         let catalog = state.snapshot().catalog.clone();
-        if done_for.as_deref() != Some(catalog.revision.as_str()) {
-            if secrets.prefetch(&catalog.state, &state.store).await {
-                done_for = Some(catalog.revision.clone());
-                pause = SECRET_FETCH_CHECK;
-            } else {
-                pause = (pause * 2).min(SECRET_FETCH_MAX_PAUSE);
+        let complete = done_for.as_deref() == Some(catalog.revision.as_str()) || secrets.prefetch(&catalog.state, &state.store).await;
+        if complete {
+            done_for = Some(catalog.revision.clone());
+            pause = SECRET_FETCH_RETRY;
+            if reloads.changed().await.is_err() {
+                return; // the gateway is gone
+            }
+        } else {
+            tokio::select! {
+                changed = reloads.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(pause) => pause = (pause * 2).min(SECRET_FETCH_MAX_PAUSE),
             }
         }
-        tokio::time::sleep(pause).await;
     }
 }
 
