@@ -9,7 +9,8 @@
 //! unreadable, corrupt or foreign file is ignored (every file is parsed), and failing to write it
 //! changes nothing but the next run's speed. It lives in the user's cache directory
 //! (`$XDG_CACHE_HOME/mcpctl/decoded/`, else `~/.cache/mcpctl/decoded/`), one file per repo
-//! directory, written whole and renamed into place; `MCPCTL_NO_DECODE_CACHE=1` turns it off.
+//! directory (a JSON header line, then compact binary records), written whole and renamed into
+//! place; `MCPCTL_NO_DECODE_CACHE=1` turns it off.
 //! Bounded: it holds at most the files of the repo's last run, themselves bounded by the repo
 //! limits of [`schema::load`].
 
@@ -29,7 +30,7 @@ struct Header {
 }
 
 /// Version of the cache file's layout.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Validate a directory repo's `files` as [`schema::check`] does, reusing the decoded files that
 /// the last run on `root` saved and saving this run's for the next.
@@ -73,7 +74,7 @@ fn cache_path(root: &Path) -> Option<PathBuf> {
     };
     let root = std::fs::canonicalize(root).ok()?;
     let name = hex::encode(&Sha256::digest(root.as_os_str().as_encoded_bytes())[..16]);
-    Some(base.join("mcpctl").join("decoded").join(format!("{name}.json")))
+    Some(base.join("mcpctl").join("decoded").join(format!("{name}.bin")))
 }
 
 /// This build of mcpctl: its version and its executable's size and modification time (a
@@ -86,11 +87,16 @@ fn build_id() -> String {
     format!("{}+{len}+{mtime}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The saved files in the cache at `path`, if it is one of this build.
+/// The saved files in the cache at `path`, if it is one of this build: its first line is the
+/// header (JSON), the rest the files' compact records (see [`SavedFile::write_all`]), found in
+/// one read of the file and decoded only when a load asks for them.
 fn read(path: &Path, header: &Header) -> Option<Vec<SavedFile>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let (first, rest) = text.split_once('\n')?;
-    (serde_json::from_str::<Header>(first).ok()? == *header).then(|| serde_json::from_str(rest).ok())?
+    let bytes = std::fs::read(path).ok()?;
+    let end = bytes.iter().position(|b| *b == b'\n')?;
+    if serde_json::from_slice::<Header>(&bytes[..end]).ok()? != *header {
+        return None;
+    }
+    SavedFile::read_all(bytes, end + 1)
 }
 
 /// Write the cache whole to a temporary file beside `path` (named after this process), then
@@ -103,7 +109,7 @@ fn write(path: &Path, header: &Header, files: &[SavedFile]) -> std::io::Result<(
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         serde_json::to_writer(&mut out, header)?;
         out.write_all(b"\n")?;
-        serde_json::to_writer(&mut out, files)?;
+        SavedFile::write_all(files, &mut out)?;
         out.flush()
     })();
     match written.and_then(|()| std::fs::rename(&tmp, path)) {

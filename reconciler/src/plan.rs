@@ -118,11 +118,43 @@ impl Plan {
     }
 }
 
+/// What planning needs to know of every stored row: its key and the hash of its body.
+pub trait StoredRow {
+    fn key(&self) -> &ResourceKey;
+    /// SHA-256 of the row's body, hex, computed from the body as read.
+    fn hash(&self) -> &str;
+}
+
+impl StoredRow for StoredResource {
+    fn key(&self) -> &ResourceKey {
+        &self.key
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+/// A stored row as far as an unchanged resource matters: its key and body hash, without the
+/// body. [`plan_hashed`] plans against these and needs bodies only for the rows it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHash {
+    pub key: ResourceKey,
+    /// SHA-256 of the row's body, hex (recomputed on read, as [`StoredResource::hash`]).
+    pub hash: String,
+}
+
+impl StoredRow for StoredHash {
+    fn key(&self) -> &ResourceKey {
+        &self.key
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
 /// Fingerprint of a stored state: SHA-256 over every key and body hash, in key order.
-pub fn fingerprint(stored: &[StoredResource]) -> String {
-    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (&s.key, s.hash.as_str())).collect();
-    rows.sort_unstable();
-    fingerprint_sorted(rows)
+pub fn fingerprint<R: StoredRow>(stored: &[R]) -> String {
+    fingerprint_sorted(sorted_rows(stored))
 }
 
 /// [`fingerprint`] of (key, body hash) pairs in any order.
@@ -134,20 +166,26 @@ pub fn fingerprint_of(mut rows: Vec<(ResourceKey, String)>) -> String {
 /// The fingerprint hash over pairs already in key order (keys are unique, so the order of the
 /// pairs is the order of their keys).
 fn fingerprint_sorted<'a>(rows: impl IntoIterator<Item = (&'a ResourceKey, &'a str)>) -> String {
-    use std::fmt::Write as _;
     let mut h = Sha256::new();
-    let mut line = String::new();
     for (k, hash) in rows {
-        line.clear();
-        writeln!(line, "{k}\0{hash}").expect("writing to a String");
-        h.update(line.as_bytes());
+        // The bytes of `format!("{k}\0{hash}\n")`, without formatting.
+        h.update(k.kind.as_str().as_bytes());
+        h.update(b"/");
+        if let Some(p) = k.project() {
+            h.update(p.as_bytes());
+            h.update(b"/");
+        }
+        h.update(k.name.as_bytes());
+        h.update(b"\0");
+        h.update(hash.as_bytes());
+        h.update(b"\n");
     }
     hex::encode(h.finalize())
 }
 
 /// SHA-256 of a body, hex.
 pub fn body_hash(body: &str) -> String {
-    hex::encode(Sha256::digest(body.as_bytes()))
+    schema::resource::body_hash(body)
 }
 
 /// Compute the plan that turns `stored` into `desired`.
@@ -157,19 +195,104 @@ pub fn body_hash(body: &str) -> String {
 /// follow, in reverse order. Planning a state against itself yields no changes.
 pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -> Plan {
     let by_key: HashMap<&ResourceKey, &StoredResource> = stored.iter().map(|s| (&s.key, s)).collect();
+    plan_rows(desired, stored, |k| by_key.get(k).copied(), revision)
+}
+
+/// The keys of the stored rows whose bodies [`plan_hashed`] needs: those the plan of `desired`
+/// against `stored` updates or deletes. For a reader that fetches only those bodies.
+pub fn changed_keys(desired: &DesiredState, stored: &[StoredHash]) -> Vec<ResourceKey> {
+    let mut keys = Vec::new();
+    pair_up(desired, &sorted_rows(stored), |pair| match pair {
+        Pair::Both(_, want, have) if want != have => keys.push(pair.key()),
+        Pair::Stored(_) => keys.push(pair.key()),
+        _ => {}
+    });
+    keys
+}
+
+/// [`plan`] against the stored rows' keys and hashes, with the full rows of
+/// [`changed_keys`] in `changed` (any order; rows of other keys are ignored).
+///
+/// # Guarantees
+/// The plan [`plan`] makes against the full rows, when `stored` and `changed` were read from
+/// the same state of the store (one transaction): same changes, same order, same fingerprint.
+/// A changed key missing from `changed` (which that read rules out) plans as a body that does
+/// not decode: the change is still there, its field diff is against nothing.
+pub fn plan_hashed(desired: &DesiredState, stored: &[StoredHash], changed: &[StoredResource], revision: &str) -> Plan {
+    let by_key: HashMap<&ResourceKey, &StoredResource> = changed.iter().map(|s| (&s.key, s)).collect();
+    plan_rows(desired, stored, |k| by_key.get(k).copied(), revision)
+}
+
+/// (key, body hash) of every stored row, in key order.
+fn sorted_rows<R: StoredRow>(stored: &[R]) -> Vec<(&ResourceKey, &str)> {
+    let mut rows: Vec<(&ResourceKey, &str)> = stored.iter().map(|s| (s.key(), s.hash())).collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// A desired resource and a stored row of the same key, or either alone.
+enum Pair<'a> {
+    /// Desired; nothing stored.
+    Desired(&'a Resource),
+    /// Stored only.
+    Stored(&'a ResourceKey),
+    /// Both: the resource, its hash, the stored row's hash.
+    Both(&'a Resource, &'a str, &'a str),
+}
+
+impl Pair<'_> {
+    fn key(&self) -> ResourceKey {
+        match self {
+            Pair::Desired(r) | Pair::Both(r, _, _) => r.key(),
+            Pair::Stored(k) => (*k).clone(),
+        }
+    }
+}
+
+/// `each` of the desired resources and the stored `rows` (in key order) paired by key, in key
+/// order. Desired resources are in key order too, so this is one walk over both: no map, and no
+/// key built for a resource.
+fn pair_up<'a>(desired: &'a DesiredState, rows: &[(&'a ResourceKey, &'a str)], mut each: impl FnMut(Pair<'a>)) {
+    let mut rest = rows.iter().copied().peekable();
+    for (res, hash) in desired.resources().iter().zip(desired.hashes()) {
+        let parts = res.key_parts();
+        while let Some((k, _)) = rest.next_if(|(k, _)| k.parts() < parts) {
+            each(Pair::Stored(k));
+        }
+        match rest.next_if(|(k, _)| k.parts() == parts) {
+            Some((_, have)) => each(Pair::Both(res, hash, have)),
+            None => each(Pair::Desired(res)),
+        }
+    }
+    rest.for_each(|(k, _)| each(Pair::Stored(k)));
+}
+
+/// The plan, from every stored row's key and hash plus `full`, the whole row of a key that the
+/// plan updates or deletes.
+fn plan_rows<'a, R: StoredRow>(
+    desired: &DesiredState,
+    stored: &[R],
+    full: impl Fn(&ResourceKey) -> Option<&'a StoredResource>,
+    revision: &str,
+) -> Plan {
+    let rows = sorted_rows(stored);
     let mut changes = Vec::new();
     let mut summary = Summary::default();
-    for (res, hash) in desired.resources().iter().zip(desired.hashes()) {
-        let key = res.key();
-        let stored = by_key.get(&key);
-        let action = match stored {
-            None => Action::Create,
-            Some(s) if s.hash != *hash => Action::Update,
-            Some(_) => continue,
+    let mut deletes: Vec<&ResourceKey> = Vec::new();
+    pair_up(desired, &rows, |pair| {
+        let (res, action) = match pair {
+            Pair::Stored(k) => return deletes.push(k),
+            Pair::Both(_, want, have) if want == have => return,
+            Pair::Both(res, _, _) => (res, Action::Update),
+            Pair::Desired(res) => (res, Action::Create),
         };
+        let key = res.key();
         // Only changed resources pay for a JSON tree: the unchanged ones were settled by hash.
         let after: Value = res.to_json();
-        let before = stored.and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
+        let before = match action {
+            Action::Update => full(&key).and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
         let fields = field_changes(key.kind, &before, &after);
         let effects = if key.kind == Kind::Secret && action == Action::Update { secret_effects(desired, res, &fields) } else { Vec::new() };
         if action == Action::Create {
@@ -187,24 +310,24 @@ pub fn plan(desired: &DesiredState, stored: &[StoredResource], revision: &str) -
             desired: Some(after),
             source: res.source(),
         });
-    }
-    let mut deletes: Vec<&StoredResource> = stored.iter().filter(|s| desired.get(&s.key).is_none()).collect();
-    deletes.sort_by(|a, b| b.key.cmp(&a.key));
-    for s in deletes {
+    });
+    // Deletes in reverse key order.
+    for key in deletes.into_iter().rev() {
         summary.destroy += 1;
-        let before: Value = serde_json::from_str(&s.body).unwrap_or(Value::Null);
+        let row = full(key);
+        let before: Value = row.and_then(|s| serde_json::from_str(&s.body).ok()).unwrap_or(Value::Null);
         changes.push(Change {
             action: Action::Delete,
-            kind: s.key.kind,
-            project: s.key.project().map(str::to_string),
-            name: s.key.name.clone(),
-            fields: field_changes(s.key.kind, &before, &Value::Null),
+            kind: key.kind,
+            project: key.project().map(str::to_string),
+            name: key.name.clone(),
+            fields: field_changes(key.kind, &before, &Value::Null),
             desired: None,
-            source: s.source.clone(),
+            source: row.and_then(|s| s.source.clone()),
             effects: Vec::new(),
         });
     }
-    Plan { format_version: FORMAT_VERSION, revision: revision.to_string(), base_fingerprint: fingerprint(stored), summary, changes }
+    Plan { format_version: FORMAT_VERSION, revision: revision.to_string(), base_fingerprint: fingerprint_sorted(rows), summary, changes }
 }
 
 /// Leaf values of a JSON document by dotted path (`spec.env[0].name`).

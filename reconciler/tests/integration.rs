@@ -295,6 +295,75 @@ proptest! {
     }
 }
 
+/// A change made to the `resources` table behind mcpctl's back.
+#[derive(Debug, Clone)]
+enum OutOfBand {
+    None,
+    /// A body edited (its hash column left as it was).
+    EditBody,
+    /// A row deleted.
+    Delete,
+    /// A row no repo declares, with a name and body that look like the packed layout (lengths,
+    /// `:`), in a project, and a body that is not JSON.
+    Insert(String),
+}
+
+fn arb_out_of_band() -> impl Strategy<Value = OutOfBand> {
+    prop_oneof![Just(OutOfBand::None), Just(OutOfBand::EditBody), Just(OutOfBand::Delete), "[0-9:a-z]{1,8}".prop_map(OutOfBand::Insert),]
+}
+
+impl OutOfBand {
+    async fn make(&self, store: &Store, step: usize) {
+        let sql = match self {
+            OutOfBand::None => return,
+            OutOfBand::EditBody => "UPDATE resources SET body = replace(body, '@example', '@elsewhere') WHERE name IN (SELECT min(name) FROM resources WHERE kind = 'User')".to_string(),
+            OutOfBand::Delete => "DELETE FROM resources WHERE name IN (SELECT max(name) FROM resources)".to_string(),
+            OutOfBand::Insert(name) => format!(
+                "INSERT INTO resources (kind, project, name, body, hash, source, revision, updated_at) VALUES ('Prompt', 'p:{step}', '{name}{step}', '12:{name}:3:', 'x', 'by:hand', 'r', 'now')"
+            ),
+        };
+        sqlx::query(&sql).execute(store.pool()).await.unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// `mcpctl plan`'s read (every row's key and body hash, then the whole rows of what the plan
+    /// changes, in one transaction) gives the plan that planning against every whole row gives,
+    /// fingerprint included, over random repos and out-of-band edits, on every backend; and
+    /// fetches the bodies of only the rows the plan updates or deletes.
+    #[test]
+    fn the_streamed_plan_equals_the_full_plan_over_random_edits(
+        steps in proptest::collection::vec((arb_state(), arb_out_of_band()), 1..8)
+    ) {
+        use mcpctl_reconciler::plan::{changed_keys, plan_hashed};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            for (store, _guard) in stores().await {
+                let backend = store.backend();
+                for (step, (yaml, edit)) in steps.iter().enumerate() {
+                    edit.make(&store, step).await;
+                    let desired = state(yaml);
+                    let full = plan(&desired, &store.resources().await.unwrap(), "r");
+                    let (rows, changed) = store.resources_for_plan(|rows| changed_keys(&desired, rows)).await.unwrap();
+                    let streamed = plan_hashed(&desired, &rows, &changed, "r");
+                    prop_assert_eq!(&streamed, &full, "{:?} step {} ({:?})", backend, step, edit);
+                    let fetched: Vec<String> = changed.iter().map(|r| r.key.to_string()).collect();
+                    let mut rewritten: Vec<String> =
+                        full.changes.iter().filter(|c| c.action != Action::Create).map(|c| c.key().to_string()).collect();
+                    rewritten.sort();
+                    let mut fetched_sorted = fetched.clone();
+                    fetched_sorted.sort();
+                    prop_assert_eq!(fetched_sorted, rewritten, "{:?} step {}: bodies fetched", backend, step);
+                    store.apply(&full, &meta("r"), &|_, _| {}).await.unwrap();
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
 #[tokio::test]
 async fn audit_events_are_stored_in_batches_and_filtered_on_every_backend() {
     use mcpctl_reconciler::audit::{AuditEvent, AuditFilter};

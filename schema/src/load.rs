@@ -157,22 +157,169 @@ impl FileCache {
 }
 
 /// One file of a [`FileCache`] that had no problem, kept across processes (see
-/// [`FileCache::save`]): its path and content id, what its tree cost, and each resource as its
-/// canonical body with where it was written.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// [`FileCache::save`]): its path and content id, and its record: what its tree cost, and each
+/// resource as its canonical body with where it was written.
+///
+/// Records are compact (lengths and numbers in binary, bodies as their bytes) and are written
+/// and read whole ([`SavedFile::write_all`], [`SavedFile::read_all`]): reading a cache file only
+/// finds where each file's record lies in its bytes, and a record is decoded when a load asks for
+/// its file (on all cores), straight from those bytes. A file restored and saved again is
+/// written by copying its record.
+#[derive(Clone)]
 pub struct SavedFile {
     pub path: String,
     pub id: String,
-    tree: usize,
-    resources: Vec<SavedResource>,
+    record: Record,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct SavedResource {
-    body: String,
-    line: u32,
-    col: u32,
+impl std::fmt::Debug for SavedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SavedFile({} {}, {} bytes)", self.path, self.id, self.record.bytes().len())
+    }
+}
+
+/// The bytes of one record, inside a buffer shared by every record read from one cache file.
+#[derive(Clone)]
+struct Record {
+    buf: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
+}
+
+impl Record {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+/// Reads the little-endian numbers and length-prefixed strings of the compact layout; every
+/// read is bounds-checked (`None` past the end: a truncated or corrupt file is never trusted).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A `u32` length, then that many bytes.
+    fn chunk(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.chunk()?).ok()
+    }
+}
+
+/// Appends `bytes` with its `u32` length before it.
+fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).expect("a chunk is smaller than a repo file").to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// One resource of a record, as decoded from its bytes.
+struct SavedResource<'a> {
+    body: &'a str,
+    pos: Pos,
     addr: Addr,
+}
+
+/// Address tags of the compact layout.
+const ADDR_DOC: u8 = 0;
+const ADDR_ITEM: u8 = 1;
+const ADDR_GROUP: u8 = 2;
+
+impl SavedFile {
+    /// The record of a file: its tree cost, then per resource its position, address and body.
+    fn encode(tree: usize, resources: &[(String, Pos, Addr)]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + resources.iter().map(|(b, _, _)| b.len() + 24).sum::<usize>());
+        out.extend_from_slice(&(tree as u64).to_le_bytes());
+        out.extend_from_slice(&u32::try_from(resources.len()).expect("resources of one file").to_le_bytes());
+        for (body, pos, addr) in resources {
+            out.extend_from_slice(&pos.line.to_le_bytes());
+            out.extend_from_slice(&pos.col.to_le_bytes());
+            let (tag, a, b, kind) = match *addr {
+                Addr::Doc(d) => (ADDR_DOC, d, 0, ""),
+                Addr::Item(d, i) => (ADDR_ITEM, d, i, ""),
+                Addr::Group(d, k, i) => (ADDR_GROUP, d, i, k.as_str()),
+            };
+            out.push(tag);
+            out.extend_from_slice(&a.to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+            put_chunk(&mut out, kind.as_bytes());
+            put_chunk(&mut out, body.as_bytes());
+        }
+        out
+    }
+
+    /// The tree cost and resources of this file's record; `None` when the record is corrupt.
+    fn decode(&self) -> Option<(usize, Vec<SavedResource<'_>>)> {
+        let mut r = Reader { bytes: self.record.bytes(), at: 0 };
+        let tree = usize::try_from(r.u64()?).ok()?;
+        let n = r.u32()? as usize;
+        // Each resource takes at least 21 bytes: a corrupt count cannot reserve much.
+        let mut out = Vec::with_capacity(n.min(r.bytes.len() / 21));
+        for _ in 0..n {
+            let pos = Pos::new(r.u32()?, r.u32()?);
+            let (tag, a, b) = (r.u8()?, r.u32()?, r.u32()?);
+            let kind = r.str()?;
+            let addr = match tag {
+                ADDR_DOC => Addr::Doc(a),
+                ADDR_ITEM => Addr::Item(a, b),
+                ADDR_GROUP => Addr::Group(a, kind.parse().ok()?, b),
+                _ => return None,
+            };
+            out.push(SavedResource { body: r.str()?, pos, addr });
+        }
+        (r.at == r.bytes.len()).then_some((tree, out))
+    }
+
+    /// Write `files` one after the other: path, id and record, each with its length before it.
+    ///
+    /// # Errors
+    /// What writing to `out` returns.
+    pub fn write_all(files: &[SavedFile], out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut head = Vec::new();
+        for f in files {
+            head.clear();
+            put_chunk(&mut head, f.path.as_bytes());
+            put_chunk(&mut head, f.id.as_bytes());
+            head.extend_from_slice(&u32::try_from(f.record.range.len()).map_err(std::io::Error::other)?.to_le_bytes());
+            out.write_all(&head)?;
+            out.write_all(f.record.bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The files [`SavedFile::write_all`] wrote into `bytes` from offset `from` on, each
+    /// pointing at its record there (nothing is decoded yet, nothing copied); `None` when the
+    /// bytes do not have that layout.
+    pub fn read_all(bytes: Vec<u8>, from: usize) -> Option<Vec<SavedFile>> {
+        let bytes = Arc::new(bytes);
+        let mut r = Reader { bytes: &bytes, at: from };
+        let mut out = Vec::new();
+        while r.at < r.bytes.len() {
+            let (path, id) = (r.str()?.to_string(), r.str()?.to_string());
+            let len = r.u32()? as usize;
+            let start = r.at;
+            r.take(len)?;
+            out.push(SavedFile { path, id, record: Record { buf: bytes.clone(), range: start..start + len } });
+        }
+        Some(out)
+    }
 }
 
 /// The saved form of a decoded file without problems, unless one of its resources does not
@@ -189,27 +336,29 @@ fn saved_form(path: &str, id: &str, part: &FilePart) -> Option<SavedFile> {
             let node = &r.origin.as_ref()?.node;
             let exact =
                 Resource::from_body(&body).is_ok_and(|back| back.metadata == r.metadata && back.spec == r.spec && back.body() == body);
-            exact.then(|| SavedResource { body, line: node.pos.line, col: node.pos.col, addr: node.addr() })
+            exact.then(|| (body, node.pos, node.addr()))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(SavedFile { path: path.to_string(), id: id.to_string(), tree: part.tree, resources })
+    let record = Arc::new(SavedFile::encode(part.tree, &resources));
+    Some(SavedFile { path: path.to_string(), id: id.to_string(), record: Record { range: 0..record.len(), buf: record } })
 }
 
 impl SavedFile {
     /// The decoded file, its resources pointing into `f`'s text; `None` when anything does not
     /// fit (then the file is parsed).
-    fn restore(self, f: &SourceFile) -> Option<FilePart> {
+    fn restore(&self, f: &SourceFile) -> Option<FilePart> {
+        let (tree, saved) = self.decode()?;
         let text = FileText::new(std::str::from_utf8(&f.bytes).ok()?);
         let file: Arc<str> = Arc::from(f.path.as_str());
-        let mut resources = Vec::with_capacity(self.resources.len());
-        let mut hashes = Vec::with_capacity(self.resources.len());
-        for r in &self.resources {
-            let mut res = Resource::from_body(&r.body).ok()?;
-            res.origin = Some(Origin { file: file.clone(), node: NodeAt::new(Pos::new(r.line, r.col), text.clone(), r.addr) });
-            hashes.push(crate::resource::body_hash(&r.body));
+        let mut resources = Vec::with_capacity(saved.len());
+        let mut hashes = Vec::with_capacity(saved.len());
+        for r in &saved {
+            let mut res = Resource::from_body(r.body).ok()?;
+            res.origin = Some(Origin { file: file.clone(), node: NodeAt::new(r.pos, text.clone(), r.addr) });
+            hashes.push(crate::resource::body_hash(r.body));
             resources.push(res);
         }
-        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree: self.tree, saved: Some(self) })
+        Some(FilePart { resources, diagnostics: Vec::new(), broken: Vec::new(), hashes, tree, saved: Some(self.clone()) })
     }
 }
 
@@ -348,11 +497,10 @@ pub fn load(files: &[SourceFile]) -> Loaded {
     loaded
 }
 
-/// Each file decoded on its own, with a fresh budget, on the machine's cores (files in
-/// contiguous chunks, one chunk a thread), with the resources' hashes when `hashes` is set.
-/// `None` for refused files, which need no decoding.
+/// Each file decoded on its own, with a fresh budget, on the machine's cores, with the
+/// resources' hashes when `hashes` is set. `None` for refused files, which need no decoding.
 fn load_parallel(files: &[&SourceFile], hashes: bool) -> Vec<Option<FilePart>> {
-    let one = |f: &&SourceFile| {
+    on_cores(files, |f| {
         f.refused.is_none().then(|| {
             let mut loaded = Loaded::default();
             let mut budget = RepoBudget::default();
@@ -367,14 +515,20 @@ fn load_parallel(files: &[&SourceFile], hashes: bool) -> Vec<Option<FilePart>> {
                 saved: None,
             }
         })
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    })
+}
+
+/// `f` of each item, in order, computed on the machine's cores (items in contiguous chunks, one
+/// chunk a thread).
+fn on_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
-        return files.iter().map(one).collect();
+        return items.iter().map(f).collect();
     }
-    let chunk = files.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = files.chunks(chunk).map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>())).collect();
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("decoding a file does not panic")).collect()
     })
 }
@@ -399,6 +553,23 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
         files.iter().filter(|f| key_of(f).is_some_and(|k| !cache.parts.contains_key(&k) && !cache.saved.contains_key(&k))).collect();
     let mut decoded: std::collections::HashMap<&str, FilePart> =
         misses.iter().map(|f| f.path.as_str()).zip(load_parallel(&misses, true)).filter_map(|(p, part)| Some((p, part?))).collect();
+    // Files restored from a saved form are decoded from it on all cores too (one that does not
+    // restore is parsed below, in order).
+    let hits: Vec<(&SourceFile, SavedFile)> = files
+        .iter()
+        .filter_map(|f| key_of(f).filter(|k| !cache.parts.contains_key(k)).and_then(|k| Some((f, cache.saved.remove(&k)?))))
+        .collect();
+    let mut restored: std::collections::HashMap<&str, FilePart> = hits
+        .iter()
+        .map(|(f, _)| f.path.as_str())
+        .zip(on_cores(&hits, |(f, saved)| saved.restore(f)))
+        .filter_map(|(p, part)| Some((p, part?)))
+        .collect();
+    drop(hits);
+    // Room for every resource at once (growing by doubling would hold up to twice the repo).
+    let expected: usize = restored.values().chain(decoded.values()).chain(cache.parts.values()).map(|p| p.resources.len()).sum();
+    loaded.resources.reserve(expected);
+    loaded.hashes.reserve(expected);
     for f in files {
         let Some(key) = key_of(f) else {
             let before = loaded.resources.len();
@@ -407,7 +578,7 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
             loaded.hashes.extend(new);
             continue;
         };
-        let held = cache.parts.remove(&key).or_else(|| cache.saved.remove(&key).and_then(|saved| saved.restore(f)));
+        let held = cache.parts.remove(&key).or_else(|| restored.remove(f.path.as_str()));
         let part = match held {
             Some(part) if fits(&budget, f, &part) => {
                 budget.read(f.bytes.len() as u64).expect("checked by fits");
@@ -444,10 +615,11 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
             if part.saved.is_none() {
                 part.saved = saved_form(&key.0, &key.1, &part);
             }
-            loaded.resources.append(&mut part.resources);
+            // Taken, not appended: the part's own buffers go now, not with the cache.
+            loaded.resources.extend(std::mem::take(&mut part.resources));
             loaded.diagnostics.append(&mut part.diagnostics);
             loaded.broken.append(&mut part.broken);
-            loaded.hashes.append(&mut part.hashes);
+            loaded.hashes.extend(std::mem::take(&mut part.hashes));
         } else {
             loaded.resources.extend(part.resources.iter().cloned());
             loaded.diagnostics.extend(part.diagnostics.iter().cloned());
@@ -788,13 +960,15 @@ mod tests {
         };
         let mut first = super::FileCache::default();
         assert_eq!(show(crate::check_cached(&v1, &mut first)), show(crate::check(&v1)));
-        let saved = serde_json::to_string(&first.save()).unwrap();
+        let mut saved = Vec::new();
+        super::SavedFile::write_all(&first.save(), &mut saved).unwrap();
         // Another process: the same files come from the saved copy, nothing is parsed.
-        let restored = || {
+        let restore = |bytes: &[u8]| {
             let mut c = super::FileCache::default();
-            c.restore(serde_json::from_str(&saved).unwrap());
+            c.restore(super::SavedFile::read_all(bytes.to_vec(), 0).unwrap());
             c
         };
+        let restored = || restore(&saved);
         let mut second = restored();
         let got = show(crate::check_cached(&v1, &mut second));
         assert_eq!((second.parsed_last, got.as_ref().map(Vec::len)), (0, Ok(6)));
@@ -809,10 +983,29 @@ mod tests {
         let err = got.unwrap_err();
         assert!(err.contains("a.yaml:11:8: Agent/p/x: Llm `gpt` not found"), "{err}");
         // A saved entry that no longer decodes is parsed from the text instead.
-        let mut fourth = super::FileCache::default();
-        fourth.restore(serde_json::from_str(&saved.replace("\\\"provider\\\":\\\"openai\\\"", "\\\"provider\\\":7")).unwrap());
+        let edit = |from: &[u8], to: &[u8]| {
+            let at = saved.windows(from.len()).position(|w| w == from).expect("in the saved bytes");
+            let mut edited = saved.clone();
+            edited[at..at + from.len()].copy_from_slice(to);
+            edited
+        };
+        let mut fourth = restore(&edit(b"\"provider\":\"openai\"", b"\"provider\":7       "));
         assert_eq!(show(crate::check_cached(&v1, &mut fourth)), show(crate::check(&v1)));
         assert_eq!(fourth.parsed_last, 1);
+        // So is one whose record is cut short or longer than it says, or whose address is not
+        // one; bytes that are not records at all are not read.
+        for (at, by) in [(8, 1u8), (20, 7), (29, 1)] {
+            let mut edited = saved.clone();
+            let record = saved.windows(3).position(|w| w == b"c.y").expect("c.yaml's record") + 6 + 4 + 64 + 4;
+            edited[record + at] = edited[record + at].wrapping_add(by);
+            if let Some(files) = super::SavedFile::read_all(edited, 0) {
+                let mut c = super::FileCache::default();
+                c.restore(files);
+                assert_eq!(show(crate::check_cached(&v1, &mut c)), show(crate::check(&v1)));
+                assert!(c.parsed_last >= 1);
+            }
+        }
+        assert!(super::SavedFile::read_all(b"\x05\0\0\0ab".to_vec(), 0).is_none());
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl ResourceKey {
     pub fn project(&self) -> Option<&str> {
         (!self.project.is_empty()).then_some(self.project.as_str())
     }
+
+    /// Kind, project ("" outside any) and name, borrowed: they compare as the key does.
+    pub fn parts(&self) -> (Kind, &str, &str) {
+        (self.kind, &self.project, &self.name)
+    }
 }
 
 impl fmt::Display for ResourceKey {
@@ -248,6 +253,11 @@ impl Resource {
         ResourceKey::new(self.kind(), self.metadata.project.as_deref(), &self.metadata.name)
     }
 
+    /// [`ResourceKey::parts`] of [`Resource::key`], without building the key.
+    pub fn key_parts(&self) -> (Kind, &str, &str) {
+        (self.kind(), self.metadata.project.as_deref().unwrap_or(""), &self.metadata.name)
+    }
+
     /// Canonical JSON (`apiVersion`, `kind`, `metadata`, `spec`), independent of how the YAML was
     /// written: defaults filled, maps sorted, empty fields dropped.
     pub fn to_json(&self) -> serde_json::Value {
@@ -284,7 +294,7 @@ impl Resource {
         let mut w = std::io::BufWriter::with_capacity(4096, HashWriter(Sha256::new()));
         serde_json::to_writer(&mut w, &self.envelope()).expect("resource serializes");
         let HashWriter(h) = w.into_inner().map_err(|_| ()).expect("hashing cannot fail");
-        hex::encode(h.finalize())
+        hex_digest(&h.finalize())
     }
 
     fn envelope(&self) -> Envelope<'_> {
@@ -368,7 +378,15 @@ impl<'de> Deserialize<'de> for Canonical {
 
 /// SHA-256 in hex of a canonical body's text: [`Resource::hash`] of the resource it encodes.
 pub fn body_hash(body: &str) -> String {
-    hex::encode(Sha256::digest(body.as_bytes()))
+    hex_digest(&Sha256::digest(body.as_bytes()))
+}
+
+/// A SHA-256 digest in lower-case hex (as `hex::encode`, without its per-character iterator:
+/// every resource's hash is made this way).
+pub fn hex_digest(digest: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(digest, &mut out).expect("a SHA-256 digest is 32 bytes");
+    String::from_utf8(out.to_vec()).expect("hex is ASCII")
 }
 
 /// Fields whose values are secret: never printed, diffed only as "(sensitive value changed)".

@@ -9,7 +9,7 @@ use schema::{Kind, ResourceKey};
 
 use super::deploys::{insert_deploy, newest_if_recorded, Once};
 use super::{now, Deploy, DeployMeta, Store, StoreError};
-use crate::plan::{body_hash, Action, Plan, StoredResource};
+use crate::plan::{body_hash, Action, Plan, StoredHash, StoredResource};
 
 /// Rows per multi-row INSERT (8 parameters each; well under SQLite's limit).
 const INSERT_BATCH: usize = 200;
@@ -35,6 +35,61 @@ impl Store {
             out.push(stored_from_row(&row)?);
         }
         Ok(out)
+    }
+
+    /// What a plan needs of the table, read in one transaction (one state of the store): every
+    /// row's key and body hash, and the whole rows of the keys `changed` picks from those (see
+    /// [`crate::plan::changed_keys`]; [`crate::plan::plan_hashed`] plans on the two).
+    ///
+    /// Bodies are hashed as they stream in and dropped, so the table's bodies are never held,
+    /// only those of the rows a plan changes.
+    ///
+    /// # Errors
+    /// On a database error or a row whose kind this build does not know.
+    pub async fn resources_for_plan(
+        &self,
+        changed: impl FnOnce(&[StoredHash]) -> Vec<ResourceKey>,
+    ) -> Result<(Vec<StoredHash>, Vec<StoredResource>), StoreError> {
+        use futures::TryStreamExt;
+        let mut tx = self.pool.begin().await?;
+        if self.backend == super::Backend::Postgres {
+            // Both reads see one snapshot (SQLite's deferred transaction already does).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        }
+        let mut hashes = Vec::new();
+        if self.backend == super::Backend::Sqlite {
+            // A row through the driver costs more than its bytes (a trip between the SQLite
+            // thread and this one, copies into `Any` values): rows come packed, many to a row.
+            let mut packs = sqlx::query(PACKED_ROWS).fetch(&mut *tx);
+            while let Some(pack) = packs.try_next().await? {
+                unpack_rows(pack.try_get("packed")?, &mut hashes)?;
+            }
+        } else {
+            let mut rows = sqlx::query("SELECT kind, project, name, body FROM resources").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let body: &str = row.try_get("body")?;
+                hashes.push(StoredHash { hash: body_hash(body), key: key_of_row(&row)? });
+            }
+        }
+        hashes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let keys = changed(&hashes);
+        let mut full = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(DELETE_BATCH) {
+            let sql = format!(
+                "SELECT kind, project, name, body, source, revision, updated_at FROM resources WHERE (kind, project, name) IN (VALUES {})",
+                self.value_rows(batch.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for k in batch {
+                q = q.bind(k.kind.as_str()).bind(k.project.as_str()).bind(k.name.as_str());
+            }
+            let mut rows = q.fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                full.push(stored_from_row(&row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok((hashes, full))
     }
 
     /// The fingerprint the store keeps for its rows (see [`Store::apply_knowing`]), or `None`
@@ -220,22 +275,49 @@ async fn stream_fingerprint(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result
     let mut rows = sqlx::query("SELECT kind, project, name, body FROM resources").fetch(&mut **tx);
     let mut keys = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        let (kind, project, name): (String, String, String) = (row.try_get("kind")?, row.try_get("project")?, row.try_get("name")?);
         let body: &str = row.try_get("body")?;
-        let kind = Kind::from_str(&kind).map_err(|e| StoreError::Corrupt { key: format!("{kind}/{name}"), message: e.to_string() })?;
-        keys.push((ResourceKey::new(kind, Some(&project).filter(|p| !p.is_empty()).map(|p| p.as_str()), &name), body_hash(body)));
+        keys.push((key_of_row(&row)?, body_hash(body)));
     }
     Ok(crate::plan::fingerprint_of(keys))
 }
 
+/// Every row's kind, project, name and body, 1,000 rows to a result row (SQLite): each field as
+/// its length in bytes, `:`, and its bytes, concatenated (see [`unpack_rows`]).
+const PACKED_ROWS: &str = "SELECT group_concat(octet_length(kind) || ':' || kind || octet_length(project) || ':' || project || octet_length(name) || ':' || name || octet_length(body) || ':' || body, '') AS packed FROM resources GROUP BY rowid / 1000";
+
+/// The (key, body hash) of each row of one [`PACKED_ROWS`] result.
+fn unpack_rows(mut packed: &str, out: &mut Vec<StoredHash>) -> Result<(), StoreError> {
+    /// The next field: its length, `:`, its bytes.
+    fn field<'a>(packed: &mut &'a str) -> Result<&'a str, StoreError> {
+        let corrupt = || StoreError::Corrupt { key: "(packed rows)".into(), message: "not the layout `PACKED_ROWS` writes".into() };
+        let (len, rest) = packed.split_once(':').ok_or_else(corrupt)?;
+        let len: usize = len.parse().map_err(|_| corrupt())?;
+        let value = rest.get(..len).ok_or_else(corrupt)?;
+        *packed = &rest[len..];
+        Ok(value)
+    }
+    while !packed.is_empty() {
+        let (kind, project, name, body) = (field(&mut packed)?, field(&mut packed)?, field(&mut packed)?, field(&mut packed)?);
+        out.push(StoredHash { key: key_of(kind, project, name)?, hash: body_hash(body) });
+    }
+    Ok(())
+}
+
+/// The key of a row with `kind`, `project` and `name` columns.
+fn key_of_row(row: &AnyRow) -> Result<ResourceKey, StoreError> {
+    key_of(row.try_get("kind")?, row.try_get("project")?, row.try_get("name")?)
+}
+
+/// The key of a row's `kind`, `project` and `name`.
+fn key_of(kind: &str, project: &str, name: &str) -> Result<ResourceKey, StoreError> {
+    let kind = Kind::from_str(kind).map_err(|e| StoreError::Corrupt { key: format!("{kind}/{name}"), message: e.to_string() })?;
+    Ok(ResourceKey::new(kind, Some(project).filter(|p| !p.is_empty()), name))
+}
+
 fn stored_from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let project: String = row.try_get("project")?;
-    let name: String = row.try_get("name")?;
     let body: String = row.try_get("body")?;
-    let kind = Kind::from_str(&kind).map_err(|e| StoreError::Corrupt { key: format!("{kind}/{name}"), message: e.to_string() })?;
     Ok(StoredResource {
-        key: ResourceKey::new(kind, Some(&project).filter(|p| !p.is_empty()).map(|p| p.as_str()), &name),
+        key: key_of_row(row)?,
         hash: body_hash(&body),
         body,
         source: row.try_get("source")?,

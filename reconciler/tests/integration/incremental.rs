@@ -82,10 +82,13 @@ proptest! {
             let incremental = outcome(schema::check_cached(&files, &mut cache));
             prop_assert_eq!(&incremental, &full, "step {} ({:?})", step, e);
             prop_assert_eq!(cache.len(), repo.len());
-            // As a new process would: the cache saved by the last run, restored (a JSON round trip).
-            let saved: Vec<schema::load::SavedFile> = serde_json::from_str(&serde_json::to_string(&restarted.save()).unwrap()).unwrap();
-            restarted = FileCache::default();
-            restarted.restore(saved);
+            // As a new process would: the cache saved by the last run, written and read back in
+            // its on-disk layout; every other step the way `mcpctl plan` loads (handing the
+            // resources over instead of keeping them).
+            let mut bytes = b"header\n".to_vec();
+            schema::load::SavedFile::write_all(&restarted.save(), &mut bytes).unwrap();
+            restarted = if step % 2 == 0 { FileCache::default() } else { FileCache::moving() };
+            restarted.restore(schema::load::SavedFile::read_all(bytes, 7).unwrap());
             let from_saved = outcome(schema::check_cached(&files, &mut restarted));
             prop_assert_eq!(&from_saved, &full, "step {} ({:?}), restored cache", step, e);
         }
