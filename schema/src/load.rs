@@ -242,7 +242,19 @@ const ADDR_DOC: u8 = 0;
 const ADDR_ITEM: u8 = 1;
 const ADDR_GROUP: u8 = 2;
 
+/// Files restored on all cores at once, per core, by [`load_cached`]: enough to keep the cores
+/// busy, few enough that the window's resources are small beside the repo's.
+const RESTORE_WINDOW: usize = 8;
+
 impl SavedFile {
+    /// How many resources the record says it holds, at most as many as fit in it (a corrupt
+    /// count cannot reserve much; such a record is parsed from the text anyway).
+    fn count(&self) -> usize {
+        let bytes = self.record.bytes();
+        let n = bytes.get(8..12).map_or(0, |n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
+        n.min(bytes.len() / 21)
+    }
+
     /// The record of a file: its tree cost, then per resource its position, address and body.
     fn encode(tree: usize, resources: &[(String, Pos, Addr)]) -> Vec<u8> {
         let mut out = Vec::with_capacity(12 + resources.iter().map(|(b, _, _)| b.len() + 24).sum::<usize>());
@@ -553,24 +565,32 @@ pub fn load_cached(files: &[SourceFile], cache: &mut FileCache) -> Loaded {
         files.iter().filter(|f| key_of(f).is_some_and(|k| !cache.parts.contains_key(&k) && !cache.saved.contains_key(&k))).collect();
     let mut decoded: std::collections::HashMap<&str, FilePart> =
         misses.iter().map(|f| f.path.as_str()).zip(load_parallel(&misses, true)).filter_map(|(p, part)| Some((p, part?))).collect();
-    // Files restored from a saved form are decoded from it on all cores too (one that does not
-    // restore is parsed below, in order).
-    let hits: Vec<(&SourceFile, SavedFile)> = files
+    // Files restored from a saved form are decoded from it on all cores too, a window of files at
+    // a time moved into `loaded` before the next is decoded, so the restored resources are not
+    // held twice (once per file, once in `loaded`); one that does not restore is parsed below,
+    // in order.
+    let mut hits: std::collections::HashMap<&str, SavedFile> = files
         .iter()
-        .filter_map(|f| key_of(f).filter(|k| !cache.parts.contains_key(k)).and_then(|k| Some((f, cache.saved.remove(&k)?))))
+        .filter_map(|f| key_of(f).filter(|k| !cache.parts.contains_key(k)).and_then(|k| Some((f.path.as_str(), cache.saved.remove(&k)?))))
         .collect();
-    let mut restored: std::collections::HashMap<&str, FilePart> = hits
-        .iter()
-        .map(|(f, _)| f.path.as_str())
-        .zip(on_cores(&hits, |(f, saved)| saved.restore(f)))
-        .filter_map(|(p, part)| Some((p, part?)))
-        .collect();
-    drop(hits);
     // Room for every resource at once (growing by doubling would hold up to twice the repo).
-    let expected: usize = restored.values().chain(decoded.values()).chain(cache.parts.values()).map(|p| p.resources.len()).sum();
+    let expected: usize = hits.values().map(SavedFile::count).sum::<usize>()
+        + decoded.values().chain(cache.parts.values()).map(|p| p.resources.len()).sum::<usize>();
     loaded.resources.reserve(expected);
     loaded.hashes.reserve(expected);
-    for f in files {
+    let window = RESTORE_WINDOW * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut restored: std::collections::HashMap<&str, FilePart> = std::collections::HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        if i % window == 0 {
+            let batch: Vec<(&SourceFile, SavedFile)> =
+                files[i..(i + window).min(files.len())].iter().filter_map(|f| Some((f, hits.remove(f.path.as_str())?))).collect();
+            restored = batch
+                .iter()
+                .map(|(f, _)| f.path.as_str())
+                .zip(on_cores(&batch, |(f, saved)| saved.restore(f)))
+                .filter_map(|(p, part)| Some((p, part?)))
+                .collect();
+        }
         let Some(key) = key_of(f) else {
             let before = loaded.resources.len();
             load_file(f, &mut loaded, &mut budget);
