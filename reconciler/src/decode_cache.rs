@@ -88,15 +88,18 @@ fn build_id() -> String {
 }
 
 /// The saved files in the cache at `path`, if it is one of this build: its first line is the
-/// header (JSON), the rest the files' compact records (see [`SavedFile::write_all`]), found in
-/// one read of the file and decoded only when a load asks for them.
+/// header (JSON), the rest the files' compact records (see [`SavedFile::write_all`]), only
+/// located here: each is read from the open file and decoded when a load asks for it, so the
+/// file is never in memory whole.
 fn read(path: &Path, header: &Header) -> Option<Vec<SavedFile>> {
-    let bytes = std::fs::read(path).ok()?;
-    let end = bytes.iter().position(|b| *b == b'\n')?;
-    if serde_json::from_slice::<Header>(&bytes[..end]).ok()? != *header {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    let mut line = Vec::new();
+    std::io::Read::take(std::io::BufReader::new(&file), 4096).read_until(b'\n', &mut line).ok()?;
+    if line.pop() != Some(b'\n') || serde_json::from_slice::<Header>(&line).ok()? != *header {
         return None;
     }
-    SavedFile::read_all(bytes, end + 1)
+    SavedFile::read_file(file, line.len() as u64 + 1)
 }
 
 /// Write the cache whole to a temporary file beside `path` (named after this process), then

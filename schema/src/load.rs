@@ -174,20 +174,46 @@ pub struct SavedFile {
 
 impl std::fmt::Debug for SavedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SavedFile({} {}, {} bytes)", self.path, self.id, self.record.bytes().len())
+        write!(f, "SavedFile({} {}, {} bytes)", self.path, self.id, self.record.range.len())
     }
 }
 
-/// The bytes of one record, inside a buffer shared by every record read from one cache file.
+/// Where one record lies: in a buffer (made by this process), or in the cache file it was read
+/// from, read again each time it is needed, so the file is never held in memory whole.
 #[derive(Clone)]
 struct Record {
-    buf: Arc<Vec<u8>>,
+    at: RecordAt,
     range: std::ops::Range<usize>,
 }
 
+#[derive(Clone)]
+enum RecordAt {
+    Memory(Arc<Vec<u8>>),
+    /// The open cache file (the same file throughout: a cache is replaced by renaming a new
+    /// file over it, never written in place).
+    File(Arc<std::sync::Mutex<std::fs::File>>),
+}
+
 impl Record {
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.range.clone()]
+    /// The bytes `within` the record (clamped to it); `None` when they cannot be read.
+    fn read(&self, within: std::ops::Range<usize>) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let end = self.range.start.checked_add(within.end)?.min(self.range.end);
+        let range = self.range.start.checked_add(within.start)?.min(end)..end;
+        match &self.at {
+            RecordAt::Memory(buf) => buf.get(range).map(std::borrow::Cow::Borrowed),
+            RecordAt::File(file) => {
+                use std::io::{Read, Seek};
+                let mut out = vec![0; range.len()];
+                let mut file = file.lock().ok()?;
+                file.seek(std::io::SeekFrom::Start(range.start as u64)).ok()?;
+                file.read_exact(&mut out).ok()?;
+                Some(std::borrow::Cow::Owned(out))
+            }
+        }
+    }
+
+    fn bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.read(0..self.range.len())
     }
 }
 
@@ -250,9 +276,9 @@ impl SavedFile {
     /// How many resources the record says it holds, at most as many as fit in it (a corrupt
     /// count cannot reserve much; such a record is parsed from the text anyway).
     fn count(&self) -> usize {
-        let bytes = self.record.bytes();
-        let n = bytes.get(8..12).map_or(0, |n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
-        n.min(bytes.len() / 21)
+        let head = self.record.read(8..12);
+        let n = head.and_then(|n| Some(u32::from_le_bytes(n.as_ref().try_into().ok()?) as usize)).unwrap_or(0);
+        n.min(self.record.range.len() / 21)
     }
 
     /// The record of a file: its tree cost, then per resource its position, address and body.
@@ -278,8 +304,8 @@ impl SavedFile {
     }
 
     /// The tree cost and resources of this file's record; `None` when the record is corrupt.
-    fn decode(&self) -> Option<(usize, Vec<SavedResource<'_>>)> {
-        let mut r = Reader { bytes: self.record.bytes(), at: 0 };
+    fn decode(bytes: &[u8]) -> Option<(usize, Vec<SavedResource<'_>>)> {
+        let mut r = Reader { bytes, at: 0 };
         let tree = usize::try_from(r.u64()?).ok()?;
         let n = r.u32()? as usize;
         // Each resource takes at least 21 bytes: a corrupt count cannot reserve much.
@@ -311,7 +337,7 @@ impl SavedFile {
             put_chunk(&mut head, f.id.as_bytes());
             head.extend_from_slice(&u32::try_from(f.record.range.len()).map_err(std::io::Error::other)?.to_le_bytes());
             out.write_all(&head)?;
-            out.write_all(f.record.bytes())?;
+            out.write_all(&f.record.bytes().ok_or_else(|| std::io::Error::other("a cache record could not be read again"))?)?;
         }
         Ok(())
     }
@@ -328,9 +354,55 @@ impl SavedFile {
             let len = r.u32()? as usize;
             let start = r.at;
             r.take(len)?;
-            out.push(SavedFile { path, id, record: Record { buf: bytes.clone(), range: start..start + len } });
+            out.push(SavedFile { path, id, record: Record { at: RecordAt::Memory(bytes.clone()), range: start..start + len } });
         }
         Some(out)
+    }
+
+    /// [`SavedFile::read_all`] from `file`, from offset `from` on, reading only where each
+    /// record lies: a record is read from the file when a load asks for it (and when it is saved
+    /// again), so the file's bytes are never all in memory. The file must not be written while
+    /// these are in use (a cache is replaced by renaming, which leaves an open file as it was).
+    pub fn read_file(file: std::fs::File, from: u64) -> Option<Vec<SavedFile>> {
+        use std::io::{Read, Seek};
+        let len = file.metadata().ok()?.len();
+        let mut r = std::io::BufReader::new(&file);
+        r.seek(std::io::SeekFrom::Start(from)).ok()?;
+        let mut at = from;
+        let u32_at = |r: &mut std::io::BufReader<&std::fs::File>, at: &mut u64| -> Option<u64> {
+            let mut n = [0; 4];
+            r.read_exact(&mut n).ok()?;
+            *at += 4;
+            Some(u64::from(u32::from_le_bytes(n)))
+        };
+        let mut index = Vec::new();
+        while at < len {
+            let mut strs = [String::new(), String::new()];
+            for s in &mut strs {
+                let n = u32_at(&mut r, &mut at)?;
+                // Bounded by the file: a corrupt length cannot allocate more than the file holds.
+                if n > len - at {
+                    return None;
+                }
+                let mut bytes = vec![0; usize::try_from(n).ok()?];
+                r.read_exact(&mut bytes).ok()?;
+                at += n;
+                *s = String::from_utf8(bytes).ok()?;
+            }
+            let n = u32_at(&mut r, &mut at)?;
+            if n > len - at {
+                return None;
+            }
+            let start = usize::try_from(at).ok()?;
+            index.push((strs, start..start + usize::try_from(n).ok()?));
+            r.seek_relative(i64::try_from(n).ok()?).ok()?;
+            at += n;
+        }
+        drop(r);
+        let file = Arc::new(std::sync::Mutex::new(file));
+        let out =
+            index.into_iter().map(|([path, id], range)| SavedFile { path, id, record: Record { at: RecordAt::File(file.clone()), range } });
+        Some(out.collect())
     }
 }
 
@@ -352,14 +424,15 @@ fn saved_form(path: &str, id: &str, part: &FilePart) -> Option<SavedFile> {
         })
         .collect::<Option<Vec<_>>>()?;
     let record = Arc::new(SavedFile::encode(part.tree, &resources));
-    Some(SavedFile { path: path.to_string(), id: id.to_string(), record: Record { range: 0..record.len(), buf: record } })
+    Some(SavedFile { path: path.to_string(), id: id.to_string(), record: Record { range: 0..record.len(), at: RecordAt::Memory(record) } })
 }
 
 impl SavedFile {
     /// The decoded file, its resources pointing into `f`'s text; `None` when anything does not
     /// fit (then the file is parsed).
     fn restore(&self, f: &SourceFile) -> Option<FilePart> {
-        let (tree, saved) = self.decode()?;
+        let bytes = self.record.bytes()?;
+        let (tree, saved) = SavedFile::decode(&bytes)?;
         let text = FileText::new(std::str::from_utf8(&f.bytes).ok()?);
         let file: Arc<str> = Arc::from(f.path.as_str());
         let mut resources = Vec::with_capacity(saved.len());
@@ -988,11 +1061,26 @@ mod tests {
             c.restore(super::SavedFile::read_all(bytes.to_vec(), 0).unwrap());
             c
         };
+        // The same records read from a file (after a header of 3 bytes), each only when needed.
+        let in_file = |bytes: &[u8]| {
+            let path = std::env::temp_dir().join(format!("mcpctl-saved-{}-{}", std::process::id(), bytes.len()));
+            std::fs::write(&path, [b"hd\n", bytes].concat()).unwrap();
+            let files = super::SavedFile::read_file(std::fs::File::open(&path).unwrap(), 3);
+            let _ = std::fs::remove_file(&path);
+            files
+        };
         let restored = || restore(&saved);
         let mut second = restored();
         let got = show(crate::check_cached(&v1, &mut second));
         assert_eq!((second.parsed_last, got.as_ref().map(Vec::len)), (0, Ok(6)));
         assert_eq!(got, show(crate::check(&v1)));
+        let mut from_file = super::FileCache::moving();
+        from_file.restore(in_file(&saved).unwrap());
+        assert_eq!(show(crate::check_cached(&v1, &mut from_file)), got);
+        assert_eq!(from_file.parsed_last, 0);
+        let mut again = Vec::new();
+        super::SavedFile::write_all(&from_file.save(), &mut again).unwrap();
+        assert_eq!(again, saved, "records read from the file are saved again as they were");
         // A changed file is parsed, never served; an error inside a restored file is placed by
         // parsing its text again.
         let v2 = vec![v1[0].clone(), file("b.yaml", &llm("other")), v1[2].clone(), v1[3].clone()];
@@ -1018,7 +1106,7 @@ mod tests {
             let mut edited = saved.clone();
             let record = saved.windows(3).position(|w| w == b"c.y").expect("c.yaml's record") + 6 + 4 + 64 + 4;
             edited[record + at] = edited[record + at].wrapping_add(by);
-            if let Some(files) = super::SavedFile::read_all(edited, 0) {
+            for files in [in_file(&edited), super::SavedFile::read_all(edited, 0)].into_iter().flatten() {
                 let mut c = super::FileCache::default();
                 c.restore(files);
                 assert_eq!(show(crate::check_cached(&v1, &mut c)), show(crate::check(&v1)));
@@ -1026,6 +1114,8 @@ mod tests {
             }
         }
         assert!(super::SavedFile::read_all(b"\x05\0\0\0ab".to_vec(), 0).is_none());
+        assert!(in_file(b"\x05\0\0\0ab").is_none());
+        assert!(in_file(&saved[..saved.len() - 1]).is_none(), "a cut file is not read");
     }
 
     #[test]
