@@ -1,7 +1,6 @@
 //! A resource: kind, metadata and typed spec, its identity key, and its canonical JSON body (what
 //! the store keeps and the plan compares).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::document::{Node, Pos, Seg};
 use crate::kind::Kind;
 use crate::spec::*;
+use crate::string_map::StringMap;
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "mcpctl.io/v1";
@@ -26,10 +26,10 @@ pub struct Metadata {
     /// optional for Server, Secret, RbacDefinition; not allowed on other kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub labels: StringMap,
+    #[serde(default, skip_serializing_if = "StringMap::is_empty")]
+    pub annotations: StringMap,
 }
 
 macro_rules! specs {
@@ -272,7 +272,7 @@ impl Resource {
     }
 
     /// The canonical body as compact JSON text: the text of [`Resource::to_json`], serialized
-    /// directly (serde_json keeps struct field order and sorts the `BTreeMap`s either way, so the
+    /// directly (serde_json keeps struct field order and sorts the maps either way, so the
     /// bytes are the same without building the `Value` tree first).
     pub fn body(&self) -> String {
         serde_json::to_string(&self.envelope()).expect("resource serializes")
