@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::limits::{MAX_NAME_BYTES, MAX_URI_BYTES};
 
@@ -41,19 +41,138 @@ pub fn acceptable(bytes: &[u8]) -> bool {
     }
 }
 
-/// The top-level fields the checks read; every other field is skipped (its syntax checked).
-#[derive(serde::Deserialize)]
+/// The top-level fields the checks read; every other field is skipped (read as the tree check
+/// reads it: see [`Skip`]). A field given twice fails (the tree keeps the last one).
+#[derive(Default)]
 struct Message {
-    #[serde(default)]
     jsonrpc: Shape,
-    #[serde(default)]
     method: Shape,
-    #[serde(default)]
     result: Present,
-    #[serde(default)]
     error: Present,
-    #[serde(default)]
     params: Params,
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MessageVisitor;
+        impl<'de> Visitor<'de> for MessageVisitor {
+            type Value = Message;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON-RPC message")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+                let (mut m, mut seen) = (Message::default(), [false; 5]);
+                while let Some(key) = map.next_key::<TopKey>()? {
+                    let slot = match key {
+                        TopKey::Jsonrpc => 0,
+                        TopKey::Method => 1,
+                        TopKey::Result => 2,
+                        TopKey::Error => 3,
+                        TopKey::Params => 4,
+                        TopKey::Other => {
+                            map.next_value::<Skip>()?;
+                            continue;
+                        }
+                    };
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return Err(de::Error::custom("duplicate key"));
+                    }
+                    match slot {
+                        0 => m.jsonrpc = map.next_value()?,
+                        1 => m.method = map.next_value()?,
+                        2 => m.result = map.next_value()?,
+                        3 => m.error = map.next_value()?,
+                        _ => m.params = map.next_value()?,
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(MessageVisitor)
+    }
+}
+
+/// A top-level key of the message: one the checks read, or any other.
+#[derive(Clone, Copy, PartialEq)]
+enum TopKey {
+    Jsonrpc,
+    Method,
+    Result,
+    Error,
+    Params,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for TopKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TopKeyVisitor;
+        impl Visitor<'_> for TopKeyVisitor {
+            type Value = TopKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<TopKey, E> {
+                Ok(match s {
+                    "jsonrpc" => TopKey::Jsonrpc,
+                    "method" => TopKey::Method,
+                    "result" => TopKey::Result,
+                    "error" => TopKey::Error,
+                    "params" => TopKey::Params,
+                    _ => TopKey::Other,
+                })
+            }
+        }
+        d.deserialize_str(TopKeyVisitor)
+    }
+}
+
+/// A value the checks do not read, skipped the way the tree check reads it: through
+/// `deserialize_any`, so numbers are parsed (serde's `IgnoredAny` only scans their syntax, and
+/// accepted `1e400`, which the tree check refuses as out of range: found by the `jsonrpc` fuzz
+/// target), string escapes are decoded and checked, and nesting counts against the same
+/// recursion limit.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SkipVisitor;
+        impl<'de> Visitor<'de> for SkipVisitor {
+            type Value = Skip;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+        d.deserialize_any(SkipVisitor)
+    }
 }
 
 /// The bounded fields of `params` (an object; any other shape fails the fast look).
@@ -97,7 +216,7 @@ struct Present(bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        IgnoredAny::deserialize(d)?;
+        Skip::deserialize(d)?;
         Ok(Present(true))
     }
 }
@@ -152,12 +271,12 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         Ok(Shape::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Shape::Other)
     }
 }
@@ -202,7 +321,7 @@ fn fields<'de, A: MapAccess<'de>>(mut map: A, with_ref: bool) -> Result<(Shape, 
             Key::Uri => 1,
             Key::Ref if with_ref => 2,
             _ => {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
                 continue;
             }
         };
@@ -303,6 +422,18 @@ mod tests {
         for body in &refused_or_unsure {
             assert!(!acceptable(body.as_bytes()), "the fast look leaves {body} to the tree check");
         }
+        // Skipped values are read as the tree reads them (numbers parsed, escapes checked): the
+        // first found by the `jsonrpc` fuzz target.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":3,"method":"completion/complete","param2222od":       202e03222222222222222222222}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"other":[1e400]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","extra":"\ud800"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","result":-1e999}"#,
+        ] {
+            assert_eq!(acceptable(body.as_bytes()), slow(body.as_bytes()), "both checks agree on {body}");
+        }
+        let deep = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"o":{}{}}}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(!slow(deep.as_bytes()) && !acceptable(deep.as_bytes()), "nesting past the recursion limit");
         let invalid_utf8 = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"other\":\"\xe3\xe3\"}}";
         assert!(!slow(invalid_utf8) && !acceptable(invalid_utf8), "invalid UTF-8 in a skipped string");
         // Among those, the ones the tree check accepts are still accepted by the endpoint (the
