@@ -112,8 +112,8 @@ async fn rest_api_authenticates_authorizes_and_redacts() {
     apply_dir(&store, &homelab, |files| {
         let f = files.iter_mut().find(|f| f.path == "access/tokens.yaml").unwrap();
         let text =
-            String::from_utf8(f.bytes.clone()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
-        f.bytes = text.into_bytes();
+            String::from_utf8(f.bytes.to_vec()).unwrap().replace("  prefix: mcpctl_pat_demo", "  prefix: mcpctl_pat_demo\n  revoked: true");
+        f.bytes = text.into_bytes().into();
     })
     .await;
     assert_eq!(get("/api/v1/servers", Some(DEMO_TOKEN)).await.unwrap().status(), 200, "the deployed snapshot is still in force");

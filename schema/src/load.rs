@@ -40,7 +40,8 @@ pub const MAX_REPO_ENTRIES: usize = 100_000;
 pub struct SourceFile {
     /// Path relative to the repo root, `/`-separated.
     pub path: String,
-    pub bytes: Vec<u8>,
+    /// The content, shared with the resources loaded from it (their positions are found in it).
+    pub bytes: Arc<[u8]>,
     /// Set when the source did not read the content: the file is reported as an error (like a
     /// syntax error, so the repo is invalid and nothing it declares is deleted by mistake).
     pub refused: Option<Refusal>,
@@ -51,12 +52,12 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self { path: path.into(), bytes: bytes.into(), refused: None, id: None }
+        Self { path: path.into(), bytes: Arc::from(bytes.into()), refused: None, id: None }
     }
 
     /// A resource file whose content the source refused to read.
     pub fn refused(path: impl Into<String>, why: Refusal) -> Self {
-        Self { path: path.into(), bytes: Vec::new(), refused: Some(why), id: None }
+        Self { path: path.into(), bytes: Arc::default(), refused: Some(why), id: None }
     }
 
     /// This file, with the id of its content (see [`SourceFile::id`]).
@@ -433,7 +434,7 @@ impl SavedFile {
     fn restore(&self, f: &SourceFile) -> Option<FilePart> {
         let bytes = self.record.bytes()?;
         let (tree, saved) = SavedFile::decode(&bytes)?;
-        let text = FileText::new(std::str::from_utf8(&f.bytes).ok()?);
+        let text = FileText::new(f.bytes.clone())?;
         let file: Arc<str> = Arc::from(f.path.as_str());
         let mut resources = Vec::with_capacity(saved.len());
         let mut hashes = Vec::with_capacity(saved.len());
@@ -777,7 +778,7 @@ fn load_file(f: &SourceFile, loaded: &mut Loaded, budget: &mut RepoBudget) {
             return;
         }
     };
-    let text = FileText::new(text);
+    let text = FileText::new(f.bytes.clone()).expect("its UTF-8 was checked above");
     let mut ctx = Ctx { file, text, out: &mut loaded.resources, diags: &mut loaded.diagnostics, broken: &mut loaded.broken };
     if json && docs.len() > 1 {
         ctx.err(docs[1].pos, None, "a JSON file holds one value: a resource object or an array of them");

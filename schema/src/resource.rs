@@ -159,21 +159,29 @@ pub(crate) enum Addr {
     Group(u32, Kind, u32),
 }
 
-/// The text of one resource file, shared by its resources, and its tree once parsed again.
+/// The text of one resource file, shared by its resources (and with the [`crate::SourceFile`] it
+/// was read from: the bytes are not copied), and its tree once parsed again.
 pub(crate) struct FileText {
-    text: Box<str>,
+    /// Valid UTF-8 (checked by [`FileText::new`]).
+    bytes: Arc<[u8]>,
     tree: std::sync::OnceLock<Vec<Node>>,
 }
 
 impl fmt::Debug for FileText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileText({} bytes, parsed again: {})", self.text.len(), self.tree.get().is_some())
+        write!(f, "FileText({} bytes, parsed again: {})", self.bytes.len(), self.tree.get().is_some())
     }
 }
 
 impl FileText {
-    pub(crate) fn new(text: &str) -> Arc<FileText> {
-        Arc::new(FileText { text: text.into(), tree: std::sync::OnceLock::new() })
+    /// `None` when `bytes` is not UTF-8.
+    pub(crate) fn new(bytes: Arc<[u8]>) -> Option<Arc<FileText>> {
+        std::str::from_utf8(&bytes).ok()?;
+        Some(Arc::new(FileText { bytes, tree: std::sync::OnceLock::new() }))
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
     }
 }
 
@@ -198,7 +206,7 @@ impl NodeAt {
     /// `f` applied to the resource's node, parsed again from the file's text (once per file);
     /// `None` when the text no longer parses to it. For editors that rewrite the file in place.
     pub fn with_node<R>(&self, f: impl FnOnce(&Node) -> R) -> Option<R> {
-        let tree = self.text.tree.get_or_init(|| crate::document::parse(&self.text.text).unwrap_or_default());
+        let tree = self.text.tree.get_or_init(|| crate::document::parse(self.text.text()).unwrap_or_default());
         let node = match self.addr {
             Addr::Doc(d) => tree.get(d as usize),
             Addr::Item(d, i) => tree.get(d as usize).and_then(|n| n.item(i as usize)),

@@ -191,8 +191,8 @@ fn duplicate_token_hashes_name_both_positions() {
     // With its own hash the same repo is valid.
     let mut files = read_tree(&case);
     let work = files.iter_mut().find(|f| f.path == "work.yaml").unwrap();
-    let text = String::from_utf8(work.bytes.clone()).unwrap().replace("sha256:9f86", "sha256:0f86");
-    work.bytes = text.into_bytes();
+    let text = String::from_utf8(work.bytes.to_vec()).unwrap().replace("sha256:9f86", "sha256:0f86");
+    work.bytes = text.into_bytes().into();
     check(&files).unwrap_or_else(|d| panic!("{d}"));
 }
 

@@ -34,10 +34,10 @@ async fn homelab_with_audit() -> Homelab {
     let lab = Homelab::serve().await;
     apply_dir(&lab.store, &lab.homelab, |files| {
         let f = files.iter_mut().find(|f| f.path == "access/people.yaml").unwrap();
-        let text = String::from_utf8(f.bytes.clone())
+        let text = String::from_utf8(f.bytes.to_vec())
             .unwrap()
             .replace("    - {role: run, action: chat}", "    - {role: run, action: chat}\n    - {role: run, action: audit}");
-        f.bytes = text.into_bytes();
+        f.bytes = text.into_bytes().into();
     })
     .await;
     lab.state.reload().await.unwrap();
