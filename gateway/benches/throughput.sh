@@ -22,11 +22,11 @@ set -euo pipefail
 conns_list="${CONNS:-16 64}" secs="${SECS:-10}" rounds="${ROUNDS:-2}" threads="${THREADS:-2}"
 source "$(dirname "$0")/echo_gateway.sh"
 echo "date: $(date -u +%FT%TZ)  duration: ${secs}s  rounds: $rounds  wrk threads: $threads  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-# CPU seconds (user + system) used so far by a process and its descendants.
+# CPU seconds (user + system) used so far by the given processes and their descendants.
 tree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
 cpu_secs() {
-  local ticks=0 p
-  for p in $(tree_pids "$1"); do
+  local ticks=0 p root
+  for p in $(for root in "$@"; do tree_pids "$root"; done); do
     ticks=$((ticks + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
   done
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t / hz}'
@@ -45,11 +45,12 @@ for conns in $conns_list; do
       origin="" as="$token" expect=""
       [ "$via" = rmcp ] && origin="http://127.0.0.1:9"
       [ "$via" = denied ] && as="$token_denied" expect="may not use"
-      serve_before="$(cpu_secs "$serve")" up_before=0 upstream_pids="$(pgrep -P "$serve" | tr '\n' ' ')"
-      for p in $upstream_pids; do up_before="$(awk -v a="$up_before" -v b="$(cpu_secs "$p")" 'BEGIN {print a + b}')"; done
+      upstream_pids="$(pgrep -P "$serve" | tr '\n' ' ')"
+      # shellcheck disable=SC2086 # a list of pids
+      serve_before="$(cpu_secs "$serve")" up_before="$(cpu_secs $upstream_pids)"
       out="$(MCPCTL_BENCH_TOKEN="$as" MCPCTL_BENCH_ORIGIN="$origin" MCPCTL_BENCH_EXPECT="$expect" /usr/bin/time -f "%U %S" -o "$work/wrk.cpu" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/throughput.lua" "$url")"
-      serve_after="$(cpu_secs "$serve")" up_after=0
-      for p in $upstream_pids; do up_after="$(awk -v a="$up_after" -v b="$(cpu_secs "$p")" 'BEGIN {print a + b}')"; done
+      # shellcheck disable=SC2086
+      serve_after="$(cpu_secs "$serve")" up_after="$(cpu_secs $upstream_pids)"
       gw="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
       up_cpu="$(awk -v a="$up_before" -v b="$up_after" 'BEGIN {print b - a}')"
       serve_cpu="$(awk -v a="$serve_before" -v b="$serve_after" -v u="$up_cpu" 'BEGIN {print b - a - u}')"

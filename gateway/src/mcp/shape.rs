@@ -41,8 +41,8 @@ pub fn acceptable(bytes: &[u8]) -> bool {
     }
 }
 
-/// The top-level fields the checks read; every other field is skipped (read as the tree check
-/// reads it: see [`Skip`]). A field given twice fails (the tree keeps the last one).
+/// The top-level fields the checks read; every other field is skipped, read as a [`Shape`] (as
+/// the tree check reads it). A field given twice fails (the tree keeps the last one).
 #[derive(Default)]
 struct Message {
     jsonrpc: Shape,
@@ -62,21 +62,15 @@ impl<'de> Deserialize<'de> for Message {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
                 let (mut m, mut seen) = (Message::default(), [false; 5]);
-                while let Some(key) = map.next_key::<TopKey>()? {
-                    let slot = match key {
-                        TopKey::Jsonrpc => 0,
-                        TopKey::Method => 1,
-                        TopKey::Result => 2,
-                        TopKey::Error => 3,
-                        TopKey::Params => 4,
-                        TopKey::Other => {
-                            map.next_value::<Skip>()?;
-                            continue;
-                        }
-                    };
-                    if std::mem::replace(&mut seen[slot], true) {
-                        return Err(de::Error::custom("duplicate key"));
-                    }
+                let slot_of = |key| match key {
+                    Key::Jsonrpc => Some(0),
+                    Key::Method => Some(1),
+                    Key::Result => Some(2),
+                    Key::Error => Some(3),
+                    Key::Params => Some(4),
+                    _ => None,
+                };
+                while let Some(slot) = next_field(&mut map, &mut seen, slot_of)? {
                     match slot {
                         0 => m.jsonrpc = map.next_value()?,
                         1 => m.method = map.next_value()?,
@@ -89,89 +83,6 @@ impl<'de> Deserialize<'de> for Message {
             }
         }
         d.deserialize_map(MessageVisitor)
-    }
-}
-
-/// A top-level key of the message: one the checks read, or any other.
-#[derive(Clone, Copy, PartialEq)]
-enum TopKey {
-    Jsonrpc,
-    Method,
-    Result,
-    Error,
-    Params,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for TopKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct TopKeyVisitor;
-        impl Visitor<'_> for TopKeyVisitor {
-            type Value = TopKey;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<TopKey, E> {
-                Ok(match s {
-                    "jsonrpc" => TopKey::Jsonrpc,
-                    "method" => TopKey::Method,
-                    "result" => TopKey::Result,
-                    "error" => TopKey::Error,
-                    "params" => TopKey::Params,
-                    _ => TopKey::Other,
-                })
-            }
-        }
-        d.deserialize_str(TopKeyVisitor)
-    }
-}
-
-/// A value the checks do not read, skipped the way the tree check reads it: through
-/// `deserialize_any`, so numbers are parsed (serde's `IgnoredAny` only scans their syntax, and
-/// accepted `1e400`, which the tree check refuses as out of range: found by the `jsonrpc` fuzz
-/// target), string escapes are decoded and checked, and nesting counts against the same
-/// recursion limit.
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct SkipVisitor;
-        impl<'de> Visitor<'de> for SkipVisitor {
-            type Value = Skip;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-                while seq.next_element::<Skip>()?.is_some() {}
-                Ok(Skip)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-                while map.next_entry::<Skip, Skip>()?.is_some() {}
-                Ok(Skip)
-            }
-        }
-        d.deserialize_any(SkipVisitor)
     }
 }
 
@@ -199,7 +110,11 @@ enum Method {
     Other,
 }
 
-/// What a field holds, as far as the checks care.
+/// What a field holds, as far as the checks care. Read through `deserialize_any`, as the tree
+/// check reads a value, which makes it also the way every unread value is skipped: numbers are
+/// parsed (serde's `IgnoredAny` only scans their syntax, and so accepted `1e400`, which the tree
+/// check refuses as out of range: found by the `jsonrpc` fuzz target), string escapes are decoded
+/// and checked, and nesting counts against the same recursion limit.
 #[derive(Default)]
 enum Shape {
     #[default]
@@ -216,7 +131,7 @@ struct Present(bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Skip::deserialize(d)?;
+        Shape::deserialize(d)?;
         Ok(Present(true))
     }
 }
@@ -271,19 +186,25 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
+        while seq.next_element::<Shape>()?.is_some() {}
         Ok(Shape::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        while map.next_entry::<Shape, Shape>()?.is_some() {}
         Ok(Shape::Other)
     }
 }
 
-/// A key of `params` or `params.ref`: one the checks read, or any other.
+/// A key of the message, `params` or `params.ref`: one the checks read, or any other (each
+/// reader skips the keys that are not its own).
 #[derive(Clone, Copy, PartialEq)]
 enum Key {
+    Jsonrpc,
+    Method,
+    Result,
+    Error,
+    Params,
     Name,
     Uri,
     Ref,
@@ -300,6 +221,11 @@ impl<'de> Deserialize<'de> for Key {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Key, E> {
                 Ok(match s {
+                    "jsonrpc" => Key::Jsonrpc,
+                    "method" => Key::Method,
+                    "result" => Key::Result,
+                    "error" => Key::Error,
+                    "params" => Key::Params,
                     "name" => Key::Name,
                     "uri" => Key::Uri,
                     "ref" => Key::Ref,
@@ -311,23 +237,37 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-/// Reads an object's `name`, `uri` and `ref` (when `with_ref`) fields, skipping the others. One of
-/// them seen twice fails (the tree keeps the last one, so the fast look leaves such bodies to it).
-fn fields<'de, A: MapAccess<'de>>(mut map: A, with_ref: bool) -> Result<(Shape, Shape, Ref), A::Error> {
-    let (mut name, mut uri, mut r, mut seen) = (Shape::Absent, Shape::Absent, Ref::default(), [false; 3]);
+/// The slot (`slot_of`) of the next key of `map` that a reader reads, its value left to read;
+/// the values of other keys are skipped. A key seen twice fails (the tree keeps the last one, so
+/// the fast look leaves such bodies to it).
+fn next_field<'de, A: MapAccess<'de>, const N: usize>(
+    map: &mut A,
+    seen: &mut [bool; N],
+    slot_of: impl Fn(Key) -> Option<usize>,
+) -> Result<Option<usize>, A::Error> {
     while let Some(key) = map.next_key::<Key>()? {
-        let slot = match key {
-            Key::Name => 0,
-            Key::Uri => 1,
-            Key::Ref if with_ref => 2,
-            _ => {
-                map.next_value::<Skip>()?;
-                continue;
-            }
+        let Some(slot) = slot_of(key) else {
+            map.next_value::<Shape>()?;
+            continue;
         };
         if std::mem::replace(&mut seen[slot], true) {
             return Err(de::Error::custom("duplicate key"));
         }
+        return Ok(Some(slot));
+    }
+    Ok(None)
+}
+
+/// Reads an object's `name`, `uri` and `ref` (when `with_ref`) fields, skipping the others.
+fn fields<'de, A: MapAccess<'de>>(mut map: A, with_ref: bool) -> Result<(Shape, Shape, Ref), A::Error> {
+    let (mut name, mut uri, mut r, mut seen) = (Shape::Absent, Shape::Absent, Ref::default(), [false; 3]);
+    let slot_of = |key| match key {
+        Key::Name => Some(0),
+        Key::Uri => Some(1),
+        Key::Ref if with_ref => Some(2),
+        _ => None,
+    };
+    while let Some(slot) = next_field(&mut map, &mut seen, slot_of)? {
         match slot {
             0 => name = map.next_value()?,
             1 => uri = map.next_value()?,
